@@ -140,8 +140,9 @@ struct LoadResult {
 LoadResult load_file(const std::string& path);
 LoadResult load_string(std::string_view text, const std::string& source_name);
 
-// The effective config, defaults filled in, as TOML that load_string accepts.
-std::string to_toml(const Config& config);
+// The effective config, defaults filled in, as TOML that load_string accepts
+// (passwords shown as "(redacted)" unless redact_secrets is false).
+std::string to_toml(const Config& config, bool redact_secrets = true);
 
 // Parses "host:port" / "[v6]:port"; nullopt on anything else.
 std::optional<Endpoint> parse_endpoint(std::string_view text);

@@ -1,0 +1,68 @@
+#!/bin/bash
+# redvip's one set-up script, for a fresh Debian 12 machine, as root.
+#
+#   bash setup.sh        install, build, run the main job
+#   bash setup.sh test   install, build, run every test (what CI runs)
+#
+# Idempotent and non-interactive: run it again at any time.
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-demo}
+jobs=$(nproc)
+
+# Everything the build and the tests need, from Debian 12 only.
+packages=(
+    # build
+    cmake g++ make pkg-config clang-14 libclang-rt-14-dev
+    libboost-dev libhiredis-dev libnl-3-dev libnl-route-3-dev libtomlplusplus-dev
+    libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libsystemd-dev doctest-dev
+    # the real parts the tests and benchmarks drive
+    redis-server redis-tools keepalived haproxy nutcracker python3 python3-redis
+    iproute2 iputils-ping tcpdump procps
+)
+
+install_packages() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup.sh: run as root (it installs Debian packages and builds network namespaces)" >&2
+        exit 1
+    fi
+    echo "== installing Debian packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+}
+
+# build PRESET [extra cmake args]
+build() {
+    local preset=$1
+    shift
+    echo "== building ($preset)"
+    cmake --preset "$preset" -DREDVIP_WERROR=ON "$@" >/dev/null
+    cmake --build --preset "$preset" -j "$jobs"
+}
+
+case "$mode" in
+demo)
+    install_packages
+    build release
+    # Until the live demo lands: validate the shipped configurations.
+    for f in conf/redvip.example.toml conf/node-a.toml conf/node-b.toml; do
+        build/release/redvip --check-config "$f"
+    done
+    ;;
+test)
+    install_packages
+    # 1. The parsers under libFuzzer (clang-14), each for a bounded time.
+    build fuzz
+    ctest --preset fuzz
+    # 2. Unit and proxy tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+    build asan
+    ctest --preset asan
+    # 3. Everything, release build, last: its summary ends the output.
+    build release
+    ctest --preset release
+    ;;
+*)
+    echo "usage: bash setup.sh [demo|test]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,307 @@
+// conf/: the loader's accept and reject paths. Every rejection asserts the
+// whole message, so the file, line, column, key and expectation are checked.
+#include "conf/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace redvip::conf;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kPlain = R"([proxy]
+listen = "127.0.0.1:7000"
+[redis]
+address = "127.0.0.1:6379"
+)";
+
+// A valid two-node election config; tests append or replace lines.
+const std::string kPair = R"([node]
+name = "redis-a"
+[proxy]
+listen = "10.77.0.100:6379"
+[redis]
+address = "10.77.0.1:6379"
+[vrrp]
+interface = "eth0"
+virtual_router_id = 51
+priority = 100
+advert_interval_ms = 100
+[[peer]]
+name = "redis-b"
+vrrp_address = "10.77.0.2"
+redis = "10.77.0.2:6379"
+[vip]
+addresses = ["10.77.0.100/24"]
+)";
+
+std::string errors(const LoadResult& r) {
+    std::string all;
+    for (const auto& e : r.errors)
+        all += e.to_string() + "\n";
+    return all;
+}
+
+// Loads text as "t.toml" and expects exactly one error with this text.
+void expect_error(const std::string& text, const std::string& expected) {
+    auto r = load_string(text, "t.toml");
+    CHECK_FALSE(r.config.has_value());
+    REQUIRE_MESSAGE(r.errors.size() == 1, errors(r));
+    CHECK(r.errors[0].to_string() == expected);
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+    auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+}
+
+} // namespace
+
+TEST_CASE("a plain proxy needs only listen and address; everything else has a default") {
+    auto r = load_string(kPlain, "t.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    const Config& c = *r.config;
+    CHECK(c.proxy.listen.to_string() == "127.0.0.1:7000");
+    CHECK(c.redis.address.port == 6379);
+    CHECK(c.proxy.threads == 2);
+    CHECK(c.proxy.max_clients == 10000);
+    CHECK(c.proxy.idle_timeout == 0ms);
+    CHECK(c.proxy.backend_timeout == 5000ms);
+    CHECK(c.redis.pool_size == 4);
+    CHECK_FALSE(c.vrrp.has_value());
+    CHECK_FALSE(c.vip.has_value());
+    CHECK(c.health.interval == 100ms);
+    CHECK(c.health.weight == 0);
+    REQUIRE(c.metrics.listen.has_value());
+    CHECK(c.metrics.listen->to_string() == "127.0.0.1:9121");
+    CHECK(c.admin.socket == "/run/redvip/redvip.sock");
+    CHECK(c.log.level == "info");
+}
+
+TEST_CASE("an election config reads every section") {
+    auto r = load_string(kPair, "t.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    const Config& c = *r.config;
+    REQUIRE(c.vrrp.has_value());
+    CHECK(c.vrrp->version == 3);
+    CHECK(c.vrrp->virtual_router_id == 51);
+    CHECK(c.vrrp->advert_interval == 100ms);
+    REQUIRE(c.peers.size() == 1);
+    CHECK(c.peers[0].name == "redis-b");
+    CHECK(c.peers[0].redis.to_string() == "10.77.0.2:6379");
+    REQUIRE(c.vip.has_value());
+    CHECK(c.vip->interface == "eth0"); // defaulted from vrrp.interface
+    REQUIRE(c.vip->addresses.size() == 1);
+    CHECK(c.vip->addresses[0].to_string() == "10.77.0.100/24");
+}
+
+TEST_CASE("IPv6 endpoints and VIPs") {
+    auto text = replace(replace(replace(replace(kPair, "10.77.0.100:6379", "[fd77::100]:6379"),
+                                        "\"10.77.0.100/24\"", "\"fd77::100/64\""),
+                                "vrrp_address = \"10.77.0.2\"", "vrrp_address = \"fd77::2\""),
+                        "redis = \"10.77.0.2:6379\"", "redis = \"[fd77::2]:6379\"");
+    auto r = load_string(text, "t.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    CHECK(r.config->proxy.listen.host.is_v6());
+    CHECK(r.config->proxy.listen.to_string() == "[fd77::100]:6379");
+    CHECK(r.config->vip->addresses[0].length == 64);
+}
+
+TEST_CASE("endpoint and prefix parsing") {
+    CHECK(parse_endpoint("10.0.0.1:1").has_value());
+    CHECK(parse_endpoint("[::1]:65535").has_value());
+    CHECK_FALSE(parse_endpoint("::1:6379").has_value());      // IPv6 needs brackets
+    CHECK_FALSE(parse_endpoint("[10.0.0.1]:6379").has_value()); // brackets are for IPv6
+    CHECK_FALSE(parse_endpoint("10.0.0.1:0").has_value());
+    CHECK_FALSE(parse_endpoint("10.0.0.1:65536").has_value());
+    CHECK_FALSE(parse_endpoint("10.0.0.1:").has_value());
+    CHECK_FALSE(parse_endpoint("10.0.0.1:+80").has_value());
+    CHECK_FALSE(parse_endpoint("localhost:6379").has_value()); // no DNS at start-up
+    CHECK_FALSE(parse_endpoint("10.0.0.1").has_value());
+    CHECK(parse_prefix("10.0.0.1")->length == 32);
+    CHECK(parse_prefix("fd00::1")->length == 128);
+    CHECK_FALSE(parse_prefix("10.0.0.1/33").has_value());
+    CHECK_FALSE(parse_prefix("10.0.0.1/0").has_value());
+    CHECK_FALSE(parse_prefix("10.0.0.1/").has_value());
+    CHECK_FALSE(parse_prefix("10.0.0.1/x").has_value());
+}
+
+TEST_CASE("out-of-range numbers name the key, the place and the range") {
+    expect_error(replace(kPair, "priority = 100", "priority = 300"),
+                 "t.toml:10:12: vrrp.priority = 300: must be between 1 and 254");
+    expect_error(replace(kPair, "virtual_router_id = 51", "virtual_router_id = 0"),
+                 "t.toml:9:21: vrrp.virtual_router_id = 0: must be between 1 and 255");
+    expect_error(kPlain + "threads = 0\n", "t.toml:5:1: redis.threads: unknown key, expected one of: "
+                                           "address, password, pool_size");
+    expect_error(replace(kPlain, "[redis]", "threads = 65\n[redis]"),
+                 "t.toml:3:11: proxy.threads = 65: must be between 1 and 64");
+    expect_error(kPlain + "[health]\nweight = 5\n", "t.toml:6:10: health.weight = 5: must be between -254 and 0");
+}
+
+TEST_CASE("wrong types are errors, not coercions") {
+    expect_error(replace(kPair, "priority = 100", "priority = \"100\""),
+                 "t.toml:10:12: vrrp.priority = \"100\": expected an integer, not a string");
+    expect_error(replace(kPair, "priority = 100", "priority = 100.0"),
+                 "t.toml:10:12: vrrp.priority = 100.0: expected an integer, not a float");
+    expect_error(kPair + "[log]\nlevel = 3\n", "t.toml:19:9: log.level = 3: expected a string, not an integer");
+    expect_error(replace(kPair, "interface = \"eth0\"", "interface = \"eth0\"\npreempt = \"yes\""),
+                 "t.toml:9:11: vrrp.preempt = \"yes\": expected true or false, not a string");
+    expect_error(kPlain + "[vip]\naddresses = \"10.77.0.100/24\"\n",
+                 "t.toml:6:13: vip.addresses = \"10.77.0.100/24\": expected an array of strings, not a string");
+    expect_error("proxy = 1\n[redis]\naddress = \"127.0.0.1:6379\"\n",
+                 "t.toml:1:9: proxy: expected a table [proxy], not an integer");
+}
+
+TEST_CASE("unknown keys and sections are errors, with a suggestion") {
+    expect_error(replace(kPair, "priority = 100", "priorty = 100"),
+                 "t.toml:10:1: vrrp.priorty: unknown key, did you mean 'priority'?");
+    expect_error(kPlain + "[helth]\n", "t.toml:5:2: helth: unknown section, did you mean 'health'?");
+    expect_error(kPlain + "[proxy2]\n", "t.toml:5:2: proxy2: unknown section, did you mean 'proxy'?");
+}
+
+TEST_CASE("missing required keys") {
+    expect_error("[redis]\naddress = \"127.0.0.1:6379\"\n",
+                 "t.toml:1:1: proxy.listen: required key missing");
+    expect_error("[proxy]\nlisten = \"127.0.0.1:7000\"\n", "t.toml:1:1: redis.address: required key missing");
+    expect_error(replace(kPair, "virtual_router_id = 51\n", ""),
+                 "t.toml:7:1: vrrp.virtual_router_id: required key missing");
+    expect_error(replace(kPair, "redis = \"10.77.0.2:6379\"\n", ""),
+                 "t.toml:12:1: peer[0].redis: required key missing");
+    expect_error(replace(kPair, "name = \"redis-a\"\n", ""),
+                 "t.toml:1:1: node.name: required key missing (with [vrrp], peers and switchover name nodes)");
+}
+
+TEST_CASE("bad addresses") {
+    expect_error(replace(kPlain, "127.0.0.1:7000", "127.0.0.1"),
+                 "t.toml:2:10: proxy.listen = \"127.0.0.1\": expected \"host:port\" with an IP address, e.g. "
+                 "\"10.77.0.1:6379\" or \"[fd00::1]:6379\"");
+    expect_error(replace(kPair, "vrrp_address = \"10.77.0.2\"", "vrrp_address = \"10.77.0.256\""),
+                 "t.toml:14:16: peer[0].vrrp_address = \"10.77.0.256\": expected an IP address, e.g. \"10.77.0.2\"");
+    expect_error(replace(kPair, "[\"10.77.0.100/24\"]", "[\"10.77.0.100/24\", \"10.77.0.101/40\"]"),
+                 "t.toml:17:32: vip.addresses[1] = \"10.77.0.101/40\": expected \"address/length\", e.g. "
+                 "\"10.77.0.100/24\"");
+}
+
+TEST_CASE("cross-field rules") {
+    SUBCASE("VRRPv2 has whole-second adverts") {
+        expect_error(replace(kPair, "priority = 100", "priority = 100\nversion = 2"),
+                     "t.toml:12:22: vrrp.advert_interval_ms = 100: VRRPv2 adverts are in whole seconds (1000 to "
+                     "255000); use version = 3 for sub-second intervals");
+    }
+    SUBCASE("VRRPv3 has centisecond adverts") {
+        expect_error(replace(kPair, "advert_interval_ms = 100", "advert_interval_ms = 105"),
+                     "t.toml:11:22: vrrp.advert_interval_ms = 105: VRRPv3 needs a multiple of 10 ms between 10 "
+                     "and 40950");
+    }
+    SUBCASE("VRRPv2 is IPv4 only") {
+        auto text = replace(replace(kPair, "advert_interval_ms = 100", "advert_interval_ms = 1000\nversion = 2"),
+                            "[\"10.77.0.100/24\"]", "[\"fd77::100/64\"]");
+        auto r = load_string(text, "t.toml");
+        INFO(errors(r)); CHECK(errors(r).find("t.toml:18:14: vip.addresses[0] = \"fd77::100/64\": VRRPv2 carries IPv4 only") !=
+              std::string::npos);
+    }
+    SUBCASE("one family per virtual router") {
+        expect_error(replace(kPair, "[\"10.77.0.100/24\"]", "[\"10.77.0.100/24\", \"fd77::100/64\"]"),
+                     "t.toml:17:32: vip.addresses[1] = \"fd77::100/64\": one virtual router carries one address "
+                     "family, and vip.addresses[0] is IPv4");
+    }
+    SUBCASE("the VIP is no node's own address") {
+        expect_error(replace(kPair, "[\"10.77.0.100/24\"]", "[\"10.77.0.1/24\"]"),
+                     "t.toml:17:14: vip.addresses[0] = \"10.77.0.1\": is the address of redis.address, a VIP must "
+                     "be an address no node owns");
+        expect_error(replace(kPair, "[\"10.77.0.100/24\"]", "[\"10.77.0.2/24\"]"),
+                     "t.toml:17:14: vip.addresses[0] = \"10.77.0.2\": is the address of peer[0] (redis-b), a VIP "
+                     "must be an address no node owns");
+    }
+    SUBCASE("a peer is never this node") {
+        expect_error(replace(kPair, "name = \"redis-b\"", "name = \"redis-a\""),
+                     "t.toml:12:1: peer[0]: name \"redis-a\" is this node's own name (node.name); list only the "
+                     "other nodes");
+        expect_error(replace(kPair, "redis = \"10.77.0.2:6379\"", "redis = \"10.77.0.1:6379\""),
+                     "t.toml:15:9: peer[0].redis = \"10.77.0.1:6379\": is this node's own redis.address; a node "
+                     "must never replicate from itself");
+    }
+    SUBCASE("a peer is listed once") {
+        expect_error(kPair + "[[peer]]\nname = \"redis-b\"\nvrrp_address = \"10.77.0.3\"\nredis = \"10.77.0.3:6379\"\n",
+                     "t.toml:18:1: peer[1]: \"redis-b\" (10.77.0.3) is listed twice");
+    }
+    SUBCASE("an election needs peers and a VIP") {
+        auto no_peer = kPair.substr(0, kPair.find("[[peer]]")) + "[vip]\naddresses = [\"10.77.0.100/24\"]\n";
+        expect_error(no_peer, "t.toml:7:1: peer: [vrrp] needs at least one [[peer]], so that this node knows which "
+                              "Redis to replicate from when a peer wins");
+        auto no_vip = kPair.substr(0, kPair.find("[vip]"));
+        expect_error(no_vip, "t.toml:7:1: vip.addresses: [vrrp] needs [vip] with at least one address");
+    }
+    SUBCASE("VIP and peers need an election") {
+        expect_error(kPlain + "[vip]\naddresses = [\"10.77.0.100/24\"]\n",
+                     "t.toml:5:1: vip: [vip] needs [vrrp]: without an election nothing decides who holds the "
+                     "address");
+    }
+    SUBCASE("unicast needs both ends, in one family, without itself") {
+        expect_error(replace(kPair, "priority = 100", "priority = 100\nunicast_src = \"10.77.0.1\""),
+                     "t.toml:11:15: vrrp.unicast_src and vrrp.unicast_peers: set both for unicast, or neither for "
+                     "multicast");
+        expect_error(replace(kPair, "priority = 100",
+                             "priority = 100\nunicast_src = \"10.77.0.1\"\nunicast_peers = [\"10.77.0.1\"]"),
+                     "t.toml:12:18: vrrp.unicast_peers[0] = \"10.77.0.1\": is unicast_src, this node itself");
+    }
+    SUBCASE("auth is VRRPv2's, 8 bytes") {
+        expect_error(replace(kPair, "priority = 100", "priority = 100\nauth_pass = \"secret\""),
+                     "t.toml:11:13: vrrp.auth_pass: authentication exists only in VRRPv2 (version = 2)");
+        expect_error(replace(kPair, "advert_interval_ms = 100",
+                             "advert_interval_ms = 1000\nversion = 2\nauth_pass = \"123456789\""),
+                     "t.toml:13:13: vrrp.auth_pass: 9 bytes, at most 8 fit in a VRRPv2 packet");
+    }
+    SUBCASE("preempt_delay needs preempt") {
+        expect_error(replace(kPair, "priority = 100", "priority = 100\npreempt_delay_ms = 500"),
+                     "t.toml:11:20: vrrp.preempt_delay_ms: has no effect without preempt = true");
+    }
+    SUBCASE("the proxy never forwards to itself") {
+        expect_error(replace(kPlain, "127.0.0.1:7000", "127.0.0.1:6379"),
+                     "t.toml:2:10: proxy.listen = \"127.0.0.1:6379\": equals redis.address, the proxy would forward "
+                     "to itself");
+    }
+}
+
+TEST_CASE("every error is reported, not just the first") {
+    auto text = replace(kPlain, "[redis]", "threads = 0\nmax_clients = -1\n[redis]");
+    auto r = load_string(text, "t.toml");
+    CHECK(r.errors.size() == 2);
+}
+
+TEST_CASE("not TOML, empty, missing") {
+    expect_error("[proxy\nlisten = 1\n",
+                 "t.toml:1:7: not valid TOML: Error while parsing table header: expected ']', saw '\\n'");
+    expect_error("", "t.toml: empty configuration: at least [proxy] listen and [redis] address are required");
+    expect_error("# only a comment\n",
+                 "t.toml: empty configuration: at least [proxy] listen and [redis] address are required");
+    auto r = load_file("/nonexistent/redvip.toml");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].to_string() == "/nonexistent/redvip.toml: cannot open: No such file or directory");
+}
+
+TEST_CASE("to_toml prints the effective config, which loads back to the same values") {
+    auto text = replace(kPair, "[redis]", "[redis]\npassword = \"s3cret\"");
+    auto first = load_string(text, "t.toml");
+    REQUIRE_MESSAGE(first, errors(first));
+    CHECK(to_toml(*first.config).find("password = \"(redacted)\"") != std::string::npos);
+    auto printed = to_toml(*first.config, false);
+    auto second = load_string(printed, "printed.toml");
+    REQUIRE_MESSAGE(second, std::string(errors(second) + printed));
+    CHECK(to_toml(*second.config, false) == printed);
+    CHECK(second.config->redis.password == "s3cret");
+    CHECK(second.config->vip->interface == "eth0");
+}
+
+TEST_CASE("the shipped example configs load") {
+    for (const char* name : {"redvip.example.toml", "node-a.toml", "node-b.toml"}) {
+        CAPTURE(name);
+        auto r = load_file(std::string(REDVIP_SOURCE_DIR "/conf/") + name);
+        REQUIRE_MESSAGE(r, errors(r));
+        CHECK(r.config->vrrp.has_value());
+        CHECK(r.config->peers.size() == 1);
+    }
+}
