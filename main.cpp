@@ -1,6 +1,8 @@
 // redvip's daemon: parse arguments, load the config, wire the components,
 // run. Behaviour lives in the folders; this file only connects them.
 #include "conf/config.hpp"
+#include "proxy/proxy.hpp"
+#include "proxy/proxy.hpp"
 
 #include <utility> // Boost 1.74's Asio uses std::exchange without including it
 #include <boost/asio/io_context.hpp>
@@ -14,6 +16,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <system_error>
+#include <system_error>
 
 namespace {
 
@@ -90,11 +94,25 @@ int run_daemon(const std::string& path, const std::string& level_override) {
               config.redis.address.to_string(),
               config.vrrp ? "VRRP election" : "plain proxy (no [vrrp]: always serving)");
 
-    log->warn("this build is the foundation: the proxy, the election and the VIP are not wired in yet");
     handle_signals(signals, io, log);
+
+    redvip::proxy::Proxy proxy(config, logs.make("proxy"));
+    // Without an election this node is always the master. With one, it serves
+    // nothing until the election says it is master (start safe).
+    if (config.vrrp) {
+        proxy.set_state(redvip::proxy::ServingState::fenced);
+        log->warn("the VRRP election is not wired in yet: the proxy stays FENCED");
+    }
+    try {
+        proxy.start();
+    } catch (const std::system_error& e) {
+        log->critical("{}", e.what());
+        return 1;
+    }
 
     sd_notify(0, "READY=1");
     io.run();
+    proxy.stop();
     log->info("stopped");
     return 0;
 }

@@ -3,6 +3,7 @@ start, SIGHUP and graceful stop, on real files and a real process."""
 
 import os
 import signal
+import socket
 import subprocess
 import unittest
 
@@ -88,16 +89,21 @@ class CheckConfig(unittest.TestCase):
 
 
 class Daemon(unittest.TestCase):
+    """The daemon on loopback only: a plain-proxy config whose Redis port has
+    nobody listening (the pool's attempts are refused on 127.0.0.1)."""
+
     def start(self, *args):
-        proc = lib.start_process([lib.REDVIP_BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        return proc
+        d = lib.temp_dir()
+        port = lib.free_port()
+        path = write(d, "plain.toml", lib.plain_config(port, lib.free_port()))
+        return lib.start_process([lib.REDVIP_BIN, "--config", path, *args], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
 
     def test_runs_until_sigterm_and_survives_sighup(self):
-        config = os.path.join(EXAMPLES, "node-a.toml")
-        proc = self.start("--config", config, "--log-level", "debug")
+        proc = self.start("--log-level", "debug")
         line = proc.stderr.readline()  # blocks until the daemon has logged its start
         self.assertIn("[main] redvip", line)
-        self.assertIn("node redis-a", line)
+        self.assertIn("plain proxy", line)
         proc.send_signal(signal.SIGHUP)
         with self.assertRaises(subprocess.TimeoutExpired):
             proc.wait(timeout=0.3)  # SIGHUP must not stop it
@@ -109,7 +115,7 @@ class Daemon(unittest.TestCase):
         lib.stop_process(proc)
 
     def test_sigint_stops_too(self):
-        proc = self.start("--config", os.path.join(EXAMPLES, "node-b.toml"))
+        proc = self.start()
         proc.stderr.readline()
         proc.send_signal(signal.SIGINT)
         self.assertEqual(proc.wait(timeout=5), 0)
@@ -121,6 +127,17 @@ class Daemon(unittest.TestCase):
         r = redvip("--config", path)
         self.assertEqual(r.returncode, 1)
         self.assertIn("proxy.listen: required key missing", r.stderr)
+
+    def test_a_taken_port_is_a_clear_error(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            d = lib.temp_dir()
+            path = write(d, "plain.toml", lib.plain_config(port, lib.free_port()))
+            r = redvip("--config", path)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"cannot listen on 127.0.0.1:{port}: Address already in use", r.stderr)
 
 
 if __name__ == "__main__":

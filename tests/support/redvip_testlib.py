@@ -200,3 +200,124 @@ class Topology:
         if self.switch in _namespaces:
             subprocess.run(["ip", "netns", "del", self.switch], stderr=subprocess.DEVNULL, check=False)
             _namespaces.remove(self.switch)
+
+
+class RespReader:
+    """Reads whole RESP2/RESP3 replies from a socket and returns their raw bytes,
+    so that replies through the proxy and straight from Redis compare byte for byte."""
+
+    def __init__(self, sock, timeout=10.0):
+        self.sock = sock
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("connection closed")
+        self.buf += chunk
+
+    def _line(self, pos):
+        while True:
+            end = self.buf.find(b"\r\n", pos)
+            if end >= 0:
+                return end
+            self._fill()
+
+    def _value(self, pos):
+        end = self._line(pos)
+        kind, head = self.buf[pos:pos + 1], self.buf[pos + 1:end]
+        pos = end + 2
+        if kind in b"$=!" and head not in (b"-1", b"?"):
+            size = int(head)
+            while len(self.buf) < pos + size + 2:
+                self._fill()
+            return pos + size + 2
+        if kind in b"*~>%|" and head != b"-1":
+            count = int(head) * (2 if kind in b"%|" else 1)
+            for _ in range(count):
+                pos = self._value(pos)
+            if kind == b"|":  # an attribute precedes the value it annotates
+                pos = self._value(pos)
+            return pos
+        return pos
+
+    def reply(self):
+        end = self._value(0)
+        raw, self.buf = self.buf[:end], self.buf[end:]
+        return raw
+
+    def closed(self, timeout=5.0):
+        """True once the peer has closed the connection (after any bytes left)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+
+def connect(port, host="127.0.0.1", timeout=10.0):
+    sock = socket.create_connection((host, port), timeout=timeout)
+    return sock, RespReader(sock, timeout)
+
+
+def encode(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+class Redvip:
+    """A redvip daemon of our own, from a TOML text, waited for until it listens."""
+
+    def __init__(self, config_text, listen_port, host="127.0.0.1", netns=None, log_level="info"):
+        self.dir = temp_dir("redvip-daemon-")
+        self.config = os.path.join(self.dir, "redvip.toml")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.log_path = os.path.join(self.dir, "redvip.log")
+        self.log = open(self.log_path, "w")
+        self.proc = start_process([REDVIP_BIN, "--config", self.config, "--log-level", log_level], netns=netns,
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = listen_port
+        self.host = host
+        if netns is None:
+            wait_for(self._listening, f"redvip listening on {host}:{listen_port}")
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"redvip exited with {self.proc.returncode}: {self.read_log()}")
+        with socket.create_connection((self.host, self.port), timeout=1):
+            return True
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM):
+        code = stop_process(self.proc, sig=sig)
+        self.log.close()
+        return code
+
+
+def plain_config(listen_port, redis_port, extra_proxy="", extra=""):
+    """A plain-proxy config on loopback (no election, always serving)."""
+    return (f'[proxy]\nlisten = "127.0.0.1:{listen_port}"\n{extra_proxy}\n'
+            f'[redis]\naddress = "127.0.0.1:{redis_port}"\n'
+            f'[metrics]\nlisten = ""\n[admin]\nsocket = "/tmp/redvip-test-{listen_port}.sock"\n{extra}')

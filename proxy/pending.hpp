@@ -1,0 +1,69 @@
+// The requests a session has forwarded and not yet had answered, oldest
+// first: one reply pops one entry, so replies are matched to requests in
+// order. Pure: the caller passes the time in.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace redvip::proxy {
+
+// Requests in flight per client before the proxy stops reading it (resumed as
+// replies drain): bounds a client that pipelines without reading replies.
+inline constexpr std::size_t kMaxPending = 4096;
+
+struct PendingRequest {
+    std::chrono::steady_clock::time_point sent;
+    bool blocking = false; // BLPOP and friends: exempt from the backend timeout
+};
+
+// A ring that grows on demand up to kMaxPending and is freed when empty, so
+// an idle session holds no storage.
+class PendingQueue {
+public:
+    bool empty() const noexcept { return count_ == 0; }
+    bool full() const noexcept { return count_ == kMaxPending; }
+    std::size_t size() const noexcept { return count_; }
+
+    void push(const PendingRequest& request) {
+        if (count_ == capacity_)
+            grow();
+        slots_[(head_ + count_) & (capacity_ - 1)] = request;
+        ++count_;
+    }
+
+    const PendingRequest& front() const noexcept { return slots_[head_]; }
+
+    void pop() noexcept {
+        head_ = (head_ + 1) & (capacity_ - 1);
+        --count_;
+    }
+
+    // Gives the storage back once nothing is pending (an idle client).
+    void release_if_empty() noexcept {
+        if (count_ == 0 && capacity_ > 0) {
+            slots_.reset();
+            capacity_ = head_ = 0;
+        }
+    }
+
+private:
+    void grow() {
+        std::size_t capacity = capacity_ == 0 ? 16 : capacity_ * 2; // a power of two, for the mask
+        std::unique_ptr<PendingRequest[]> slots(new PendingRequest[capacity]);
+        for (std::size_t i = 0; i < count_; ++i)
+            slots[i] = slots_[(head_ + i) & (capacity_ - 1)];
+        slots_ = std::move(slots);
+        capacity_ = capacity;
+        head_ = 0;
+    }
+
+    std::unique_ptr<PendingRequest[]> slots_;
+    std::size_t capacity_ = 0;
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
+};
+
+} // namespace redvip::proxy

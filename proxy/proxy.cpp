@@ -1,0 +1,259 @@
+// The listener and the threads. One acceptor hands connections round-robin
+// to the threads; each thread has its own backend pool and buffers, so no
+// lock is taken on the request path. (No SO_REUSEPORT: with it a second,
+// stale redvip could bind the same port and take half the clients.)
+#include "proxy/proxy.hpp"
+
+#include "proxy/session.hpp"
+#include "proxy/worker.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <future>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace redvip::proxy {
+
+namespace {
+
+// How often each thread checks its sessions' idle and backend deadlines: a
+// timeout fires at most this late, and no timer is armed per request.
+constexpr std::chrono::milliseconds kSweepInterval{50};
+
+constexpr std::string_view kMaxClients = "-ERR max number of clients reached\r\n";
+
+// Lets the listener bind the VIP before it is on the interface, so the node
+// serves the moment the address arrives.
+void set_freebind(asio::ip::tcp::acceptor& acceptor, bool v6) {
+    int one = 1;
+    int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    int name = v6 ? IPV6_FREEBIND : IP_FREEBIND;
+    if (::setsockopt(acceptor.native_handle(), level, name, &one, sizeof one) != 0)
+        throw std::system_error(errno, std::generic_category(), "setsockopt(FREEBIND)");
+}
+
+void reject(Worker& w, tcp::socket socket, std::string_view why) {
+    ++w.counters.rejected;
+    auto s = std::make_shared<tcp::socket>(std::move(socket));
+    asio::async_write(*s, asio::buffer(why), [s](const boost::system::error_code&, std::size_t) {
+        boost::system::error_code ignored;
+        s->close(ignored);
+    });
+}
+
+} // namespace
+
+std::string_view to_string(ServingState state) noexcept {
+    switch (state) {
+    case ServingState::serving: return "SERVING";
+    case ServingState::holding: return "HOLDING";
+    case ServingState::fenced: return "FENCED";
+    }
+    return "?";
+}
+
+struct Proxy::Impl {
+    Impl(const conf::Config& config, std::shared_ptr<spdlog::logger> log, BackendObserver observer)
+        : shared{config, std::move(log)}, observer(std::move(observer)) {}
+
+    void open_acceptor();
+    void accept();
+    void admit(Worker& w, tcp::socket socket);
+    void sweep(Worker& w);
+
+    Shared shared;
+    BackendObserver observer;
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::vector<std::thread> threads;
+    std::optional<tcp::acceptor> acceptor; // runs on workers[0]
+    std::size_t next_worker = 0;
+    tcp::endpoint bound;
+    std::uint64_t state_changes = 0;
+    bool started = false;
+};
+
+void Proxy::Impl::open_acceptor() {
+    const auto& listen = shared.config.proxy.listen;
+    tcp::endpoint endpoint(listen.host, listen.port);
+    auto& a = acceptor.emplace(workers.front()->io);
+    try {
+        a.open(endpoint.protocol());
+        a.set_option(tcp::acceptor::reuse_address(true));
+        set_freebind(a, endpoint.address().is_v6());
+        a.bind(endpoint);
+        a.listen(asio::socket_base::max_listen_connections);
+    } catch (const boost::system::system_error& e) {
+        throw std::system_error(e.code().value(), std::generic_category(),
+                                fmt::format("cannot listen on {}", listen.to_string()));
+    } catch (const std::system_error& e) {
+        throw std::system_error(e.code(), fmt::format("cannot listen on {}", listen.to_string()));
+    }
+    bound = a.local_endpoint();
+}
+
+void Proxy::Impl::accept() {
+    Worker& target = *workers[next_worker];
+    next_worker = (next_worker + 1) % workers.size();
+    acceptor->async_accept(target.io, [this, &target](const boost::system::error_code& ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted)
+            return;
+        if (ec) {
+            // EMFILE and friends: log, and keep accepting once descriptors free up.
+            shared.log->warn("accept: {}", ec.message());
+            return accept();
+        }
+        asio::post(target.io, [this, &target, s = std::make_shared<tcp::socket>(std::move(socket))]() mutable {
+            admit(target, std::move(*s));
+        });
+        accept();
+    });
+}
+
+void Proxy::Impl::admit(Worker& w, tcp::socket socket) {
+    ++w.counters.accepted;
+    if (w.state == ServingState::fenced) {
+        reject(w, std::move(socket), kFencedReply);
+    } else if (shared.clients.fetch_add(1, std::memory_order_relaxed) >= shared.config.proxy.max_clients) {
+        shared.clients.fetch_sub(1, std::memory_order_relaxed);
+        reject(w, std::move(socket), kMaxClients);
+    } else {
+        std::make_shared<Session>(w, std::move(socket))->start();
+    }
+}
+
+void Proxy::Impl::sweep(Worker& w) {
+    w.sweep.expires_after(kSweepInterval);
+    w.sweep.async_wait([this, &w](const boost::system::error_code& ec) {
+        if (ec)
+            return;
+        auto now = std::chrono::steady_clock::now();
+        // check_timeouts may stop (and so erase) a session: walk a copy.
+        std::vector<std::shared_ptr<Session>> sessions;
+        sessions.reserve(w.sessions.size());
+        for (Session* s : w.sessions)
+            sessions.push_back(s->shared_from_this());
+        for (auto& s : sessions)
+            s->check_timeouts(now);
+        sweep(w);
+    });
+}
+
+Proxy::Proxy(const conf::Config& config, std::shared_ptr<spdlog::logger> log, BackendObserver observer)
+    : impl_(std::make_unique<Impl>(config, std::move(log), std::move(observer))) {}
+
+Proxy::~Proxy() { stop(); }
+
+void Proxy::start() {
+    auto& im = *impl_;
+    const auto& cfg = im.shared.config;
+    int threads = cfg.proxy.threads;
+    int spares = std::max(1, (cfg.redis.pool_size + threads - 1) / threads);
+    for (int i = 0; i < threads; ++i) {
+        BackendEvents events;
+        // Pool events come from every thread; the observer posts them where it needs.
+        events.on_failure = im.observer.on_failure;
+        events.on_success = im.observer.on_success;
+        im.workers.push_back(std::make_unique<Worker>(im.shared, spares, std::move(events)));
+    }
+    im.open_acceptor();
+    for (auto& w : im.workers) {
+        Worker& worker = *w;
+        asio::post(worker.io, [&im, &worker] {
+            worker.backends.start();
+            im.sweep(worker);
+        });
+        im.threads.emplace_back([&worker] { worker.io.run(); });
+    }
+    asio::post(im.workers.front()->io, [&im] { im.accept(); });
+    im.started = true;
+    im.shared.log->info("listening on {} ({} threads, {} pooled Redis connections each)",
+                        cfg.proxy.listen.to_string(), threads, spares);
+}
+
+void Proxy::stop() {
+    auto& im = *impl_;
+    if (!im.started)
+        return;
+    im.started = false;
+    for (auto& w : im.workers) {
+        Worker& worker = *w;
+        asio::post(worker.io, [&im, &worker] {
+            boost::system::error_code ignored;
+            if (&worker == im.workers.front().get())
+                im.acceptor->close(ignored);
+            worker.sweep.cancel();
+            worker.backends.stop();
+            std::vector<std::shared_ptr<Session>> sessions;
+            for (Session* s : worker.sessions)
+                sessions.push_back(s->shared_from_this());
+            for (auto& s : sessions)
+                s->stop();
+        });
+    }
+    for (auto& t : im.threads)
+        t.join();
+    im.threads.clear();
+    im.acceptor.reset();
+    im.workers.clear();
+}
+
+void Proxy::set_state(ServingState state) {
+    auto& im = *impl_;
+    if (im.shared.state.exchange(state) == state)
+        return;
+    ++im.state_changes;
+    im.shared.log->info("serving state: {}", to_string(state));
+    for (auto& w : im.workers) {
+        Worker& worker = *w;
+        asio::post(worker.io, [&worker, state] {
+            worker.state = state;
+            std::vector<std::shared_ptr<Session>> sessions;
+            for (Session* s : worker.sessions)
+                sessions.push_back(s->shared_from_this());
+            for (auto& s : sessions)
+                s->on_state_change();
+        });
+    }
+}
+
+ServingState Proxy::state() const noexcept { return impl_->shared.state.load(); }
+
+tcp::endpoint Proxy::local_endpoint() const { return impl_->bound; }
+
+ProxyStats Proxy::stats() const {
+    auto& im = *impl_;
+    ProxyStats total;
+    for (auto& w : im.workers) {
+        Worker& worker = *w;
+        std::promise<WorkerCounters> promise;
+        auto future = promise.get_future();
+        asio::post(worker.io, [&worker, &promise] { promise.set_value(worker.counters); });
+        WorkerCounters c = future.get();
+        total.connections_accepted += c.accepted;
+        total.connections_rejected += c.rejected;
+        total.commands += c.commands;
+        total.bytes_from_clients += c.bytes_in;
+        total.bytes_to_clients += c.bytes_out;
+        total.protocol_errors += c.protocol_errors;
+        total.auth_failures += c.auth_failures;
+        total.backend_errors += c.backend_errors;
+        total.backend_timeouts += c.backend_timeouts;
+        total.idle_timeouts += c.idle_timeouts;
+        total.fenced_replies += c.fenced_replies;
+    }
+    total.connections_active = static_cast<std::uint64_t>(im.shared.clients.load());
+    total.state_changes = im.state_changes;
+    return total;
+}
+
+} // namespace redvip::proxy

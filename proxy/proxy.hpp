@@ -1,0 +1,83 @@
+// The RESP-aware proxy: clients connect to [proxy] listen (the VIP) and their
+// commands reach the local Redis, transparently.
+//
+// Each client session is bound to one backend connection at its first command
+// and keeps it for life, so every Redis feature (MULTI, blocking commands,
+// pub/sub, SELECT, HELLO 3, CLIENT REPLY...) behaves as if connected directly.
+// The election drives the serving state; with no [vrrp] the proxy is always
+// serving.
+#pragma once
+
+#include "conf/config.hpp"
+
+#include <utility> // Boost 1.74's Asio uses std::exchange without including it
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace spdlog {
+class logger;
+}
+
+namespace redvip::proxy {
+
+enum class ServingState : std::uint8_t {
+    serving, // forward every command
+    holding, // queue commands (bounded), so a promotion shows as latency, not errors
+    fenced,  // this node is not the master: nothing reaches the local Redis
+};
+
+std::string_view to_string(ServingState state) noexcept;
+
+// Counters summed over the proxy's threads; exported to metrics in one place.
+struct ProxyStats {
+    std::uint64_t connections_accepted = 0;
+    std::uint64_t connections_rejected = 0; // max_clients, or fenced
+    std::uint64_t connections_active = 0;
+    std::uint64_t commands = 0;
+    std::uint64_t bytes_from_clients = 0;
+    std::uint64_t bytes_to_clients = 0;
+    std::uint64_t protocol_errors = 0;
+    std::uint64_t auth_failures = 0;
+    std::uint64_t backend_errors = 0;   // a session lost or could not get its backend
+    std::uint64_t backend_timeouts = 0;
+    std::uint64_t idle_timeouts = 0;
+    std::uint64_t fenced_replies = 0;   // commands refused while fenced
+    std::uint64_t state_changes = 0;
+};
+
+// What the backend pools observe, as it happens: the health checker's fast path.
+struct BackendObserver {
+    std::function<void(const std::string& error)> on_failure; // refused, timed out, closed
+    std::function<void()> on_success;
+};
+
+class Proxy {
+public:
+    Proxy(const conf::Config& config, std::shared_ptr<spdlog::logger> log, BackendObserver observer = {});
+    ~Proxy();
+    Proxy(const Proxy&) = delete;
+    Proxy& operator=(const Proxy&) = delete;
+
+    // Binds the listener (before the VIP exists, with IP_FREEBIND) and starts
+    // the threads. Throws std::system_error naming the address on failure.
+    void start();
+    // Closes the listener and every session, joins the threads. Idempotent.
+    void stop();
+
+    void set_state(ServingState state);
+    ServingState state() const noexcept;
+
+    boost::asio::ip::tcp::endpoint local_endpoint() const;
+    ProxyStats stats() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace redvip::proxy

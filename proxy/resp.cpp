@@ -1,0 +1,534 @@
+#include "proxy/resp.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <optional>
+
+namespace redvip::proxy {
+namespace {
+
+constexpr std::size_t npos = std::string_view::npos;
+
+// Bytes searched for a header or inline line's end: Redis refuses the line once
+// more than kMaxInlineLen bytes are pending without it (applied per byte, so the
+// outcome does not depend on how TCP split the stream).
+constexpr std::size_t kRequestLineWindow = kMaxInlineLen + 1;
+
+// A reply's length line holds at most a sign and 19 digits (or RESP3's '?').
+constexpr std::size_t kReplyLengthLineWindow = 32;
+
+// RESP3's type bytes: for these the line is the value...
+constexpr std::string_view kLineTypes = "+-:_,#(";
+// ...these carry a length or count...
+constexpr std::string_view kSizedTypes = "$!=*%~>|";
+// ...and these are parts of streamed values, which Redis never sends.
+constexpr std::string_view kStreamedTypes = ";.";
+
+static_assert(kMaxReplyDepth <= UINT8_MAX, "depth_ is a byte");
+static_assert(2 * kMaxReplyAggregateLen <= INT64_MAX, "map and attribute counts are doubled");
+
+// The C locale's isspace, which sdssplitargs uses.
+constexpr bool is_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+constexpr bool is_hex(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+constexpr int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return c - 'A' + 10;
+}
+
+constexpr char to_upper(char c) noexcept {
+    return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+// Redis's string2ll, which decides every length Redis accepts: an optional '-', no
+// '+', spaces or leading zeros, fewer than 21 bytes, within int64.
+std::optional<std::int64_t> parse_length(std::string_view s) noexcept {
+    if (s.empty() || s.size() >= 21) return std::nullopt;
+    if (s == "0") return 0;
+    const bool negative = s[0] == '-';
+    std::size_t i = negative ? 1 : 0;
+    if (i == s.size() || s[i] < '1' || s[i] > '9') return std::nullopt;
+    std::uint64_t v = 0;
+    for (; i < s.size(); ++i) {
+        if (s[i] < '0' || s[i] > '9') return std::nullopt;
+        const auto digit = static_cast<std::uint64_t>(s[i] - '0');
+        if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
+        v = v * 10 + digit;
+    }
+    constexpr auto max = static_cast<std::uint64_t>(INT64_MAX);
+    if (negative) {
+        if (v > max + 1) return std::nullopt;
+        return v == max + 1 ? INT64_MIN : -static_cast<std::int64_t>(v);
+    }
+    if (v > max) return std::nullopt;
+    return static_cast<std::int64_t>(v);
+}
+
+// The index of the first `term` in buf[start, start + window), resuming after the
+// `scanned` bytes earlier calls searched; npos if it is not there (yet). With
+// `blocked`, a NUL before the terminator hides it for good, as from Redis, which
+// searches with strchr.
+std::size_t find_term(std::string_view buf, std::size_t start, std::size_t window, char term,
+                      std::size_t& scanned, bool* blocked, std::uint64_t& counter) noexcept {
+    if (blocked != nullptr && *blocked) return npos;
+    const std::size_t from = start + scanned;
+    const std::size_t to = std::min(buf.size(), start + window);
+    if (from >= to) return npos;
+    const char* base = buf.data();
+    const auto* hit = static_cast<const char*>(std::memchr(base + from, term, to - from));
+    const std::size_t end = hit != nullptr ? static_cast<std::size_t>(hit - base) : to;
+    counter += end - from;
+    if (blocked != nullptr) {
+        counter += end - from;
+        if (std::memchr(base + from, '\0', end - from) != nullptr) {
+            *blocked = true;
+            return npos;
+        }
+    }
+    scanned = end - start;
+    return hit != nullptr ? end : npos;
+}
+
+char unescape(char c) noexcept {
+    switch (c) {
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 't':
+        return '\t';
+    case 'b':
+        return '\b';
+    case 'a':
+        return '\a';
+    default:
+        return c;
+    }
+}
+
+// One quoted word of sdssplitargs, from the byte after its opening quote: emits its
+// bytes and returns the index of the closing quote, or npos if the quoting breaks
+// (no closing quote, or one not followed by a space or the end).
+template <class Sink>
+std::size_t quoted_word(std::string_view line, std::size_t i, char quote, Sink& sink) {
+    auto at = [line](std::size_t k) { return k < line.size() ? line[k] : '\0'; };
+    for (;; ++i) {
+        const char c = at(i);
+        if (c == '\0') return npos;
+        if (c == quote) return at(i + 1) == '\0' || is_space(at(i + 1)) ? i : npos;
+        if (c == '\\' && quote == '"' && at(i + 1) == 'x' && is_hex(at(i + 2)) &&
+            is_hex(at(i + 3))) {
+            sink.byte(static_cast<char>(hex_value(at(i + 2)) * 16 + hex_value(at(i + 3))));
+            i += 3;
+        } else if (c == '\\' && quote == '"' && at(i + 1) != '\0') {
+            sink.byte(unescape(line[++i]));
+        } else if (c == '\\' && quote == '\'' && at(i + 1) == '\'') {
+            sink.byte(line[++i]);
+        } else {
+            sink.byte(c);
+        }
+    }
+}
+
+// sdssplitargs's grammar without its allocations: calls sink.begin() and then
+// sink.byte() per byte of each word. Returns npos, or where the quoting broke. The
+// line holds no NUL (find_term saw to that), so NUL stands for its end, as in Redis.
+template <class Sink> std::size_t split_inline(std::string_view line, Sink& sink) {
+    std::size_t i = 0;
+    for (;;) {
+        while (i < line.size() && is_space(line[i]))
+            ++i;
+        if (i == line.size()) return npos;
+        sink.begin();
+        // Only these end an unquoted word; '\v' and '\f' are skipped between words
+        // but kept inside one, exactly as Redis does.
+        for (; i < line.size(); ++i) {
+            const char c = line[i];
+            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') break;
+            if (c == '"' || c == '\'') {
+                const std::size_t close = quoted_word(line, i + 1, c, sink);
+                if (close == npos) return i;
+                i = close + 1;
+                break;
+            }
+            sink.byte(c);
+        }
+    }
+}
+
+// Counts a request's words and keeps the first two for classification.
+struct TokenSink {
+    Request& request;
+    void begin() noexcept { ++request.argc; }
+    void byte(char c) noexcept {
+        if (request.argc == 1)
+            request.name.append(c);
+        else if (request.argc == 2)
+            request.subcommand.append(c);
+    }
+};
+
+struct ArgsSink {
+    std::vector<std::string>& args;
+    void begin() { args.emplace_back(); }
+    void byte(char c) { args.back().push_back(c); }
+};
+
+std::string_view error_text(ErrorCode code) noexcept {
+    switch (code) {
+    case ErrorCode::invalid_multibulk_length:
+        return "-ERR Protocol error: invalid multibulk length\r\n";
+    case ErrorCode::unauthenticated_multibulk_length:
+        return "-ERR Protocol error: unauthenticated multibulk length\r\n";
+    case ErrorCode::too_big_mbulk_count:
+        return "-ERR Protocol error: too big mbulk count string\r\n";
+    case ErrorCode::invalid_bulk_length:
+        return "-ERR Protocol error: invalid bulk length\r\n";
+    case ErrorCode::unauthenticated_bulk_length:
+        return "-ERR Protocol error: unauthenticated bulk length\r\n";
+    case ErrorCode::too_big_bulk_count:
+        return "-ERR Protocol error: too big bulk count string\r\n";
+    case ErrorCode::expected_dollar:
+        return "-ERR Protocol error: expected '$', got '";
+    case ErrorCode::too_big_inline:
+        return "-ERR Protocol error: too big inline request\r\n";
+    case ErrorCode::unbalanced_quotes:
+        return "-ERR Protocol error: unbalanced quotes in request\r\n";
+    case ErrorCode::reply_unknown_type:
+        return "-ERR Protocol error from backend: unknown type\r\n";
+    case ErrorCode::reply_streamed:
+        return "-ERR Protocol error from backend: streamed type\r\n";
+    case ErrorCode::reply_invalid_length:
+        return "-ERR Protocol error from backend: invalid length\r\n";
+    case ErrorCode::reply_missing_crlf:
+        return "-ERR Protocol error from backend: missing CRLF\r\n";
+    case ErrorCode::reply_too_deep:
+        return "-ERR Protocol error from backend: nested too deep\r\n";
+    case ErrorCode::reply_line_too_long:
+        return "-ERR Protocol error from backend: line too long\r\n";
+    }
+    return "-ERR Protocol error\r\n";
+}
+
+} // namespace
+
+ProtocolError::ProtocolError(ErrorCode code, std::size_t offset, char got) noexcept
+    : code_(code)
+    , offset_(offset) {
+    auto put = [this](std::string_view s) {
+        const std::size_t n = std::min(s.size(), text_.size() - size_);
+        std::memcpy(text_.data() + size_, s.data(), n);
+        size_ = static_cast<std::uint8_t>(size_ + n);
+    };
+    put(error_text(code));
+    if (code == ErrorCode::expected_dollar) {
+        // Redis's addReplyErrorFormat turns CR and LF into spaces to keep the reply one line.
+        const char shown = got == '\r' || got == '\n' ? ' ' : got;
+        put(std::string_view(&shown, 1));
+        put("'\r\n");
+    }
+}
+
+void CommandToken::append(char c) noexcept {
+    if (too_long_) return;
+    if (size_ == kMaxCommandToken) {
+        size_ = 0;
+        too_long_ = true;
+        return;
+    }
+    bytes_[size_++] = to_upper(c);
+}
+
+void CommandToken::assign(std::string_view s) noexcept {
+    clear();
+    if (s.size() > kMaxCommandToken) {
+        too_long_ = true;
+        return;
+    }
+    for (char c : s)
+        bytes_[size_++] = to_upper(c);
+}
+
+// --- RequestFramer ---
+
+RequestResult RequestFramer::feed(std::string_view buf) noexcept {
+    // Shorter than last time breaks the contract; waiting is the harmless answer.
+    if (phase_ != Phase::failed && buf.size() < pos_) return {};
+    for (;;) {
+        Step step = Step::next;
+        switch (phase_) {
+        case Phase::start:
+            if (buf.empty()) return {};
+            request_.is_inline = buf[0] != '*';
+            phase_ = request_.is_inline ? Phase::inline_line : Phase::count_line;
+            break;
+        case Phase::inline_line:
+            step = read_inline(buf);
+            break;
+        case Phase::count_line:
+            step = read_count_line(buf);
+            break;
+        case Phase::bulk_line:
+            step = read_bulk_line(buf);
+            break;
+        case Phase::payload:
+            step = read_payload(buf);
+            break;
+        case Phase::complete:
+            return finish();
+        case Phase::failed:
+            return {Status::error, {}, error_};
+        }
+        if (step == Step::need_more) return {};
+    }
+}
+
+RequestFramer::Step RequestFramer::read_inline(std::string_view buf) noexcept {
+    const std::size_t lf =
+        find_term(buf, 0, kRequestLineWindow, '\n', line_scanned_, &line_blocked_, bytes_scanned_);
+    if (lf == npos) {
+        if (buf.size() > kMaxInlineLen) return fail(ErrorCode::too_big_inline, 0);
+        return Step::need_more;
+    }
+    const std::size_t end = lf > 0 && buf[lf - 1] == '\r' ? lf - 1 : lf;
+    bytes_scanned_ += end;
+    TokenSink sink{request_};
+    if (const std::size_t bad = split_inline(buf.substr(0, end), sink); bad != npos)
+        return fail(ErrorCode::unbalanced_quotes, bad);
+    pos_ = lf + 1;
+    phase_ = Phase::complete;
+    return Step::next;
+}
+
+RequestFramer::Step RequestFramer::read_count_line(std::string_view buf) noexcept {
+    const std::size_t cr = find_term(buf, pos_, kRequestLineWindow, '\r', line_scanned_,
+                                     &line_blocked_, bytes_scanned_);
+    if (cr == npos) {
+        if (buf.size() - pos_ > kMaxInlineLen) return fail(ErrorCode::too_big_mbulk_count, pos_);
+        return Step::need_more;
+    }
+    // Redis acts once one byte follows the CR, and skips that byte unseen.
+    if (cr + 1 >= buf.size()) return Step::need_more;
+    const auto count = parse_length(buf.substr(pos_ + 1, cr - pos_ - 1));
+    // Checked in Redis 7's order, so each count gets Redis's error text.
+    if (!count || *count > INT_MAX) return fail(ErrorCode::invalid_multibulk_length, pos_);
+    if (*count > kMaxUnauthenticatedMultibulkLen && !authenticated_)
+        return fail(ErrorCode::unauthenticated_multibulk_length, pos_);
+    if (*count > kMaxMultibulkLen) return fail(ErrorCode::invalid_multibulk_length, pos_);
+    next_element(cr + 2);
+    if (*count <= 0) {
+        phase_ = Phase::complete; // argc 0: Redis skips it and sends nothing
+        return Step::next;
+    }
+    request_.argc = static_cast<std::uint32_t>(*count);
+    args_left_ = *count;
+    phase_ = Phase::bulk_line;
+    return Step::next;
+}
+
+RequestFramer::Step RequestFramer::read_bulk_line(std::string_view buf) noexcept {
+    const std::size_t cr = find_term(buf, pos_, kRequestLineWindow, '\r', line_scanned_,
+                                     &line_blocked_, bytes_scanned_);
+    if (cr == npos) {
+        if (buf.size() - pos_ > kMaxInlineLen) return fail(ErrorCode::too_big_bulk_count, pos_);
+        return Step::need_more;
+    }
+    if (cr + 1 >= buf.size()) return Step::need_more;
+    if (buf[pos_] != '$') return fail(ErrorCode::expected_dollar, pos_, buf[pos_]);
+    const auto len = parse_length(buf.substr(pos_ + 1, cr - pos_ - 1));
+    if (!len || *len < 0 || *len > kMaxBulkLen) return fail(ErrorCode::invalid_bulk_length, pos_);
+    if (*len > kMaxUnauthenticatedBulkLen && !authenticated_)
+        return fail(ErrorCode::unauthenticated_bulk_length, pos_);
+    bulk_len_ = *len;
+    next_element(cr + 2);
+    phase_ = Phase::payload;
+    return Step::next;
+}
+
+RequestFramer::Step RequestFramer::read_payload(std::string_view buf) noexcept {
+    const auto len = static_cast<std::size_t>(bulk_len_);
+    if (buf.size() - pos_ < len + 2) return Step::need_more;
+    const auto index = request_.argc - args_left_;
+    if (index == 0)
+        request_.name.assign(buf.substr(pos_, len));
+    else if (index == 1)
+        request_.subcommand.assign(buf.substr(pos_, len));
+    // Redis takes the two bytes after a payload as its CRLF without looking at them;
+    // checking them here would let the proxy and Redis disagree on frames.
+    next_element(pos_ + len + 2);
+    phase_ = --args_left_ == 0 ? Phase::complete : Phase::bulk_line;
+    return Step::next;
+}
+
+void RequestFramer::next_element(std::size_t pos) noexcept {
+    pos_ = pos;
+    line_scanned_ = 0;
+    line_blocked_ = false;
+}
+
+RequestFramer::Step RequestFramer::fail(ErrorCode code, std::size_t offset, char got) noexcept {
+    error_ = ProtocolError(code, offset, got);
+    phase_ = Phase::failed;
+    return Step::next;
+}
+
+RequestResult RequestFramer::finish() noexcept {
+    RequestResult result{Status::done, request_, {}};
+    result.request.size = pos_;
+    request_ = Request{};
+    phase_ = Phase::start;
+    next_element(0);
+    args_left_ = 0;
+    bulk_len_ = 0;
+    return result;
+}
+
+// --- ReplyFramer ---
+
+ReplyResult ReplyFramer::feed(std::string_view buf) noexcept {
+    if (phase_ != Phase::failed && buf.size() < pos_) return {};
+    for (;;) {
+        Step step = Step::need_more;
+        switch (phase_) {
+        case Phase::value:
+            step = read_value(buf);
+            break;
+        case Phase::blob:
+            step = read_blob(buf);
+            break;
+        case Phase::failed:
+            return {Status::error, {}, error_};
+        }
+        if (step == Step::need_more) return {};
+        if (step == Step::complete) {
+            const Reply reply{pos_, type_ == '>' ? ReplyKind::push : ReplyKind::reply, type_};
+            next_element(0);
+            type_ = 0;
+            return {Status::done, reply, {}};
+        }
+    }
+}
+
+ReplyFramer::Step ReplyFramer::read_value(std::string_view buf) noexcept {
+    if (pos_ >= buf.size()) return Step::need_more;
+    const char type = buf[pos_];
+    const bool simple = kLineTypes.find(type) != npos;
+    if (!simple && kSizedTypes.find(type) == npos) {
+        const bool streamed = kStreamedTypes.find(type) != npos;
+        return fail(streamed ? ErrorCode::reply_streamed : ErrorCode::reply_unknown_type, pos_);
+    }
+    const std::size_t window = simple ? kMaxReplyLineLen + 1 : kReplyLengthLineWindow;
+    const std::size_t cr =
+        find_term(buf, pos_, window, '\r', line_scanned_, nullptr, bytes_scanned_);
+    if (cr == npos) {
+        if (buf.size() - pos_ < window) return Step::need_more;
+        return fail(simple ? ErrorCode::reply_line_too_long : ErrorCode::reply_invalid_length,
+                    pos_);
+    }
+    if (cr + 1 >= buf.size()) return Step::need_more;
+    if (buf[cr + 1] != '\n') return fail(ErrorCode::reply_missing_crlf, cr);
+    if (depth_ == 0 && type != '|') type_ = type;
+    const std::size_t start = pos_;
+    const std::string_view line = buf.substr(pos_ + 1, cr - pos_ - 1);
+    next_element(cr + 2);
+    if (simple) return value_done();
+    if (line == "?") return fail(ErrorCode::reply_streamed, start);
+    const auto len = parse_length(line);
+    if (!len) return fail(ErrorCode::reply_invalid_length, start);
+    // `$-1` and `*-1` are RESP2's nulls; no other type has a negative length.
+    if (*len == -1 && (type == '$' || type == '*')) return value_done();
+    if (type == '$' || type == '!' || type == '=') {
+        if (*len < 0 || *len > kMaxReplyBulkLen)
+            return fail(ErrorCode::reply_invalid_length, start);
+        blob_len_ = *len;
+        phase_ = Phase::blob;
+        return Step::next;
+    }
+    return open_aggregate(type, *len, start);
+}
+
+ReplyFramer::Step ReplyFramer::read_blob(std::string_view buf) noexcept {
+    const auto len = static_cast<std::size_t>(blob_len_);
+    if (buf.size() - pos_ < len + 2) return Step::need_more;
+    const std::size_t end = pos_ + len;
+    if (buf[end] != '\r' || buf[end + 1] != '\n') return fail(ErrorCode::reply_missing_crlf, end);
+    next_element(end + 2);
+    phase_ = Phase::value;
+    return value_done();
+}
+
+ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count,
+                                              std::size_t start) noexcept {
+    if (count < 0 || count > kMaxReplyAggregateLen)
+        return fail(ErrorCode::reply_invalid_length, start);
+    const bool attribute = type == '|';
+    const std::int64_t elements = type == '%' || attribute ? 2 * count : count;
+    if (elements == 0) return attribute ? Step::next : value_done();
+    if (depth_ == kMaxReplyDepth) return fail(ErrorCode::reply_too_deep, start);
+    left_[depth_] = elements;
+    attribute_[depth_] = attribute;
+    ++depth_;
+    return Step::next;
+}
+
+// A value ended: it is one element of the innermost aggregate, which may end too.
+ReplyFramer::Step ReplyFramer::value_done() noexcept {
+    while (depth_ > 0) {
+        if (--left_[depth_ - 1] > 0) return Step::next;
+        --depth_;
+        // An attribute is no element of its parent: the value it annotates follows.
+        if (attribute_[depth_]) return Step::next;
+    }
+    return Step::complete;
+}
+
+void ReplyFramer::next_element(std::size_t pos) noexcept {
+    pos_ = pos;
+    line_scanned_ = 0;
+}
+
+ReplyFramer::Step ReplyFramer::fail(ErrorCode code, std::size_t offset) noexcept {
+    error_ = ProtocolError(code, offset);
+    phase_ = Phase::failed;
+    return Step::next;
+}
+
+// --- request_args ---
+
+std::vector<std::string> request_args(std::string_view frame) {
+    std::vector<std::string> args;
+    if (frame.empty()) return args;
+    if (frame[0] != '*') {
+        const std::size_t lf = std::min(frame.find('\n'), frame.size());
+        const std::size_t end = lf > 0 && frame[lf - 1] == '\r' ? lf - 1 : lf;
+        ArgsSink sink{args};
+        if (split_inline(frame.substr(0, end), sink) != npos) args.clear();
+        return args;
+    }
+    // The framer accepted this frame, so its header lines are well formed; still,
+    // nothing below reads out of bounds if they are not.
+    std::size_t cr = frame.find('\r');
+    const auto count = cr == npos ? std::nullopt : parse_length(frame.substr(1, cr - 1));
+    std::size_t pos = cr + 2;
+    for (std::int64_t i = 0; count && i < *count && pos < frame.size(); ++i) {
+        cr = frame.find('\r', pos);
+        if (cr == npos || cr == pos) break;
+        const auto len = parse_length(frame.substr(pos + 1, cr - pos - 1));
+        pos = cr + 2;
+        if (!len || *len < 0 || pos > frame.size() ||
+            frame.size() - pos < static_cast<std::size_t>(*len))
+            break;
+        args.emplace_back(frame.substr(pos, static_cast<std::size_t>(*len)));
+        pos += static_cast<std::size_t>(*len) + 2;
+    }
+    return args;
+}
+
+} // namespace redvip::proxy

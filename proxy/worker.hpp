@@ -1,0 +1,63 @@
+// One proxy thread: its event loop, listener, buffers, backend pool and
+// sessions. Nothing here is shared with another thread except `Shared`.
+#pragma once
+
+#include "proxy/backend.hpp"
+#include "proxy/buffer.hpp"
+#include "proxy/proxy.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
+
+namespace spdlog {
+class logger;
+}
+
+namespace redvip::proxy {
+
+class Session;
+
+// The reply to any command while this node is not the master.
+inline constexpr std::string_view kFencedReply = "-READONLY redvip: this node is not the master\r\n";
+
+// State every thread reads: the serving state and the client count that
+// max_clients bounds.
+struct Shared {
+    const conf::Config& config;
+    std::shared_ptr<spdlog::logger> log;
+    std::atomic<ServingState> state{ServingState::serving};
+    std::atomic<int> clients{0};
+};
+
+// Plain counters: only this worker's thread writes them; stats() reads them
+// on that thread too.
+struct WorkerCounters {
+    std::uint64_t accepted = 0, rejected = 0, commands = 0, bytes_in = 0, bytes_out = 0;
+    std::uint64_t protocol_errors = 0, auth_failures = 0, backend_errors = 0, backend_timeouts = 0;
+    std::uint64_t idle_timeouts = 0, fenced_replies = 0;
+};
+
+struct Worker {
+    Worker(Shared& shared, int spares, BackendEvents events)
+        : shared(shared)
+        , backends(io, shared.config.redis, shared.config.proxy.backend_timeout, spares, std::move(events))
+        , sweep(io) {}
+
+    Shared& shared;
+    boost::asio::io_context io{1};
+    BufferPool buffers;
+    BackendPool backends;
+    WorkerCounters counters;
+    std::unordered_set<Session*> sessions;
+    boost::asio::steady_timer sweep;
+    ServingState state = ServingState::serving; // this thread's copy of shared.state
+};
+
+} // namespace redvip::proxy

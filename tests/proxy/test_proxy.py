@@ -1,0 +1,406 @@
+"""The proxy against a real redis-server, on loopback: byte-for-byte the same
+replies as Redis direct, real clients (python3-redis), hostile input, limits,
+authentication and a Redis restart."""
+
+import os
+import re
+import signal
+import socket
+import threading
+import time
+import unittest
+
+import redis
+
+import redvip_testlib as lib
+from redvip_testlib import encode
+
+
+def exchange(port, requests):
+    """Sends each request on one connection, in order, and returns the raw replies."""
+    sock, reader = lib.connect(port)
+    with sock:
+        out = []
+        for request in requests:
+            sock.sendall(request)
+            out.append(reader.reply())
+        return out
+
+
+# Requests whose replies must be identical through the proxy and direct. Each
+# run starts from FLUSHALL, so state-dependent replies match too.
+SCRIPT = [
+    encode("SET", "s", "v"), encode("GET", "s"), encode("GET", "missing"), encode("APPEND", "s", "w"),
+    encode("INCR", "n"), encode("INCRBYFLOAT", "n", "1.5"), encode("MSET", "a", 1, "b", 2), encode("MGET", "a", "b", "c"),
+    encode("HSET", "h", "f1", "v1", "f2", "v2"), encode("HGETALL", "h"), encode("HINCRBY", "h", "n", 3),
+    encode("LPUSH", "l", 1, 2, 3), encode("LRANGE", "l", 0, -1), encode("LPOP", "l", 2),
+    encode("SADD", "set", "x"), encode("SMEMBERS", "set"), encode("SISMEMBER", "set", "y"),
+    encode("ZADD", "z", 1, "one", 2.5, "two"), encode("ZRANGE", "z", 0, -1, "WITHSCORES"), encode("ZSCORE", "z", "two"),
+    encode("XADD", "x", "1-1", "k", "v"), encode("XADD", "x", "2-1", "k", "w"), encode("XRANGE", "x", "-", "+"),
+    encode("XLEN", "x"), encode("XINFO", "STREAM", "x"),
+    encode("EVAL", "return {1, 'two', {3}}", 0), encode("EVAL", "return redis.call('GET', KEYS[1])", 1, "s"),
+    encode("FUNCTION", "LOAD", "REPLACE", "#!lua name=t\nredis.register_function('f', function() return 7 end)"),
+    encode("FCALL", "f", 0),
+    encode("MULTI"), encode("INCR", "n2"), encode("GET", "n2"), encode("EXEC"),
+    encode("MULTI"), encode("INCR", "n2"), encode("DISCARD"),
+    encode("SELECT", 2), encode("SET", "in2", "yes"), encode("GET", "in2"), encode("SELECT", 0), encode("GET", "in2"),
+    encode("GET", "h"), encode("NOSUCHCOMMAND"), encode("SET"), encode("OBJECT", "ENCODING", "l"),
+    encode("TYPE", "z"), encode("EXISTS", "a", "b", "zz"), encode("TTL", "s"), encode("DBSIZE"),
+    b"PING\r\n", b"ECHO hello\r\n", b'SET "quoted key" "a b"\r\n', encode("GET", "quoted key"),
+    encode("CLIENT", "SETNAME", "proxied"), encode("CLIENT", "GETNAME"),
+    encode("HELLO", 3), encode("HGETALL", "h"), encode("ZSCORE", "z", "two"), encode("SMEMBERS", "set"),
+    encode("XINFO", "STREAM", "x"), encode("HELLO", 2),
+]
+
+
+class ProxyTest(unittest.TestCase):
+    password = None
+    proxy_extra = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = lib.RedisServer(password=cls.password)
+        cls.port = lib.free_port()
+        cls.proxy = lib.Redvip(lib.plain_config(cls.port, cls.redis.port, extra_proxy=cls.proxy_extra), cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.proxy.stop()
+        cls.redis.stop()
+        assert code == 0, f"redvip exited with {code}: {cls.proxy.read_log()}"
+
+    def direct(self):
+        return redis.Redis(port=self.redis.port, password=self.redis.password)
+
+    def via_proxy(self, **kwargs):
+        return redis.Redis(port=self.port, **kwargs)
+
+    def setUp(self):
+        self.direct().flushall()
+
+    def assertProxyAlive(self):
+        self.assertEqual(exchange(self.port, [encode("PING")]), [b"+PONG\r\n"])
+
+
+class Transparency(ProxyTest):
+    def test_replies_are_byte_identical(self):
+        through = exchange(self.port, SCRIPT)
+        self.direct().flushall()
+        self.direct().function_flush()
+        straight = exchange(self.redis.port, SCRIPT)
+        for request, a, b in zip(SCRIPT, through, straight):
+            if request.startswith(encode("XINFO", "STREAM", "x")[:20]):
+                continue  # carries times that differ per run
+            if request.startswith(encode("HELLO", 3)[:15]):  # the client id differs: mask it
+                a, b = (re.sub(rb"\$2\r\nid\r\n:\d+", b"id", r) for r in (a, b))
+            self.assertEqual(a, b, f"request {request!r}")
+        self.assertEqual(len(through), len(SCRIPT))
+
+    def test_pipeline_of_100k_commands(self):
+        count = 100_000
+        batch = b"".join(encode("SET", f"k{i}", i) + encode("GET", f"k{i}") for i in range(count))
+        sock, reader = lib.connect(self.port, timeout=60)
+        with sock:
+            sender = threading.Thread(target=sock.sendall, args=(batch,))
+            sender.start()
+            for i in range(count):
+                self.assertEqual(reader.reply(), b"+OK\r\n")
+                value = str(i).encode()
+                self.assertEqual(reader.reply(), b"$%d\r\n%s\r\n" % (len(value), value))
+            sender.join(timeout=60)
+        self.assertEqual(self.direct().dbsize(), count)
+
+    def test_large_value_64_mib(self):
+        value = os.urandom(64 * 1024 * 1024)
+        client = self.via_proxy(socket_timeout=60)
+        self.assertTrue(client.set("big", value))
+        self.assertEqual(client.get("big"), value)
+        self.assertEqual(client.strlen("big"), len(value))
+
+    def test_inline_commands(self):
+        self.assertEqual(exchange(self.port, [b"SET inline 42\r\n", b"GET inline\r\n", b"\r\n" + b"PING\r\n"]),
+                         [b"+OK\r\n", b"$2\r\n42\r\n", b"+PONG\r\n"])
+
+
+class Clients(ProxyTest):
+    def test_python_redis_pipeline_and_transaction(self):
+        client = self.via_proxy()
+        pipe = client.pipeline(transaction=False)
+        for i in range(1000):
+            pipe.incr("counter")
+        self.assertEqual(pipe.execute()[-1], 1000)
+        with client.pipeline() as tx:  # WATCH/MULTI/EXEC
+            tx.watch("counter")
+            value = int(tx.get("counter"))
+            tx.multi()
+            tx.set("counter", value + 1)
+            self.assertEqual(tx.execute(), [True])
+        self.assertEqual(client.get("counter"), b"1001")
+
+    def test_watch_aborts_when_another_client_writes(self):
+        a, b = self.via_proxy(), self.via_proxy()
+        with a.pipeline() as tx:
+            tx.watch("w")
+            b.set("w", "changed")
+            tx.multi()
+            tx.set("w", "mine")
+            with self.assertRaises(redis.WatchError):
+                tx.execute()
+        self.assertEqual(a.get("w"), b"changed")
+
+    def test_pubsub(self):
+        sub = self.via_proxy().pubsub()
+        sub.subscribe("news")
+        self.assertEqual(sub.get_message(timeout=5)["type"], "subscribe")
+        self.assertEqual(self.via_proxy().publish("news", "hello"), 1)
+        message = sub.get_message(timeout=5)
+        self.assertEqual((message["type"], message["data"]), ("message", b"hello"))
+        sub.psubscribe("n*")
+        self.assertEqual(sub.get_message(timeout=5)["type"], "psubscribe")
+        self.via_proxy().publish("news", "again")
+        kinds = {sub.get_message(timeout=5)["type"] for _ in range(2)}
+        self.assertEqual(kinds, {"message", "pmessage"})
+        sub.close()
+
+    def test_resp3_client(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("HELLO", 3))
+            hello = reader.reply()
+            self.assertTrue(hello.startswith(b"%"), hello)
+            self.assertIn(b"proto\r\n:3", hello)
+            sock.sendall(encode("HSET", "h3", "a", "1") + encode("HGETALL", "h3") + encode("GET", "nothing"))
+            self.assertEqual(reader.reply(), b":1\r\n")
+            self.assertEqual(reader.reply(), b"%1\r\n$1\r\na\r\n$1\r\n1\r\n")
+            self.assertEqual(reader.reply(), b"_\r\n")
+            # A RESP3 push (client-side caching) answers no request: the
+            # replies that follow it must still pair with their requests.
+            sock.sendall(encode("CLIENT", "TRACKING", "ON") + encode("GET", "tracked"))
+            self.assertEqual([reader.reply(), reader.reply()], [b"+OK\r\n", b"_\r\n"])
+            self.via_proxy().set("tracked", "x")
+            self.assertEqual(reader.reply(), b">2\r\n$10\r\ninvalidate\r\n*1\r\n$7\r\ntracked\r\n")
+            sock.sendall(encode("GET", "tracked") + encode("PING"))
+            self.assertEqual([reader.reply(), reader.reply()], [b"$1\r\nx\r\n", b"+PONG\r\n"])
+
+    def test_blocking_commands(self):
+        blocked = self.via_proxy(socket_timeout=10)
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("v", blocked.blpop(["queue"], timeout=5)))
+        t.start()
+        lib.wait_for(lambda: self.direct().info("clients")["blocked_clients"] == 1, "the client to block")
+        self.via_proxy().rpush("queue", "job")
+        t.join(timeout=10)
+        self.assertEqual(result["v"], (b"queue", b"job"))
+        # XREAD BLOCK waits too.
+        t = threading.Thread(target=lambda: result.setdefault("x", blocked.xread({"stream": "$"}, block=5000)))
+        t.start()
+        lib.wait_for(lambda: self.direct().info("clients")["blocked_clients"] == 1, "XREAD to block")
+        self.via_proxy().xadd("stream", {"k": "v"})
+        t.join(timeout=10)
+        self.assertEqual(result["x"][0][0], b"stream")
+
+    def test_client_reply_off_and_monitor(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("CLIENT", "REPLY", "OFF") + encode("SET", "quiet", 1) + encode("CLIENT", "REPLY", "ON"))
+            self.assertEqual(reader.reply(), b"+OK\r\n")
+        self.assertEqual(self.direct().get("quiet"), b"1")
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("MONITOR"))
+            self.assertEqual(reader.reply(), b"+OK\r\n")
+            self.via_proxy().set("watched", 1)
+            self.assertIn(b'"watched"', reader.reply())
+
+    def test_select_does_not_leak_to_the_next_client(self):
+        for _ in range(20):  # enough clients to reuse pooled connections
+            sock, reader = lib.connect(self.port)
+            with sock:
+                sock.sendall(encode("SET", "where", "db0"))
+                self.assertEqual(reader.reply(), b"+OK\r\n")
+            sock, reader = lib.connect(self.port)
+            with sock:
+                sock.sendall(encode("SELECT", 5) + encode("SET", "where", "db5"))
+                self.assertEqual([reader.reply(), reader.reply()], [b"+OK\r\n", b"+OK\r\n"])
+        for _ in range(20):
+            self.assertEqual(exchange(self.port, [encode("GET", "where")]), [b"$3\r\ndb0\r\n"])
+
+    def test_quit(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("SET", "q", 1) + encode("QUIT") + encode("SET", "q", 2))
+            self.assertEqual([reader.reply(), reader.reply()], [b"+OK\r\n", b"+OK\r\n"])
+            self.assertTrue(reader.closed())
+        self.assertEqual(self.direct().get("q"), b"1")
+
+
+class HostileInput(ProxyTest):
+    CASES = [
+        b"*1\r\n$x\r\n",                 # invalid bulk length
+        b"*abc\r\n",                      # invalid multibulk length
+        b"*2\r\n$3\r\nGET\r\n+x\r\n",      # expected '$', got '+'
+        b"*3000000000\r\n",               # too big multibulk count
+        b"*1\r\n$600000000\r\n",          # bulk over 512 MiB
+        b'SET "unbalanced\r\n',           # unbalanced quotes
+    ]
+
+    def test_protocol_errors_match_redis_and_close(self):
+        for case in self.CASES:
+            with self.subTest(case=case):
+                replies = []
+                for port in (self.port, self.redis.port):
+                    sock, reader = lib.connect(port)
+                    with sock:
+                        sock.sendall(encode("PING") + case)
+                        self.assertEqual(reader.reply(), b"+PONG\r\n")
+                        replies.append(reader.reply())
+                        self.assertTrue(reader.closed(), f"port {port} kept the connection open")
+                self.assertEqual(replies[0], replies[1])
+                self.assertTrue(replies[0].startswith(b"-ERR Protocol error"))
+        self.assertProxyAlive()
+
+    def test_huge_declared_sizes_cost_nothing(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(b"*2000000000\r\n$4\r\n")  # 20 bytes declaring 2e9 arguments
+            time.sleep(0.2)
+            self.assertLess(lib.rss_kib(self.proxy.proc.pid), 200 * 1024)
+        self.assertProxyAlive()
+
+    def test_random_bytes_never_crash_the_proxy(self):
+        import random
+        rng = random.Random(5798)
+        for _ in range(200):
+            sock, _ = lib.connect(self.port)
+            with sock:
+                try:
+                    sock.sendall(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))))
+                except OSError:
+                    pass
+        self.assertProxyAlive()
+        self.assertIsNone(self.proxy.proc.poll())
+
+    def test_client_gone_mid_pipeline_and_mid_reply(self):
+        self.direct().set("big", b"x" * (8 << 20))
+        for _ in range(20):
+            sock, _ = lib.connect(self.port)
+            sock.sendall(encode("GET", "big") * 10 + b"*3\r\n$3\r\nSET\r\n$1\r\nk")
+            sock.close()  # mid-request and before the replies are read
+        self.assertProxyAlive()
+
+    def test_a_client_that_never_reads_stays_bounded(self):
+        self.direct().set("big", b"x" * (1 << 20))
+        before = lib.rss_kib(self.proxy.proc.pid)
+        sock, _ = lib.connect(self.port)
+        sock.setblocking(False)
+        sent = 0
+        request = encode("GET", "big") * 64
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sent < 2000 * len(request):
+            try:
+                sent += sock.send(request)
+            except BlockingIOError:
+                time.sleep(0.01)
+        time.sleep(0.5)
+        growth = lib.rss_kib(self.proxy.proc.pid) - before
+        sock.close()
+        # The replies asked for are ~2 GiB; the proxy may hold a few buffers.
+        self.assertLess(growth, 64 * 1024, f"RSS grew {growth} KiB")
+        self.assertProxyAlive()
+
+
+class Limits(ProxyTest):
+    proxy_extra = "max_clients = 5\nidle_timeout_ms = 300"
+
+    def test_max_clients(self):
+        held = [lib.connect(self.port) for _ in range(5)]
+        for sock, reader in held:
+            sock.sendall(encode("PING"))
+            self.assertEqual(reader.reply(), b"+PONG\r\n")
+        sock, reader = lib.connect(self.port)
+        with sock:
+            self.assertEqual(reader.reply(), b"-ERR max number of clients reached\r\n")
+        for sock, _ in held:
+            sock.close()
+        lib.wait_for(lambda: exchange(self.port, [encode("PING")]) == [b"+PONG\r\n"], "a slot to free up")
+
+    def test_idle_timeout_closes_idle_clients_but_not_blocked_ones(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            self.assertTrue(reader.closed(timeout=3))
+        blocked = self.via_proxy(socket_timeout=5)
+        self.assertIsNone(blocked.blpop(["nothing"], timeout=1))  # longer than the idle timeout
+
+
+class Authentication(ProxyTest):
+    password = "backend-secret"
+    proxy_extra = 'password = "proxy-secret"'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = lib.RedisServer(password=cls.password)
+        cls.port = lib.free_port()
+        config = lib.plain_config(cls.port, cls.redis.port, extra_proxy=cls.proxy_extra)
+        config = config.replace("[redis]\n", f'[redis]\npassword = "{cls.password}"\n')
+        cls.proxy = lib.Redvip(config, cls.port)
+
+    def assertProxyAlive(self):
+        self.assertEqual(exchange(self.port, [encode("AUTH", "proxy-secret"), encode("PING")]),
+                         [b"+OK\r\n", b"+PONG\r\n"])
+
+    def test_noauth_wrongpass_then_ok(self):
+        self.assertEqual(exchange(self.port, [encode("GET", "x"), encode("AUTH", "nope"),
+                                              encode("AUTH", "backend-secret"), encode("AUTH", "proxy-secret"),
+                                              encode("SET", "x", 1), encode("GET", "x")]),
+                         [b"-NOAUTH Authentication required.\r\n",
+                          b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+                          b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+                          b"+OK\r\n", b"+OK\r\n", b"$1\r\n1\r\n"])
+
+    def test_python_client_with_password(self):
+        client = self.via_proxy(password="proxy-secret")
+        self.assertTrue(client.set("p", "v"))
+        self.assertEqual(client.get("p"), b"v")
+        with self.assertRaises((redis.AuthenticationError, redis.ResponseError)):
+            self.via_proxy(password="wrong").ping()
+
+    def test_hello_with_auth(self):
+        replies = exchange(self.port, [encode("HELLO", 3), encode("HELLO", 3, "AUTH", "default", "proxy-secret"),
+                                       encode("HSET", "h", "a", 1), encode("HGETALL", "h")])
+        self.assertTrue(replies[0].startswith(b"-NOAUTH HELLO must be called"))
+        self.assertTrue(replies[1].startswith(b"%"))
+        self.assertEqual(replies[3], b"%1\r\n$1\r\na\r\n$1\r\n1\r\n")
+
+    def test_unauthenticated_limits(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(b"*20\r\n")
+            self.assertEqual(reader.reply(), b"-ERR Protocol error: unauthenticated multibulk length\r\n")
+            self.assertTrue(reader.closed())
+
+    def test_quit_before_auth(self):
+        self.assertEqual(exchange(self.port, [encode("QUIT")]), [b"+OK\r\n"])
+
+
+class RedisRestart(ProxyTest):
+    def test_sessions_get_an_error_and_the_pool_recovers(self):
+        client = self.via_proxy(socket_timeout=5)
+        self.assertTrue(client.set("before", 1))
+        sock, reader = lib.connect(self.port)
+        sock.sendall(encode("PING"))
+        self.assertEqual(reader.reply(), b"+PONG\r\n")
+        port, password = self.redis.port, self.redis.password
+        self.redis.stop(signal.SIGKILL)
+        # A bound session loses its connection: the client is told and closed.
+        self.assertTrue(reader.closed(timeout=5))
+        sock.close()
+        # A new session's command gets a clear error while Redis is down.
+        replies = exchange(self.port, [encode("GET", "x")])
+        self.assertTrue(replies[0].startswith(b"-ERR redvip: cannot reach Redis at 127.0.0.1:"), replies)
+        type(self).redis = lib.RedisServer(port=port, password=password)
+        lib.wait_for(lambda: exchange(self.port, [encode("PING")]) == [b"+PONG\r\n"], "the proxy to reconnect",
+                     tries=100, delay=0.05)
+
+
+if __name__ == "__main__":
+    unittest.main()
