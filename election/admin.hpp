@@ -1,0 +1,120 @@
+// The admin socket: a unix stream socket at [admin] socket (mode 0600)
+// speaking one JSON request per line and one JSON reply per line, e.g.
+//   -> {"cmd":"status"}
+//   <- {"vrrp_state":"MASTER", ...}
+// A failed request is answered {"error":"..."}. The daemon registers one
+// handler per command ("status"; later "switchover"); `redvip status` is the
+// client. Also here: the status JSON's builders and its text rendering.
+#pragma once
+
+#include "election/controller.hpp"
+#include "election/election.hpp"
+#include "election/health.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility> // Boost 1.74's Asio uses std::exchange without including it
+
+namespace spdlog {
+class logger;
+}
+
+namespace redvip::election {
+
+// ---- status (pure) ------------------------------------------------------------
+
+// Turns the steady clock's time points into wall-clock text for status.
+struct StatusClock {
+    TimePoint steady_now;
+    std::chrono::system_clock::time_point wall_now;
+
+    std::string format(TimePoint t) const; // "2024-05-01T12:00:00.123Z"
+};
+
+// The election's part, with the keys the issue fixes: vrrp_state (INIT,
+// BACKUP, MASTER or FAULT), priority, effective_priority, master ({address,
+// priority} as last seen, or null), transitions ([{time, from, to, reason}]),
+// discards ({reason: count}).
+nlohmann::json election_status(const ElectionStatus& status, const StatusClock& clock);
+
+// The controller's and health's part: proxy_state, vip_held, redis_role
+// (INFO replication as last read, or null), role_goal, role_master,
+// role_fault, role_settled, role_steps (the latest transition's steps),
+// role_last_transition (the last completed one, with per-step durations),
+// role_transitions (history), health ({ok, fault, effective_priority, ...}).
+nlohmann::json controller_status(const Controller& controller, const HealthTracker& health,
+                                 const StatusClock& clock);
+
+// A readable table of a status object (any subset of the keys above) for
+// `redvip status` without --json.
+std::string render_status_text(const nlohmann::json& status);
+
+// ---- server ---------------------------------------------------------------------
+
+class AdminServer {
+public:
+    // A request may be at most this long: status and switchover requests are
+    // tens of bytes, and a line is buffered whole before parsing.
+    static constexpr std::size_t max_request = 64 * 1024;
+    // Connections at once: one operator or a monitoring script, rarely more.
+    static constexpr std::size_t max_connections = 16;
+    // A connection with no request for this long is closed.
+    static constexpr std::chrono::seconds idle_timeout{30};
+
+    using Reply = std::function<void(nlohmann::json reply)>;
+    // Called on the server's executor; calls `reply` once (later calls are
+    // ignored), from that executor, now or later. Dropping `reply` uncalled
+    // closes the connection (the client sees it closed, not a hang).
+    using Handler = std::function<void(const nlohmann::json& request, Reply reply)>;
+
+    AdminServer(boost::asio::any_io_executor executor, std::string path,
+                std::shared_ptr<spdlog::logger> log);
+    ~AdminServer(); // stop()
+    AdminServer(const AdminServer&) = delete;
+    AdminServer& operator=(const AdminServer&) = delete;
+
+    // Register before start().
+    void handle(const std::string& cmd, Handler handler);
+
+    // Creates the socket's directory if missing (0750), refuses to start when
+    // a live daemon answers on the path (or the path is not a socket),
+    // replaces a stale socket file, binds with mode 0600 and listens. An
+    // error sentence, or empty on success.
+    std::string start();
+    // Closes the listener and every connection; removes the socket file if it
+    // is still the one we bound. Idempotent.
+    void stop();
+
+    const std::string& path() const;
+
+private:
+    class Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+// ---- client ---------------------------------------------------------------------
+
+struct AdminResult {
+    std::optional<nlohmann::json> reply;
+    std::string error; // "redvip is not running: no socket at /run/redvip/redvip.sock", ...
+};
+
+// Connects, sends `request` as one line and reads one line back, all within
+// `timeout`. Blocking: for the `redvip status` command line.
+AdminResult admin_request(const std::string& path, const nlohmann::json& request,
+                          std::chrono::milliseconds timeout);
+
+// `redvip status`: asks the daemon on `socket_path`, prints the reply as JSON
+// or as a table to `out`, errors to `err`. Exit code: 0, or 1 on any error.
+int status_command(const std::string& socket_path, bool as_json, std::ostream& out,
+                   std::ostream& err,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds{2000});
+
+} // namespace redvip::election

@@ -1,0 +1,257 @@
+// The status JSON's builders and its text table (admin.hpp). Pure: the clock
+// readings come in as a StatusClock.
+#include "election/admin.hpp"
+
+#include <ctime>
+#include <fmt/format.h>
+
+namespace redvip::election {
+
+using nlohmann::json;
+
+namespace {
+
+double to_ms(Duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
+
+std::string_view status_state_name(State state) {
+    switch (state) {
+    case State::initialize:
+        return "INIT";
+    case State::backup:
+        return "BACKUP";
+    case State::master:
+        return "MASTER";
+    case State::fault:
+        return "FAULT";
+    }
+    return "?";
+}
+
+json step_json(const StepRecord& s) {
+    json out = {{"name", s.name},
+                {"status", to_string(s.status)},
+                {"attempts", s.attempts},
+                {"duration_ms", to_ms(s.took)}};
+    if (!s.error.empty()) out["error"] = s.error;
+    return out;
+}
+
+json transition_json(const RoleTransition& t, const StatusClock& clock) {
+    json steps = json::array();
+    for (const auto& s : t.steps)
+        steps.push_back(step_json(s));
+    json out = {{"time", clock.format(t.started)},
+                {"goal", to_string(t.goal)},
+                {"master", t.master ? json(t.master->to_string()) : json(nullptr)},
+                {"cause", t.cause},
+                {"outcome", to_string(t.outcome)},
+                {"duration_ms", t.finished ? json(to_ms(*t.finished - t.started)) : json(nullptr)},
+                {"steps", steps}};
+    return out;
+}
+
+json facts_json(const std::optional<ReplicationFacts>& f) {
+    if (!f) return nullptr;
+    json out = {{"role", f->role},
+                {"master_replid", f->master_replid},
+                {"master_repl_offset", f->master_repl_offset},
+                {"connected_slaves", f->connected_slaves}};
+    if (f->role == "slave") {
+        out["master_host"] = f->master_host;
+        out["master_port"] = f->master_port;
+        out["master_link_status"] = f->master_link_status;
+    }
+    return out;
+}
+
+json health_json(const HealthTracker& h) {
+    return {{"ok", h.checks_ok()},
+            {"fault", h.fault()},
+            {"effective_priority", h.effective_priority()},
+            {"consecutive_ok", h.consecutive_ok()},
+            {"consecutive_failed", h.consecutive_failed()},
+            {"last_error", h.last_error()},
+            {"role_fault_reason", h.role_fault_reason()},
+            {"rise", h.config().rise},
+            {"fall", h.config().fall},
+            {"weight", h.config().weight}};
+}
+
+} // namespace
+
+std::string StatusClock::format(TimePoint t) const {
+    const auto wall =
+        wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch());
+    const std::time_t seconds = static_cast<std::time_t>(ms.count() / 1000);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                       ms.count() % 1000);
+}
+
+json election_status(const ElectionStatus& s, const StatusClock& clock) {
+    json transitions = json::array();
+    for (const auto& t : s.transitions)
+        transitions.push_back({{"time", clock.format(t.at)},
+                               {"from", status_state_name(t.from)},
+                               {"to", status_state_name(t.to)},
+                               {"reason", to_string(t.reason)}});
+    json discards = json::object();
+    for (std::size_t i = 0; i < discard_reason_count; ++i) {
+        const auto reason = static_cast<DiscardReason>(i);
+        discards[std::string(mib_name(reason))] = s.discards[reason];
+    }
+    json master = nullptr;
+    if (s.master)
+        master = {{"address", to_string(s.master->address)}, {"priority", s.master->priority}};
+    return {{"vrrp_state", status_state_name(s.state)},
+            {"priority", s.base_priority},
+            {"effective_priority", s.effective_priority},
+            {"master", master},
+            {"transitions", transitions},
+            {"discards", discards}};
+}
+
+json controller_status(const Controller& c, const HealthTracker& health, const StatusClock& clock) {
+    json history = json::array();
+    json last_done = nullptr;
+    for (const auto& t : c.transitions()) {
+        history.push_back(transition_json(t, clock));
+        if (t.outcome == Outcome::done) last_done = history.back();
+    }
+    json steps = json::array();
+    if (!c.transitions().empty())
+        for (const auto& s : c.transitions().back().steps)
+            steps.push_back(step_json(s));
+    return {{"proxy_state", to_string(c.proxy_mode())},
+            {"vip_held", c.vip_held()},
+            {"redis_role", facts_json(c.facts())},
+            {"role_goal", to_string(c.goal())},
+            {"role_master", c.goal_master() ? json(c.goal_master()->to_string()) : json(nullptr)},
+            {"role_fault", c.role_fault()},
+            {"role_settled", c.settled()},
+            {"role_steps", steps},
+            {"role_last_transition", last_done},
+            {"role_transitions", history},
+            {"health", health_json(health)}};
+}
+
+// ---- the text table -----------------------------------------------------------
+
+namespace {
+
+// A value as text: strings bare, numbers as they are, null as "-".
+std::string text(const json& v) {
+    if (v.is_null()) return "-";
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number_float()) return fmt::format("{:.1f}", v.get<double>());
+    return v.dump();
+}
+
+const json& at(const json& object, const char* key) {
+    static const json null_value = nullptr;
+    if (!object.is_object()) return null_value;
+    const auto it = object.find(key);
+    return it == object.end() ? null_value : *it;
+}
+
+void row(std::string& out, std::string_view name, const std::string& value) {
+    out += fmt::format("{:<20}{}\n", name, value);
+}
+
+std::string redis_text(const json& r) {
+    if (r.is_null()) return "- (not read yet)";
+    std::string role = text(at(r, "role"));
+    if (role == "slave")
+        return fmt::format("replica of {}:{}, link {}, offset {}", text(at(r, "master_host")),
+                           text(at(r, "master_port")), text(at(r, "master_link_status")),
+                           text(at(r, "master_repl_offset")));
+    return fmt::format("{}, offset {}, {} replica(s)", role, text(at(r, "master_repl_offset")),
+                       text(at(r, "connected_slaves")));
+}
+
+std::string steps_text(const json& steps) {
+    std::string out;
+    for (const auto& s : steps.is_array() ? steps : json::array()) {
+        if (!out.empty()) out += ", ";
+        out += fmt::format("{} {} ms", text(at(s, "name")), text(at(s, "duration_ms")));
+        if (text(at(s, "status")) != "done") out += " (" + text(at(s, "status")) + ")";
+    }
+    return out.empty() ? "-" : out;
+}
+
+std::string health_text(const json& h) {
+    if (h.is_null()) return "-";
+    if (at(h, "fault").is_boolean() && at(h, "fault").get<bool>()) {
+        const auto& role_reason = at(h, "role_fault_reason");
+        const bool role = role_reason.is_string() && !role_reason.get<std::string>().empty();
+        return "FAULT: " + text(role ? role_reason : at(h, "last_error"));
+    }
+    if (at(h, "ok").is_boolean() && !at(h, "ok").get<bool>())
+        return "failing: " + text(at(h, "last_error")) + " (priority " +
+               text(at(h, "effective_priority")) + ")";
+    return fmt::format("ok ({} good checks in a row)", text(at(h, "consecutive_ok")));
+}
+
+void election_rows(std::string& out, const json& s) {
+    if (!at(s, "vrrp_state").is_null())
+        row(out, "VRRP state",
+            fmt::format("{} (priority {}, effective {})", text(at(s, "vrrp_state")),
+                        text(at(s, "priority")), text(at(s, "effective_priority"))));
+    const auto& master = at(s, "master");
+    if (master.is_object())
+        row(out, "master",
+            fmt::format("{} (priority {})", text(at(master, "address")),
+                        text(at(master, "priority"))));
+}
+
+void list_rows(std::string& out, const json& s) {
+    const auto& transitions = at(s, "transitions");
+    if (transitions.is_array() && !transitions.empty()) {
+        out += "VRRP transitions\n";
+        for (const auto& t : transitions)
+            out += fmt::format("  {}  {} -> {}  {}\n", text(at(t, "time")), text(at(t, "from")),
+                               text(at(t, "to")), text(at(t, "reason")));
+    }
+    const auto& discards = at(s, "discards");
+    if (discards.is_object()) {
+        std::string counts;
+        for (const auto& [reason, count] : discards.items())
+            if (!count.is_number() || count.get<std::uint64_t>() != 0)
+                counts += fmt::format("  {} {}\n", reason, text(count));
+        out += counts.empty() ? "discards            none\n" : "discards\n" + counts;
+    }
+}
+
+} // namespace
+
+std::string render_status_text(const json& s) {
+    std::string out;
+    election_rows(out, s);
+    if (!at(s, "proxy_state").is_null()) row(out, "proxy", text(at(s, "proxy_state")));
+    if (at(s, "vip_held").is_boolean())
+        row(out, "VIP", at(s, "vip_held").get<bool>() ? "held" : "not held");
+    if (s.contains("redis_role")) row(out, "Redis", redis_text(at(s, "redis_role")));
+    if (!at(s, "role_goal").is_null()) {
+        std::string goal = text(at(s, "role_goal"));
+        if (!at(s, "role_master").is_null()) goal += " of " + text(at(s, "role_master"));
+        if (at(s, "role_settled").is_boolean() && !at(s, "role_settled").get<bool>())
+            goal += " (in progress)";
+        row(out, "role", goal);
+        row(out, "  steps", steps_text(at(s, "role_steps")));
+    }
+    const auto& last = at(s, "role_last_transition");
+    if (last.is_object())
+        row(out, "last transition",
+            fmt::format("{} at {} in {} ms", text(at(last, "goal")), text(at(last, "time")),
+                        text(at(last, "duration_ms"))));
+    if (s.contains("health")) row(out, "health", health_text(at(s, "health")));
+    list_rows(out, s);
+    return out;
+}
+
+} // namespace redvip::election

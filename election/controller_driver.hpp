@@ -1,0 +1,112 @@
+// The controller's driver: the thin adapter between the pure Controller and
+// HealthTracker and the world. It hears the election (as its RoleListener),
+// runs each step on the ports main gives it and feeds completions back, arms
+// one timer from next_deadline(), counts health reports (rise/fall) and
+// tells the election what health decides.
+//
+// main constructs it with a RolePorts (proxy, VIP, Redis) and an
+// ElectionPort, passes it to make_election as the listener, and feeds it the
+// proxy's health reports (Proxy::on_health) through on_redis_check. Without
+// the proxy's checker, ports.read_replication makes the driver poll INFO
+// replication itself.
+//
+// Threading: everything runs on the executor given at construction, which
+// must be the election's; only on_redis_check may be called from any thread.
+#pragma once
+
+#include "conf/config.hpp"
+#include "election/controller.hpp"
+#include "election/election.hpp"
+#include "election/health.hpp"
+#include "election/redis_role.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <utility> // Boost 1.74's Asio uses std::exchange without including it
+
+namespace spdlog {
+class logger;
+}
+
+namespace redvip::election {
+
+using StepDone = std::function<void(const StepResult&)>;
+
+// What the controller drives. Each async member calls its StepDone exactly
+// once, never from inside the call (VipManager and RedisExecutor promise both).
+struct RolePorts {
+    std::function<void(ProxyMode)> set_proxy; // synchronous: Proxy::set_state
+    std::function<void(StepDone)> acquire_vip;
+    std::function<void(StepDone)> release_vip;
+    std::function<void(StepDone)> promote_redis;
+    std::function<void(const conf::Endpoint&, StepDone)> replicate_redis;
+    // Optional: when set, the driver polls it every [health] interval (facts
+    // and a periodic check at once). Leave it empty when the proxy's health
+    // checker feeds on_redis_check: one poller is enough.
+    std::function<void(RedisExecutor::ReadDone)> read_replication;
+};
+// Fills promote_redis and replicate_redis from `redis` (and read_replication
+// when `poll`); `redis` must outlive the driver.
+void use_redis(RolePorts& ports, RedisExecutor& redis, bool poll = false);
+
+// One health report on the local Redis, in the election's terms (main
+// translates proxy::HealthReport: Source::check is periodic, Source::pool not).
+struct RedisCheck {
+    bool periodic = true; // a periodic check: counts toward rise/fall
+    bool ok = false;
+    std::string error;
+    std::chrono::microseconds latency{0};        // from the check's start to its answer
+    std::optional<ReplicationFacts> replication; // a periodic check's facts, when ok
+};
+
+// What the driver tells the election (Election::set_fault / set_priority).
+struct ElectionPort {
+    std::function<void(bool fault)> set_fault;
+    std::function<void(std::uint8_t effective_priority)> set_priority;
+};
+
+class ControllerDriver final : public RoleListener {
+public:
+    ControllerDriver(boost::asio::any_io_executor executor, const conf::Config& config,
+                     RolePorts ports, ElectionPort election, std::shared_ptr<spdlog::logger> log);
+    ~ControllerDriver() override; // stop()
+    ControllerDriver(const ControllerDriver&) = delete;
+    ControllerDriver& operator=(const ControllerDriver&) = delete;
+
+    // Starts the INFO replication poll (the first one at once) if
+    // ports.read_replication is set; otherwise nothing to start.
+    void start();
+    // Cancels the timers; completions that arrive later are dropped. Idempotent.
+    void stop();
+
+    // RoleListener: the election's outcomes.
+    void become_master() override;
+    void become_backup(const std::optional<MasterInfo>& master) override;
+    void enter_fault() override;
+    void master_changed(const MasterInfo& master) override;
+    void stopped() override;
+
+    // A health report (any thread: posted to the executor). Periodic checks
+    // count toward rise/fall; a refused connection, periodic or from a pool,
+    // counts as `fall` failures at once; other pool failures (an idle
+    // connection closed by Redis's `timeout`, say) are left to the next check.
+    void on_redis_check(RedisCheck check);
+
+    // `done` is posted once no plan runs and no step is in flight (at once if
+    // so already): the shutdown path waits on it after Election::shutdown.
+    void when_settled(std::function<void()> done);
+
+    // The controller's and health's parts of `redvip status` (admin.hpp).
+    nlohmann::json status() const;
+    const Controller& controller() const;
+    const HealthTracker& health() const;
+
+private:
+    class Impl;
+    std::shared_ptr<Impl> impl_; // shared with posted handlers and completions
+};
+
+} // namespace redvip::election

@@ -1,0 +1,423 @@
+#include "election/redis_role.hpp"
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+namespace redvip::election {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using std::chrono::milliseconds;
+
+// ---- pure helpers -----------------------------------------------------------
+
+namespace {
+
+redisReader* as_reader(void* r) {
+    return static_cast<redisReader*>(r);
+}
+
+RedisValue to_value(const redisReply& r) {
+    RedisValue v;
+    switch (r.type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        v.kind = r.type == REDIS_REPLY_STRING   ? RedisValue::Kind::string
+                 : r.type == REDIS_REPLY_STATUS ? RedisValue::Kind::status
+                                                : RedisValue::Kind::error;
+        v.text.assign(r.str, r.len);
+        break;
+    case REDIS_REPLY_INTEGER:
+        v.kind = RedisValue::Kind::integer;
+        v.integer = r.integer;
+        break;
+    case REDIS_REPLY_ARRAY:
+        v.kind = RedisValue::Kind::array;
+        v.elements.reserve(r.elements); // already parsed, so already bounded by the reader
+        for (std::size_t i = 0; i < r.elements; ++i)
+            v.elements.push_back(to_value(*r.element[i]));
+        break;
+    default:
+        v.kind = RedisValue::Kind::nil;
+    }
+    return v;
+}
+
+template <typename T> bool parse_number(std::string_view text, T& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc{} && end == text.data() + text.size();
+}
+
+void apply_info_field(ReplicationFacts& f, std::string_view key, std::string_view value) {
+    if (key == "role")
+        f.role = value;
+    else if (key == "master_host")
+        f.master_host = value;
+    else if (key == "master_port")
+        (void)parse_number(value, f.master_port);
+    else if (key == "master_link_status")
+        f.master_link_status = value;
+    else if (key == "master_repl_offset")
+        (void)parse_number(value, f.master_repl_offset);
+    else if (key == "connected_slaves")
+        (void)parse_number(value, f.connected_slaves);
+    else if (key == "master_replid")
+        f.master_replid = value;
+}
+
+} // namespace
+
+RespReplyReader::RespReplyReader() : reader_(redisReaderCreate()) {}
+
+RespReplyReader::~RespReplyReader() {
+    redisReaderFree(as_reader(reader_));
+}
+
+bool RespReplyReader::feed(std::string_view bytes) {
+    if (!error_.empty()) return false;
+    auto* r = as_reader(reader_);
+    if (r->len - r->pos + bytes.size() > max_buffered) {
+        error_ = fmt::format("reply longer than {} bytes", max_buffered);
+        return false;
+    }
+    if (redisReaderFeed(r, bytes.data(), bytes.size()) != REDIS_OK) {
+        error_ = r->errstr;
+        return false;
+    }
+    return true;
+}
+
+std::optional<RedisValue> RespReplyReader::next() {
+    if (!error_.empty()) return std::nullopt;
+    auto* r = as_reader(reader_);
+    void* reply = nullptr;
+    if (redisReaderGetReply(r, &reply) != REDIS_OK) {
+        error_ = r->errstr[0] ? r->errstr : "protocol error";
+        return std::nullopt;
+    }
+    if (!reply) return std::nullopt;
+    auto value = to_value(*static_cast<redisReply*>(reply));
+    freeReplyObject(reply);
+    return value;
+}
+
+std::string encode_command(std::initializer_list<std::string_view> args) {
+    std::string out = fmt::format("*{}\r\n", args.size());
+    for (auto arg : args)
+        out += fmt::format("${}\r\n{}\r\n", arg.size(), arg);
+    return out;
+}
+
+std::optional<ReplicationFacts> parse_info_replication(std::string_view text) {
+    ReplicationFacts facts;
+    while (!text.empty()) {
+        const auto eol = text.find('\n');
+        auto line = text.substr(0, eol);
+        text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const auto colon = line.find(':');
+        if (line.empty() || line.front() == '#' || colon == std::string_view::npos) continue;
+        apply_info_field(facts, line.substr(0, colon), line.substr(colon + 1));
+    }
+    if (facts.role.empty()) return std::nullopt;
+    return facts;
+}
+
+RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>& master) {
+    if (role.kind == RedisValue::Kind::error) return {false, role.text};
+    if (role.kind != RedisValue::Kind::array || role.elements.empty() ||
+        role.elements[0].kind != RedisValue::Kind::string)
+        return {false, "an unexpected ROLE reply"};
+    const auto& e = role.elements;
+    const std::string& name = e[0].text;
+    if (name == "master") return {!master, "master"};
+    if (name != "slave" || e.size() < 4 || e[1].kind != RedisValue::Kind::string ||
+        e[2].kind != RedisValue::Kind::integer || e[2].integer < 0 || e[2].integer > 65535)
+        return {false, name};
+    ReplicationFacts facts;
+    facts.role = name;
+    facts.master_host = e[1].text;
+    facts.master_port = static_cast<std::uint16_t>(e[2].integer);
+    const bool ok = master && replicates_from(facts, *master);
+    return {ok, fmt::format("slave of {}:{} ({})", e[1].text, e[2].integer, e[3].text)};
+}
+
+// ---- the adapter --------------------------------------------------------------
+
+namespace {
+
+struct Reply {
+    std::optional<RedisValue> value; // set on success (may be an error reply)
+    std::string error;               // the connection's failure
+};
+
+// One connection to the local Redis; every wait is bounded by `deadline_`,
+// which closes the socket when it fires (STYLE.md practice 11).
+class Link : public std::enable_shared_from_this<Link> {
+public:
+    explicit Link(const asio::any_io_executor& ex) : socket_(ex), deadline_(ex), pause_(ex) {}
+
+    awaitable<std::string> connect(const tcp::endpoint& to, milliseconds timeout) {
+        boost::system::error_code ec;
+        arm(timeout);
+        co_await socket_.async_connect(to, asio::redirect_error(asio::use_awaitable, ec));
+        disarm();
+        if (timed_out_)
+            co_return fmt::format("connect to {}: timed out after {} ms", endpoint_text(to),
+                                  timeout.count());
+        if (ec) {
+            refused = ec == asio::error::connection_refused;
+            co_return fmt::format("connect to {}: {}", endpoint_text(to), ec.message());
+        }
+        socket_.set_option(tcp::no_delay(true), ec);
+        co_return std::string{};
+    }
+
+    // Sends one command and reads its reply.
+    awaitable<Reply> call(std::string request, milliseconds timeout) {
+        boost::system::error_code ec;
+        arm(timeout);
+        co_await asio::async_write(socket_, asio::buffer(request),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        while (!ec) {
+            if (auto value = reader_.next()) {
+                disarm();
+                co_return Reply{std::move(value), {}};
+            }
+            if (!reader_.error().empty()) break;
+            const auto n = co_await socket_.async_read_some(
+                asio::buffer(buffer_), asio::redirect_error(asio::use_awaitable, ec));
+            if (!ec) (void)reader_.feed({buffer_.data(), n});
+        }
+        disarm();
+        if (!reader_.error().empty()) co_return Reply{{}, "protocol error: " + reader_.error()};
+        if (timed_out_) co_return Reply{{}, fmt::format("timed out after {} ms", timeout.count())};
+        if (ec == asio::error::eof) co_return Reply{{}, "connection closed by Redis"};
+        co_return Reply{{}, ec.message()};
+    }
+
+    awaitable<void> sleep(milliseconds duration) {
+        boost::system::error_code ec;
+        pause_.expires_after(duration);
+        co_await pause_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+
+    // Ends whatever waits on this link (operation_aborted).
+    void close() {
+        boost::system::error_code ignored;
+        socket_.close(ignored);
+        deadline_.cancel();
+        pause_.cancel();
+    }
+
+    bool refused = false;
+
+private:
+    static std::string endpoint_text(const tcp::endpoint& e) {
+        return conf::Endpoint{e.address(), e.port()}.to_string();
+    }
+
+    void arm(milliseconds timeout) {
+        timed_out_ = false;
+        deadline_.expires_after(timeout);
+        deadline_.async_wait([weak = weak_from_this(),
+                              generation = ++generation_](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            // A later generation: the wait it bounded is over; a late firing must not close.
+            if (!self || ec || generation != self->generation_) return;
+            self->timed_out_ = true;
+            boost::system::error_code ignored;
+            self->socket_.close(ignored);
+        });
+    }
+    void disarm() {
+        ++generation_;
+        deadline_.cancel();
+    }
+
+    tcp::socket socket_;
+    asio::steady_timer deadline_;
+    asio::steady_timer pause_;
+    RespReplyReader reader_;
+    std::array<char, 4096> buffer_{};
+    std::uint64_t generation_ = 0;
+    bool timed_out_ = false;
+};
+
+// The requests, built outside the coroutines: g++ 12 miscompiles an
+// initializer_list's backing array in a coroutine frame ("array used as
+// initializer").
+std::string auth_request(const std::string& password) {
+    return encode_command({"AUTH", password});
+}
+std::string role_request() {
+    return encode_command({"ROLE"});
+}
+std::string info_request() {
+    return encode_command({"INFO", "replication"});
+}
+std::string replicaof_request(const std::optional<conf::Endpoint>& master) {
+    if (!master) return encode_command({"REPLICAOF", "NO", "ONE"});
+    return encode_command({"REPLICAOF", master->host.to_string(), std::to_string(master->port)});
+}
+
+struct Settings {
+    tcp::endpoint redis;
+    std::string password;
+    RedisExecutorTimeouts timeouts;
+};
+
+// Connects and authenticates; an error text, or empty.
+awaitable<std::string> open(Link& link, const Settings& s) {
+    auto error = co_await link.connect(s.redis, s.timeouts.connect);
+    if (!error.empty() || s.password.empty()) co_return error;
+    const auto reply = co_await link.call(auth_request(s.password), s.timeouts.command);
+    if (!reply.error.empty()) co_return "AUTH: " + reply.error;
+    if (reply.value->kind == RedisValue::Kind::error) co_return "AUTH: " + reply.value->text;
+    co_return std::string{};
+}
+
+// REPLICAOF, then ROLE until it agrees or `confirm` has passed.
+awaitable<StepResult> run_role_step(std::shared_ptr<Link> link, Settings s,
+                                    std::optional<conf::Endpoint> master) {
+    const auto deadline = std::chrono::steady_clock::now() + s.timeouts.confirm;
+    const std::string what = master ? describe(ReplicateRedis{*master}) : describe(PromoteRedis{});
+    if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
+    auto reply = co_await link->call(replicaof_request(master), s.timeouts.command);
+    if (!reply.error.empty()) co_return StepResult::failure(what + ": " + reply.error);
+    if (reply.value->kind == RedisValue::Kind::error)
+        co_return StepResult::failure(what + ": " + reply.value->text);
+    for (;;) {
+        reply = co_await link->call(role_request(), s.timeouts.command);
+        if (!reply.error.empty()) co_return StepResult::failure("ROLE: " + reply.error);
+        const auto check = check_role(*reply.value, master);
+        if (check.confirmed) co_return StepResult::success();
+        if (std::chrono::steady_clock::now() >= deadline)
+            co_return StepResult::failure(fmt::format("{}: ROLE still says {} after {} ms", what,
+                                                      check.seen, s.timeouts.confirm.count()));
+        co_await link->sleep(s.timeouts.confirm_poll);
+    }
+}
+
+awaitable<ReplicationRead> run_read(std::shared_ptr<Link> link, Settings s) {
+    if (auto error = co_await open(*link, s); !error.empty())
+        co_return ReplicationRead{std::nullopt, error, link->refused};
+    const auto reply = co_await link->call(info_request(), s.timeouts.command);
+    if (!reply.error.empty())
+        co_return ReplicationRead{std::nullopt, "INFO: " + reply.error, false};
+    if (reply.value->kind != RedisValue::Kind::string)
+        co_return ReplicationRead{std::nullopt, "INFO: " + reply.value->text, false};
+    auto facts = parse_info_replication(reply.value->text);
+    if (!facts) co_return ReplicationRead{std::nullopt, "INFO replication: no role", false};
+    co_return ReplicationRead{std::move(facts), {}, false};
+}
+
+std::string exception_text(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+} // namespace
+
+class RedisExecutor::Impl : public std::enable_shared_from_this<Impl> {
+public:
+    Impl(asio::any_io_executor ex, const conf::RedisConfig& redis, RedisExecutorTimeouts timeouts,
+         std::shared_ptr<spdlog::logger> log)
+        : executor(std::move(ex))
+        , settings{tcp::endpoint(redis.address.host, redis.address.port), redis.password, timeouts}
+        , log(std::move(log)) {}
+
+    std::shared_ptr<Link> new_link() {
+        auto link = std::make_shared<Link>(executor);
+        std::erase_if(links, [](const std::weak_ptr<Link>& l) { return l.expired(); });
+        links.push_back(link);
+        return link;
+    }
+
+    // Runs `op` on a new link; `finish(result)` once, with "stopped" when
+    // stop() ended it.
+    template <typename Result, typename Op, typename Finish> void spawn(Op op, Finish finish) {
+        if (stopped) {
+            Result r{};
+            set_error(r, "stopped");
+            return asio::post(executor, [finish = std::move(finish), r] { finish(r); });
+        }
+        auto link = new_link();
+        asio::co_spawn(executor, op(link),
+                       [self = shared_from_this(), link,
+                        finish = std::move(finish)](std::exception_ptr e, Result r) {
+                           if (e)
+                               set_error(r, "internal error: " + exception_text(e));
+                           else if (self->stopped && !ok(r))
+                               set_error(r, "stopped");
+                           link->close();
+                           finish(r);
+                       });
+    }
+    static void set_error(StepResult& r, std::string e) { r = StepResult::failure(std::move(e)); }
+    static void set_error(ReplicationRead& r, std::string e) {
+        r = {std::nullopt, std::move(e), false};
+    }
+    static bool ok(const StepResult& r) { return r.ok; }
+    static bool ok(const ReplicationRead& r) { return r.facts.has_value(); }
+
+    asio::any_io_executor executor;
+    Settings settings;
+    std::shared_ptr<spdlog::logger> log;
+    std::vector<std::weak_ptr<Link>> links; // in flight, ended by stop()
+    bool stopped = false;
+};
+
+RedisExecutor::RedisExecutor(asio::any_io_executor executor, conf::RedisConfig redis,
+                             RedisExecutorTimeouts timeouts, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_shared<Impl>(std::move(executor), redis, timeouts, std::move(log))) {}
+
+RedisExecutor::~RedisExecutor() {
+    stop();
+}
+
+void RedisExecutor::async_promote(Done done) {
+    auto s = impl_->settings;
+    impl_->spawn<StepResult>(
+        [s](std::shared_ptr<Link> l) { return run_role_step(l, s, std::nullopt); },
+        std::move(done));
+}
+
+void RedisExecutor::async_replicate(const conf::Endpoint& master, Done done) {
+    auto s = impl_->settings;
+    impl_->spawn<StepResult>(
+        [s, master](std::shared_ptr<Link> l) { return run_role_step(l, s, master); },
+        std::move(done));
+}
+
+void RedisExecutor::async_read_replication(ReadDone done) {
+    auto s = impl_->settings;
+    impl_->spawn<ReplicationRead>([s](std::shared_ptr<Link> l) { return run_read(l, s); },
+                                  std::move(done));
+}
+
+void RedisExecutor::stop() {
+    impl_->stopped = true;
+    for (auto& weak : impl_->links)
+        if (auto link = weak.lock()) link->close();
+    impl_->links.clear();
+}
+
+} // namespace redvip::election

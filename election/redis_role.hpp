@@ -1,0 +1,128 @@
+// The controller's Redis executor: a small async RESP client to the local
+// Redis ([redis] address and password) that runs the role steps and reads
+// INFO replication. Replies are parsed by hiredis's redisReader (a
+// well-tested pure RESP parser); the pure helpers around it are declared
+// first and unit-tested.
+//
+// Each operation uses a fresh connection (connect, AUTH, commands, close):
+// nothing is left over from a Redis that restarted between two steps, and a
+// few loopback connections per second cost nothing.
+//
+// Threading: every call and every completion runs on the executor given at
+// construction (a strand if several threads run the context). Completions
+// are called exactly once, never from inside the call that started the
+// operation, also after stop() (with the error "stopped").
+#pragma once
+
+#include "conf/config.hpp"
+#include "election/controller.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility> // Boost 1.74's Asio uses std::exchange without including it
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace redvip::election {
+
+// ---- pure helpers -----------------------------------------------------------
+
+// A RESP2 reply as a value (what hiredis's redisReply holds, owned).
+struct RedisValue {
+    enum class Kind : std::uint8_t { string, status, error, integer, nil, array };
+    Kind kind = Kind::nil;
+    std::string text; // string, status, error
+    long long integer = 0;
+    std::vector<RedisValue> elements;
+};
+
+// Feeds bytes to a hiredis redisReader and hands out whole replies.
+class RespReplyReader {
+public:
+    // Replies to the few commands we send are small (INFO replication with
+    // many replicas stays under a few KiB); a peer sending more than this is
+    // not the Redis we expect, so the reader stops before buffering it.
+    static constexpr std::size_t max_buffered = 1 << 20;
+
+    RespReplyReader();
+    ~RespReplyReader();
+    RespReplyReader(const RespReplyReader&) = delete;
+    RespReplyReader& operator=(const RespReplyReader&) = delete;
+
+    // False (and error() set, for good) on a protocol error or the cap.
+    bool feed(std::string_view bytes);
+    // A whole reply, or nullopt: need more bytes (or error(), check it).
+    std::optional<RedisValue> next();
+    const std::string& error() const { return error_; }
+
+private:
+    void* reader_; // redisReader, kept out of this header
+    std::string error_;
+};
+
+std::string encode_command(std::initializer_list<std::string_view> args);
+
+// INFO replication's text; nullopt when it has no role line.
+std::optional<ReplicationFacts> parse_info_replication(std::string_view text);
+
+// ROLE says what a completed step wants: "master" (master == nullopt) or
+// "slave" of exactly `master`. Otherwise what it says, for the error text.
+struct RoleCheck {
+    bool confirmed = false;
+    std::string seen; // "master", "slave of 10.0.0.2:6379 (connecting)", or the odd reply
+};
+RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>& master);
+
+// ---- the adapter --------------------------------------------------------------
+
+struct RedisExecutorTimeouts {
+    std::chrono::milliseconds connect{500};  // a local Redis answers in well under that
+    std::chrono::milliseconds command{1000}; // one command and its reply
+    std::chrono::milliseconds confirm{3000}; // a role step end to end, ROLE polls included
+    std::chrono::milliseconds confirm_poll{20};
+};
+
+struct ReplicationRead {
+    std::optional<ReplicationFacts> facts; // set on success
+    std::string error;
+    bool refused = false; // nothing listens on the Redis port: the health fast path
+};
+
+class RedisExecutor {
+public:
+    using Done = std::function<void(const StepResult&)>;
+    using ReadDone = std::function<void(const ReplicationRead&)>;
+
+    RedisExecutor(boost::asio::any_io_executor executor, conf::RedisConfig redis,
+              RedisExecutorTimeouts timeouts, std::shared_ptr<spdlog::logger> log);
+    ~RedisExecutor(); // stop()
+    RedisExecutor(const RedisExecutor&) = delete;
+    RedisExecutor& operator=(const RedisExecutor&) = delete;
+
+    // REPLICAOF NO ONE, then ROLE until it says master (bounded by confirm).
+    void async_promote(Done done);
+    // REPLICAOF host port, then ROLE until it says slave of host:port.
+    void async_replicate(const conf::Endpoint& master, Done done);
+    // INFO replication, parsed. Bounded by connect + command.
+    void async_read_replication(ReadDone done);
+
+    // Ends every operation in flight (each completes with "stopped") and
+    // refuses new ones. Idempotent.
+    void stop();
+
+private:
+    class Impl;
+    std::shared_ptr<Impl> impl_; // shared with in-flight operations
+};
+
+} // namespace redvip::election

@@ -1,0 +1,120 @@
+// The status JSON builders and the text table, pure: fixed keys, wall-clock
+// times from a StatusClock, tolerant rendering of partial objects.
+#include "election/admin.hpp"
+#include "vrrp_test_support.hpp"
+
+using namespace redvip::election;
+using namespace redvip::election::test;
+using nlohmann::json;
+
+namespace {
+
+// 2024-05-01T12:00:00.000Z on the wall clock is steady 1h + 10 s.
+StatusClock clock_at(TimePoint steady_now) {
+    return StatusClock{steady_now,
+                       std::chrono::system_clock::time_point{std::chrono::seconds{1714564800}}};
+}
+
+ControllerConfig config() {
+    ControllerConfig c;
+    c.self_redis = {boost::asio::ip::make_address("10.0.0.1"), 6379};
+    c.peers = {{"b",
+                boost::asio::ip::make_address("10.0.0.2"),
+                {boost::asio::ip::make_address("10.0.0.2"), 6379}}};
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("StatusClock maps steady time points onto the wall clock") {
+    FakeClock clock;
+    const auto c = clock_at(clock.now);
+    CHECK(c.format(clock.now) == "2024-05-01T12:00:00.000Z");
+    CHECK(c.format(clock.now - 1500ms) == "2024-05-01T11:59:58.500Z");
+}
+
+TEST_CASE("the election's part has the issue's keys") {
+    FakeClock clock;
+    ElectionStatus s;
+    s.state = State::master;
+    s.base_priority = 100;
+    s.effective_priority = 70;
+    s.master = MasterInfo{v4(10, 0, 0, 2), 90};
+    (void)s.transitions.push_back(
+        Transition{clock.now - 2s, State::backup, State::master, Reason::master_down});
+    s.discards.bump(DiscardReason::checksum);
+    const auto j = election_status(s, clock_at(clock.now));
+    CHECK(j["vrrp_state"] == "MASTER");
+    CHECK(j["priority"] == 100);
+    CHECK(j["effective_priority"] == 70);
+    CHECK(j["master"] == json{{"address", "10.0.0.2"}, {"priority", 90}});
+    CHECK(j["transitions"][0] == json{{"time", "2024-05-01T11:59:58.000Z"},
+                                      {"from", "BACKUP"},
+                                      {"to", "MASTER"},
+                                      {"reason", "master down"}});
+    CHECK(j["discards"][std::string(mib_name(DiscardReason::checksum))] == 1);
+    s.state = State::initialize;
+    s.master.reset();
+    CHECK(election_status(s, clock_at(clock.now))["vrrp_state"] == "INIT");
+    CHECK(election_status(s, clock_at(clock.now))["master"].is_null());
+}
+
+TEST_CASE("the controller's part: steps, durations, facts, health") {
+    FakeClock clock;
+    Controller c(config());
+    HealthTracker h(redvip::conf::HealthConfig{}, 100);
+    auto run = c.on_election(BecomeMaster{}, clock.now);
+    clock.advance(4ms);
+    run = c.on_step_done(std::get<RunStep>(run[1]).id, StepResult::success(), clock.now);
+    clock.advance(6ms);
+    c.on_step_done(std::get<RunStep>(run[0]).id, StepResult::success(), clock.now);
+    ReplicationFacts f;
+    f.role = "master";
+    f.master_repl_offset = 77;
+    c.on_replication(f, clock.now, clock.now);
+
+    const auto j = controller_status(c, h, clock_at(clock.now));
+    CHECK(j["proxy_state"] == "SERVING");
+    CHECK(j["vip_held"] == true);
+    CHECK(j["redis_role"]["role"] == "master");
+    CHECK(j["redis_role"]["master_repl_offset"] == 77);
+    CHECK(j["role_goal"] == "master");
+    CHECK(j["role_settled"] == true);
+    CHECK(j["role_steps"].size() == 4);
+    CHECK(j["role_steps"][1]["name"] == "REPLICAOF NO ONE");
+    CHECK(j["role_steps"][1]["duration_ms"] == doctest::Approx(4.0));
+    CHECK(j["role_last_transition"]["duration_ms"] == doctest::Approx(10.0));
+    CHECK(j["role_last_transition"]["time"] == "2024-05-01T11:59:59.990Z");
+    CHECK(j["role_transitions"].size() == 1);
+    CHECK(j["health"]["ok"] == true);
+    CHECK(j["health"]["effective_priority"] == 100);
+}
+
+TEST_CASE("the text table shows what is there and skips what is not") {
+    FakeClock clock;
+    Controller c(config());
+    HealthTracker h(redvip::conf::HealthConfig{}, 100);
+    c.on_election(BecomeBackup{MasterInfo{v4(10, 0, 0, 2), 100}}, clock.now);
+    h.on_refused("connect to 10.0.0.1:6379: Connection refused");
+    json status = controller_status(c, h, clock_at(clock.now));
+    status["vrrp_state"] = "BACKUP";
+    status["priority"] = 100;
+    status["effective_priority"] = 100;
+    status["master"] = {{"address", "10.0.0.2"}, {"priority", 100}};
+    status["discards"] = {{"vrrpv3RouterChecksumErrors", 3}, {"vrrpv3RouterVrIdErrors", 0}};
+    const auto text = render_status_text(status);
+    CHECK(text.find("VRRP state          BACKUP (priority 100, effective 100)") !=
+          std::string::npos);
+    CHECK(text.find("master              10.0.0.2 (priority 100)") != std::string::npos);
+    CHECK(text.find("proxy               FENCED") != std::string::npos);
+    CHECK(text.find("role                backup of 10.0.0.2:6379 (in progress)") !=
+          std::string::npos);
+    CHECK(text.find("VIP release") != std::string::npos);
+    CHECK(text.find("health              FAULT: connect to 10.0.0.1:6379: Connection refused") !=
+          std::string::npos);
+    CHECK(text.find("vrrpv3RouterChecksumErrors 3") != std::string::npos);
+    CHECK(text.find("VrIdErrors") == std::string::npos); // zero counts are left out
+    CHECK(render_status_text(json::object()).empty());
+    CHECK(render_status_text(json{{"vrrp_state", "INIT"}, {"master", nullptr}}).find("INIT") !=
+          std::string::npos);
+}

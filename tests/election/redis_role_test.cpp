@@ -1,0 +1,136 @@
+// The Redis executor's pure helpers: replies through hiredis's redisReader
+// (fed whole and byte by byte), INFO replication, ROLE checks, encoding.
+#include "election/redis_role.hpp"
+
+#include <doctest/doctest.h>
+#include <string>
+
+using namespace redvip::election;
+using redvip::conf::Endpoint;
+
+namespace {
+
+Endpoint ep(const char* host, std::uint16_t port) {
+    return Endpoint{boost::asio::ip::make_address(host), port};
+}
+
+// Every reply in `bytes`, fed at once or one byte at a time.
+std::vector<RedisValue> read_all(const std::string& bytes, bool byte_by_byte) {
+    RespReplyReader reader;
+    std::vector<RedisValue> out;
+    const std::size_t step = byte_by_byte ? 1 : bytes.size();
+    for (std::size_t i = 0; i < bytes.size(); i += step) {
+        REQUIRE(reader.feed(std::string_view(bytes).substr(i, step)));
+        while (auto v = reader.next())
+            out.push_back(std::move(*v));
+        REQUIRE(reader.error().empty());
+    }
+    return out;
+}
+
+RedisValue one(const std::string& bytes) {
+    const auto values = read_all(bytes, false);
+    REQUIRE(values.size() == 1);
+    return values[0];
+}
+
+const std::string role_master = "*3\r\n$6\r\nmaster\r\n:3129659\r\n*0\r\n";
+const std::string role_replica =
+    "*5\r\n$5\r\nslave\r\n$8\r\n10.0.0.2\r\n:6379\r\n$9\r\nconnected\r\n:3167038\r\n";
+
+} // namespace
+
+TEST_CASE("replies parse the same whole or byte by byte") {
+    const std::string bytes = "+OK\r\n-ERR no\r\n:42\r\n$-1\r\n" + role_replica;
+    for (bool split : {false, true}) {
+        const auto values = read_all(bytes, split);
+        REQUIRE(values.size() == 5);
+        CHECK(values[0].kind == RedisValue::Kind::status);
+        CHECK(values[0].text == "OK");
+        CHECK(values[1].kind == RedisValue::Kind::error);
+        CHECK(values[1].text == "ERR no");
+        CHECK(values[2].integer == 42);
+        CHECK(values[3].kind == RedisValue::Kind::nil);
+        REQUIRE(values[4].elements.size() == 5);
+        CHECK(values[4].elements[1].text == "10.0.0.2");
+    }
+}
+
+TEST_CASE("a protocol error is sticky") {
+    RespReplyReader reader;
+    CHECK(reader.feed("?what\r\n"));
+    CHECK_FALSE(reader.next());
+    CHECK_FALSE(reader.error().empty());
+    CHECK_FALSE(reader.feed("+OK\r\n"));
+    CHECK_FALSE(reader.next());
+}
+
+TEST_CASE("more than max_buffered unread bytes is refused before buffering") {
+    RespReplyReader reader;
+    // (built with append: g++ 12 warns falsely on "literal" + std::string, -Wrestrict)
+    std::string head = "$";
+    head.append(std::to_string(RespReplyReader::max_buffered * 2)).append("\r\n");
+    CHECK(reader.feed(head));
+    CHECK_FALSE(reader.feed(std::string(RespReplyReader::max_buffered, 'x')));
+    CHECK(reader.error().find("longer than") != std::string::npos);
+}
+
+TEST_CASE("commands are RESP arrays of bulk strings") {
+    CHECK(encode_command({"REPLICAOF", "NO", "ONE"}) ==
+          "*3\r\n$9\r\nREPLICAOF\r\n$2\r\nNO\r\n$3\r\nONE\r\n");
+    CHECK(encode_command({"AUTH", ""}) == "*2\r\n$4\r\nAUTH\r\n$0\r\n\r\n");
+}
+
+TEST_CASE("INFO replication: a replica and a master") {
+    const std::string replica = "# Replication\r\nrole:slave\r\nmaster_host:10.0.0.2\r\n"
+                                "master_port:6379\r\nmaster_link_status:up\r\n"
+                                "master_last_io_seconds_ago:1\r\nslave_repl_offset:118\r\n"
+                                "connected_slaves:0\r\nmaster_replid:"
+                                "8f3c1a0e0b6b4b5d9f0e2c7a1d3b5e7f9a1c3e5d\r\n"
+                                "master_repl_offset:118\r\n";
+    const auto f = parse_info_replication(replica);
+    REQUIRE(f);
+    CHECK(f->role == "slave");
+    CHECK(f->master_host == "10.0.0.2");
+    CHECK(f->master_port == 6379);
+    CHECK(f->master_link_status == "up");
+    CHECK(f->master_repl_offset == 118);
+    CHECK(f->master_replid == "8f3c1a0e0b6b4b5d9f0e2c7a1d3b5e7f9a1c3e5d");
+    CHECK(replicates_from(*f, ep("10.0.0.2", 6379)));
+
+    const auto m = parse_info_replication("# Replication\nrole:master\nconnected_slaves:1\n"
+                                          "slave0:ip=10.0.0.1,port=6379,state=online\n"
+                                          "master_repl_offset:9000");
+    REQUIRE(m);
+    CHECK(m->role == "master");
+    CHECK(m->connected_slaves == 1);
+    CHECK(m->master_repl_offset == 9000);
+    CHECK(m->master_host.empty());
+
+    CHECK_FALSE(parse_info_replication("# Replication\r\n"));
+    CHECK_FALSE(parse_info_replication(""));
+}
+
+TEST_CASE("ROLE confirms master, or a replica of exactly the master asked for") {
+    CHECK(check_role(one(role_master), std::nullopt).confirmed);
+    CHECK_FALSE(check_role(one(role_master), ep("10.0.0.2", 6379)).confirmed);
+
+    const auto replica = one(role_replica);
+    CHECK(check_role(replica, ep("10.0.0.2", 6379)).confirmed);
+    CHECK_FALSE(check_role(replica, ep("10.0.0.2", 6380)).confirmed);
+    CHECK_FALSE(check_role(replica, ep("10.0.0.3", 6379)).confirmed);
+    const auto not_master = check_role(replica, std::nullopt);
+    CHECK_FALSE(not_master.confirmed);
+    CHECK(not_master.seen == "slave of 10.0.0.2:6379 (connected)");
+}
+
+TEST_CASE("odd ROLE replies are never a confirmation") {
+    CHECK(check_role(one("-NOAUTH Authentication required.\r\n"), std::nullopt).seen ==
+          "NOAUTH Authentication required.");
+    CHECK_FALSE(check_role(one("+OK\r\n"), std::nullopt).confirmed);
+    CHECK_FALSE(check_role(one("*0\r\n"), std::nullopt).confirmed);
+    CHECK_FALSE(check_role(one("*1\r\n$8\r\nsentinel\r\n"), std::nullopt).confirmed);
+    CHECK_FALSE(check_role(one("*4\r\n$5\r\nslave\r\n$8\r\n10.0.0.2\r\n:70000\r\n$1\r\nx\r\n"),
+                           ep("10.0.0.2", 6379))
+                    .confirmed);
+}
