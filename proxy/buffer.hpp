@@ -1,7 +1,8 @@
-// Byte buffers for sessions: taken from a per-thread pool when a connection
-// has bytes to move, given back when it is idle, so an idle client costs no
-// buffer at all. The pool keeps a bounded number of free buffers, so memory
-// taken in a burst goes back to the system afterwards.
+// Byte buffers (and other per-connection state only a busy connection needs)
+// for sessions: taken from a per-thread pool when a connection has bytes to
+// move, given back when it is idle, so an idle client costs no buffer at all.
+// The pools keep a bounded number of free items, so memory taken in a burst
+// goes back to the system afterwards.
 #pragma once
 
 #include <cstddef>
@@ -17,9 +18,11 @@ namespace redvip::proxy {
 // round across all clients).
 inline constexpr std::size_t kBufferSize = 16 * 1024;
 
-// Free buffers a thread keeps for reuse (4 MiB at most); past it, released
-// buffers are freed.
-inline constexpr std::size_t kMaxFreeBuffers = 256;
+// Free buffers a thread keeps for reuse (1 MiB): enough for 32 clients busy
+// at once to take and give back buffers without malloc; past it, released
+// buffers are freed (a burst's memory goes back, and idle clients' RSS is
+// theirs alone).
+inline constexpr std::size_t kMaxFreeBuffers = 64;
 
 // A contiguous byte window [begin, end) in storage of `capacity` bytes.
 class Buffer {
@@ -38,14 +41,21 @@ public:
     char* write_ptr() noexcept { return data_.get() + end_; }
     std::size_t write_space() const noexcept { return capacity_ - end_; }
     void commit(std::size_t n) noexcept { end_ += n; }
-    void consume(std::size_t n) noexcept {
-        begin_ += n;
-        if (begin_ == end_)
-            begin_ = end_ = 0;
-    }
+    // Never moves end_: a read may be in flight into [end_, capacity).
+    void consume(std::size_t n) noexcept { begin_ += n; }
     void append(std::string_view bytes) noexcept {
         std::memcpy(write_ptr(), bytes.data(), bytes.size());
         commit(bytes.size());
+    }
+
+    // Before arming a read, with nothing in flight from or into the buffer:
+    // start over when empty, move the live bytes to the front when the free
+    // tail is under a quarter, so reads stay large.
+    void make_room() noexcept {
+        if (begin_ == end_)
+            begin_ = end_ = 0;
+        else if (write_space() < capacity_ / 4)
+            compact();
     }
 
     // Moves the live bytes to the front, so write_space() is all that is free.
@@ -114,6 +124,30 @@ public:
 
 private:
     std::vector<Buffer> free_;
+};
+
+// Value-initialised objects of T (a framer: 1 KiB of mostly-unused nesting
+// state) lent to busy connections; at most `max_free` are kept for reuse.
+template <class T, std::size_t max_free> class ObjectPool {
+public:
+    std::unique_ptr<T> take() {
+        if (free_.empty())
+            return std::make_unique<T>();
+        std::unique_ptr<T> p = std::move(free_.back());
+        free_.pop_back();
+        return p;
+    }
+
+    void give_back(std::unique_ptr<T>& p) {
+        if (p && free_.size() < max_free) {
+            *p = T();
+            free_.push_back(std::move(p));
+        }
+        p.reset();
+    }
+
+private:
+    std::vector<std::unique_ptr<T>> free_;
 };
 
 } // namespace redvip::proxy

@@ -81,6 +81,39 @@ constexpr std::array kRows{
 static_assert(std::is_sorted(kRows.begin(), kRows.end(), row_less),
               "classify() binary-searches kRows");
 
+// Redis 7.0's @read and @write commands (COMMAND INFO flags), blocking ones
+// left out (they are their own class). Sorted, for binary search. A few
+// flagged @write only for a side effect an operator thinks of as a read
+// (PFCOUNT caches its estimate) count as reads.
+constexpr std::array<std::string_view, 80> kReads{
+    "BITCOUNT", "BITFIELD_RO", "BITPOS", "DBSIZE", "DUMP", "EXISTS", "EXPIRETIME", "GEODIST",
+    "GEOHASH", "GEOPOS", "GEORADIUSBYMEMBER_RO", "GEORADIUS_RO", "GEOSEARCH", "GET", "GETBIT",
+    "GETRANGE", "HEXISTS", "HGET", "HGETALL", "HKEYS", "HLEN", "HMGET", "HRANDFIELD", "HSCAN",
+    "HSTRLEN", "HVALS", "KEYS", "LCS", "LINDEX", "LLEN", "LPOS", "LRANGE", "MGET", "OBJECT",
+    "PEXPIRETIME", "PFCOUNT", "PTTL", "RANDOMKEY", "SCAN", "SCARD", "SDIFF", "SINTER", "SINTERCARD",
+    "SISMEMBER", "SMEMBERS", "SMISMEMBER", "SORT_RO", "SRANDMEMBER", "SSCAN", "STRLEN", "SUBSTR",
+    "SUNION", "TOUCH", "TTL", "TYPE", "XINFO", "XLEN", "XPENDING", "XRANGE", "XREAD", "XREVRANGE",
+    "ZCARD", "ZCOUNT", "ZDIFF", "ZINTER", "ZINTERCARD", "ZLEXCOUNT", "ZMSCORE", "ZRANDMEMBER",
+    "ZRANGE", "ZRANGEBYLEX", "ZRANGEBYSCORE", "ZRANK", "ZREVRANGE", "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE", "ZREVRANK", "ZSCAN", "ZSCORE", "ZUNION",
+};
+
+constexpr std::array<std::string_view, 92> kWrites{
+    "APPEND", "BITFIELD", "BITOP", "COPY", "DECR", "DECRBY", "DEL", "EXPIRE", "EXPIREAT",
+    "FLUSHALL", "FLUSHDB", "GEOADD", "GEORADIUS", "GEORADIUSBYMEMBER", "GEOSEARCHSTORE", "GETDEL",
+    "GETEX", "GETSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "HMSET", "HSET", "HSETNX", "INCR",
+    "INCRBY", "INCRBYFLOAT", "LINSERT", "LMOVE", "LMPOP", "LPOP", "LPUSH", "LPUSHX", "LREM", "LSET",
+    "LTRIM", "MIGRATE", "MOVE", "MSET", "MSETNX", "PERSIST", "PEXPIRE", "PEXPIREAT", "PFADD",
+    "PFDEBUG", "PFMERGE", "PSETEX", "RENAME", "RENAMENX", "RESTORE", "RESTORE-ASKING", "RPOP",
+    "RPOPLPUSH", "RPUSH", "RPUSHX", "SADD", "SDIFFSTORE", "SET", "SETBIT", "SETEX", "SETNX",
+    "SETRANGE", "SINTERSTORE", "SMOVE", "SORT", "SPOP", "SREM", "SUNIONSTORE", "SWAPDB", "UNLINK",
+    "XACK", "XADD", "XAUTOCLAIM", "XCLAIM", "XDEL", "XGROUP", "XREADGROUP", "XSETID", "XTRIM",
+    "ZADD", "ZDIFFSTORE", "ZINCRBY", "ZINTERSTORE", "ZMPOP", "ZPOPMAX", "ZPOPMIN", "ZRANGESTORE",
+    "ZREM", "ZREMRANGEBYLEX", "ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZUNIONSTORE",
+};
+static_assert(std::is_sorted(kReads.begin(), kReads.end()) && std::is_sorted(kWrites.begin(), kWrites.end()),
+              "command_class() binary-searches them");
+
 } // namespace
 
 CommandTraits classify(std::string_view name, std::string_view subcommand) noexcept {
@@ -93,6 +126,27 @@ CommandTraits classify(std::string_view name, std::string_view subcommand) noexc
             return {it->traits};
     }
     return traits;
+}
+
+
+std::string_view to_string(CommandClass c) noexcept {
+    switch (c) {
+    case CommandClass::read: return "read";
+    case CommandClass::write: return "write";
+    case CommandClass::blocking: return "blocking";
+    case CommandClass::other: return "other";
+    }
+    return "other";
+}
+
+CommandClass command_class(std::string_view name, bool blocking) noexcept {
+    if (blocking)
+        return CommandClass::blocking;
+    if (std::binary_search(kReads.begin(), kReads.end(), name))
+        return CommandClass::read;
+    if (std::binary_search(kWrites.begin(), kWrites.end(), name))
+        return CommandClass::write;
+    return CommandClass::other;
 }
 
 } // namespace redvip::proxy

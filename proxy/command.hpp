@@ -3,6 +3,7 @@
 // the uppercase name and subcommand RequestFramer reports.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -45,5 +46,21 @@ struct CommandTraits {
 // `name` and `subcommand` uppercase, as RequestFramer reports them; a row for the
 // subcommand wins over the command's own row. Unknown commands are plain.
 CommandTraits classify(std::string_view name, std::string_view subcommand) noexcept;
+
+// What an operator asks of latency: are reads slow, writes slow, or is it the
+// blocking commands (whose latency is the client's own timeout)? Each request's
+// reply latency is recorded under one class (metrics).
+enum class CommandClass : std::uint8_t {
+    read,     // Redis's @read commands that do not block (GET, HGETALL, ZRANGE, SCAN...)
+    write,    // @write commands that do not block (SET, DEL, INCR, XADD...)
+    blocking, // BLPOP and friends, WAIT, XREAD/XREADGROUP with BLOCK
+    other,    // the rest: connection, server, scripting, transactions, pub/sub, unknown
+};
+inline constexpr std::size_t kCommandClasses = 4;
+
+std::string_view to_string(CommandClass c) noexcept;
+
+// `blocking`: the session's verdict (Trait::blocking, or a BLOCK option given).
+CommandClass command_class(std::string_view name, bool blocking) noexcept;
 
 } // namespace redvip::proxy

@@ -3,6 +3,8 @@
 // order. Pure: the caller passes the time in.
 #pragma once
 
+#include "proxy/command.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +19,7 @@ inline constexpr std::size_t kMaxPending = 4096;
 struct PendingRequest {
     std::chrono::steady_clock::time_point sent;
     bool blocking = false; // BLPOP and friends: exempt from the backend timeout
+    CommandClass cls = CommandClass::other; // where its latency is recorded
 };
 
 // A ring that grows on demand up to kMaxPending and is freed when empty, so

@@ -73,6 +73,8 @@ struct Proxy::Impl {
 
     Shared shared;
     BackendObserver observer;
+    HealthCallback on_health;
+    std::unique_ptr<HealthChecker> health; // on workers[0]
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<std::thread> threads;
     std::optional<tcp::acceptor> acceptor; // runs on workers[0]
@@ -160,10 +162,26 @@ void Proxy::start() {
     int spares = std::max(1, (cfg.redis.pool_size + threads - 1) / threads);
     for (int i = 0; i < threads; ++i) {
         BackendEvents events;
-        // Pool events come from every thread; the observer posts them where it needs.
-        events.on_failure = im.observer.on_failure;
+        // Pool events come from every thread; the observer posts them where it
+        // needs, health reports go to the first thread.
+        events.on_failure = [&im](const std::string& error) {
+            if (im.observer.on_failure)
+                im.observer.on_failure(error);
+            if (im.on_health)
+                asio::post(im.workers.front()->io, [&im, error] {
+                    HealthReport report;
+                    report.source = HealthReport::Source::pool;
+                    report.error = error;
+                    im.on_health(report);
+                });
+        };
         events.on_success = im.observer.on_success;
         im.workers.push_back(std::make_unique<Worker>(im.shared, spares, std::move(events)));
+    }
+    if (im.on_health) {
+        Worker& first = *im.workers.front();
+        im.health = std::make_unique<HealthChecker>(first.io, first.backends, cfg.health.interval,
+                                                    cfg.health.timeout, im.on_health);
     }
     im.open_acceptor();
     for (auto& w : im.workers) {
@@ -171,6 +189,8 @@ void Proxy::start() {
         asio::post(worker.io, [&im, &worker] {
             worker.backends.start();
             im.sweep(worker);
+            if (im.health && &worker == im.workers.front().get())
+                im.health->start();
         });
         im.threads.emplace_back([&worker] { worker.io.run(); });
     }
@@ -189,8 +209,11 @@ void Proxy::stop() {
         Worker& worker = *w;
         asio::post(worker.io, [&im, &worker] {
             boost::system::error_code ignored;
-            if (&worker == im.workers.front().get())
+            if (&worker == im.workers.front().get()) {
                 im.acceptor->close(ignored);
+                if (im.health)
+                    im.health->stop();
+            }
             worker.sweep.cancel();
             worker.backends.stop();
             std::vector<std::shared_ptr<Session>> sessions;
@@ -204,6 +227,7 @@ void Proxy::stop() {
         t.join();
     im.threads.clear();
     im.acceptor.reset();
+    im.health.reset(); // before its thread's io_context
     im.workers.clear();
 }
 
@@ -224,6 +248,10 @@ void Proxy::set_state(ServingState state) {
                 s->on_state_change();
         });
     }
+}
+
+void Proxy::on_health(HealthCallback callback) {
+    impl_->on_health = std::move(callback);
 }
 
 ServingState Proxy::state() const noexcept { return impl_->shared.state.load(); }
@@ -250,7 +278,10 @@ ProxyStats Proxy::stats() const {
         total.backend_timeouts += c.backend_timeouts;
         total.idle_timeouts += c.idle_timeouts;
         total.fenced_replies += c.fenced_replies;
+        for (std::size_t i = 0; i < kCommandClasses; ++i)
+            total.latency[i].merge(c.latency[i]);
     }
+    total.state = im.shared.state.load();
     total.connections_active = static_cast<std::uint64_t>(im.shared.clients.load());
     total.state_changes = im.state_changes;
     return total;

@@ -9,10 +9,14 @@
 #pragma once
 
 #include "conf/config.hpp"
+#include "proxy/command.hpp"
+#include "proxy/health.hpp"
+#include "proxy/prometheus.hpp"
 
 #include <utility> // Boost 1.74's Asio uses std::exchange without including it
 #include <boost/asio/ip/tcp.hpp>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +52,9 @@ struct ProxyStats {
     std::uint64_t idle_timeouts = 0;
     std::uint64_t fenced_replies = 0;   // commands refused while fenced
     std::uint64_t state_changes = 0;
+    ServingState state = ServingState::serving;
+    // Reply latency of forwarded requests, indexed by CommandClass.
+    std::array<LatencyHistogram, kCommandClasses> latency{};
 };
 
 // What the backend pools observe, as it happens: the health checker's fast path.
@@ -62,6 +69,14 @@ public:
     ~Proxy();
     Proxy(const Proxy&) = delete;
     Proxy& operator=(const Proxy&) = delete;
+
+    // Health of the local Redis (health.hpp): every [health] interval_ms a
+    // check's report (PING + INFO replication, [health] timeout_ms), and at once
+    // each connection a pool fails to make or sees closed. Set before start();
+    // without it no checks run. Always called on the proxy's first thread, one
+    // call at a time, never after stop() returns: keep it short (post the
+    // report to your own executor).
+    void on_health(HealthCallback callback);
 
     // Binds the listener (before the VIP exists, with IP_FREEBIND) and starts
     // the threads. Throws std::system_error naming the address on failure.

@@ -246,9 +246,11 @@ void CommandToken::append(char c) noexcept {
     bytes_[size_++] = to_upper(c);
 }
 
-void CommandToken::assign(std::string_view s) noexcept {
-    clear();
-    if (s.size() > kMaxCommandToken) {
+void CommandToken::append(std::string_view s) noexcept {
+    if (too_long_ || s.empty())
+        return;
+    if (s.size() > kMaxCommandToken - size_) {
+        size_ = 0;
         too_long_ = true;
         return;
     }
@@ -286,8 +288,26 @@ RequestResult RequestFramer::feed(std::string_view buf) noexcept {
         case Phase::failed:
             return {Status::error, {}, error_};
         }
-        if (step == Step::need_more) return {};
+        if (step == Step::need_more) {
+            note_head();
+            return {};
+        }
     }
+}
+
+// The head is final once argv[0] and argv[1] are read, or once one of them is too
+// long to name anything (a name that long makes the subcommand irrelevant, so it
+// is left empty: the head is the same however the bytes were cut).
+void RequestFramer::note_head() noexcept {
+    if (head_known_ || (phase_ != Phase::bulk_line && phase_ != Phase::payload))
+        return;
+    const std::int64_t read = static_cast<std::int64_t>(request_.argc) - args_left_;
+    if (read < 2 && !request_.name.too_long() && !request_.subcommand.too_long())
+        return;
+    head_ = request_;
+    if (head_.name.too_long())
+        head_.subcommand.clear();
+    head_known_ = true;
 }
 
 RequestFramer::Step RequestFramer::read_inline(std::string_view buf) noexcept {
@@ -346,23 +366,29 @@ RequestFramer::Step RequestFramer::read_bulk_line(std::string_view buf) noexcept
     if (!len || *len < 0 || *len > kMaxBulkLen) return fail(ErrorCode::invalid_bulk_length, pos_);
     if (*len > kMaxUnauthenticatedBulkLen && !authenticated_)
         return fail(ErrorCode::unauthenticated_bulk_length, pos_);
-    bulk_len_ = *len;
+    payload_left_ = static_cast<std::size_t>(*len) + 2;
     next_element(cr + 2);
     phase_ = Phase::payload;
     return Step::next;
 }
 
+// Taken as it arrives, so a caller may pass a payload on before its end; only the
+// first two arguments' first bytes are kept (for classification).
 RequestFramer::Step RequestFramer::read_payload(std::string_view buf) noexcept {
-    const auto len = static_cast<std::size_t>(bulk_len_);
-    if (buf.size() - pos_ < len + 2) return Step::need_more;
-    const auto index = request_.argc - args_left_;
-    if (index == 0)
-        request_.name.assign(buf.substr(pos_, len));
-    else if (index == 1)
-        request_.subcommand.assign(buf.substr(pos_, len));
+    const std::size_t take = std::min(buf.size() - pos_, payload_left_);
+    const std::int64_t index = static_cast<std::int64_t>(request_.argc) - args_left_;
+    if (index < 2) {
+        const std::size_t data_left = payload_left_ > 2 ? payload_left_ - 2 : 0;
+        CommandToken& token = index == 0 ? request_.name : request_.subcommand;
+        token.append(buf.substr(pos_, std::min(take, data_left)));
+    }
+    pos_ += take;
+    payload_left_ -= take;
+    if (payload_left_ > 0)
+        return Step::need_more;
     // Redis takes the two bytes after a payload as its CRLF without looking at them;
     // checking them here would let the proxy and Redis disagree on frames.
-    next_element(pos_ + len + 2);
+    next_element(pos_);
     phase_ = --args_left_ == 0 ? Phase::complete : Phase::bulk_line;
     return Step::next;
 }
@@ -376,6 +402,7 @@ void RequestFramer::next_element(std::size_t pos) noexcept {
 RequestFramer::Step RequestFramer::fail(ErrorCode code, std::size_t offset, char got) noexcept {
     error_ = ProtocolError(code, offset, got);
     phase_ = Phase::failed;
+    head_known_ = false;
     return Step::next;
 }
 
@@ -384,9 +411,10 @@ RequestResult RequestFramer::finish() noexcept {
     result.request.size = pos_;
     request_ = Request{};
     phase_ = Phase::start;
+    head_known_ = false;
     next_element(0);
     args_left_ = 0;
-    bulk_len_ = 0;
+    payload_left_ = 0;
     return result;
 }
 
@@ -399,6 +427,9 @@ ReplyResult ReplyFramer::feed(std::string_view buf) noexcept {
         switch (phase_) {
         case Phase::value:
             step = read_value(buf);
+            break;
+        case Phase::line:
+            step = read_line(buf);
             break;
         case Phase::blob:
             step = read_blob(buf);
@@ -424,13 +455,21 @@ ReplyFramer::Step ReplyFramer::read_value(std::string_view buf) noexcept {
         const bool streamed = kStreamedTypes.find(type) != npos;
         return fail(streamed ? ErrorCode::reply_streamed : ErrorCode::reply_unknown_type, pos_);
     }
-    const std::size_t window = simple ? kMaxReplyLineLen + 1 : kReplyLengthLineWindow;
-    const std::size_t cr =
-        find_term(buf, pos_, window, '\r', line_scanned_, nullptr, bytes_scanned_);
+    if (simple) {
+        // The line is the value and may be long (a script's status reply): it is
+        // passed on as it is searched, like a blob.
+        if (depth_ == 0) type_ = type;
+        line_start_ = pos_;
+        line_len_ = 0;
+        ++pos_;
+        phase_ = Phase::line;
+        return Step::next;
+    }
+    const std::size_t cr = find_term(buf, pos_, kReplyLengthLineWindow, '\r', line_scanned_,
+                                     nullptr, bytes_scanned_);
     if (cr == npos) {
-        if (buf.size() - pos_ < window) return Step::need_more;
-        return fail(simple ? ErrorCode::reply_line_too_long : ErrorCode::reply_invalid_length,
-                    pos_);
+        if (buf.size() - pos_ < kReplyLengthLineWindow) return Step::need_more;
+        return fail(ErrorCode::reply_invalid_length, pos_);
     }
     if (cr + 1 >= buf.size()) return Step::need_more;
     if (buf[cr + 1] != '\n') return fail(ErrorCode::reply_missing_crlf, cr);
@@ -438,7 +477,6 @@ ReplyFramer::Step ReplyFramer::read_value(std::string_view buf) noexcept {
     const std::size_t start = pos_;
     const std::string_view line = buf.substr(pos_ + 1, cr - pos_ - 1);
     next_element(cr + 2);
-    if (simple) return value_done();
     if (line == "?") return fail(ErrorCode::reply_streamed, start);
     const auto len = parse_length(line);
     if (!len) return fail(ErrorCode::reply_invalid_length, start);
@@ -447,21 +485,49 @@ ReplyFramer::Step ReplyFramer::read_value(std::string_view buf) noexcept {
     if (type == '$' || type == '!' || type == '=') {
         if (*len < 0 || *len > kMaxReplyBulkLen)
             return fail(ErrorCode::reply_invalid_length, start);
-        blob_len_ = *len;
+        blob_left_ = static_cast<std::size_t>(*len);
         phase_ = Phase::blob;
         return Step::next;
     }
     return open_aggregate(type, *len, start);
 }
 
-ReplyFramer::Step ReplyFramer::read_blob(std::string_view buf) noexcept {
-    const auto len = static_cast<std::size_t>(blob_len_);
-    if (buf.size() - pos_ < len + 2) return Step::need_more;
-    const std::size_t end = pos_ + len;
-    if (buf[end] != '\r' || buf[end + 1] != '\n') return fail(ErrorCode::reply_missing_crlf, end);
-    next_element(end + 2);
+// A simple line after its type byte: searched once, byte by byte as it arrives.
+// It ends at its first CR, which must come within kMaxReplyLineLen bytes of the
+// type byte and be followed by LF.
+ReplyFramer::Step ReplyFramer::read_line(std::string_view buf) noexcept {
+    const std::size_t avail = buf.size() - pos_;
+    const char* from = buf.data() + pos_;
+    const auto* cr = avail == 0 ? nullptr : static_cast<const char*>(std::memchr(from, '\r', avail));
+    const std::size_t n = cr != nullptr ? static_cast<std::size_t>(cr - from) : avail;
+    bytes_scanned_ += n;
+    line_len_ += n;
+    pos_ += n;
+    if (line_len_ >= kMaxReplyLineLen) return fail(ErrorCode::reply_line_too_long, line_start_);
+    if (cr == nullptr || pos_ + 1 >= buf.size()) return Step::need_more; // pos_ stays on the CR
+    if (buf[pos_ + 1] != '\n') return fail(ErrorCode::reply_missing_crlf, pos_);
+    next_element(pos_ + 2);
     phase_ = Phase::value;
     return value_done();
+}
+
+// A blob's payload is skipped as it arrives; its CRLF is checked.
+ReplyFramer::Step ReplyFramer::read_blob(std::string_view buf) noexcept {
+    const std::size_t take = std::min(buf.size() - pos_, blob_left_);
+    pos_ += take;
+    blob_left_ -= take;
+    if (blob_left_ > 0 || buf.size() - pos_ < 2) return Step::need_more;
+    if (buf[pos_] != '\r' || buf[pos_ + 1] != '\n')
+        return fail(ErrorCode::reply_missing_crlf, pos_);
+    next_element(pos_ + 2);
+    phase_ = Phase::value;
+    return value_done();
+}
+
+void ReplyFramer::discard(std::size_t n) noexcept {
+    n = std::min(n, droppable());
+    pos_ -= n;
+    line_start_ -= std::min(line_start_, n);
 }
 
 ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count,

@@ -5,16 +5,24 @@
 // payloads; the only bytes they keep are a request's command name and first
 // argument, uppercased in fixed buffers, for classification (command.hpp).
 //
-// Both framers follow picohttpparser's contract: feed() is given every byte
-// received so far for the current frame (starting at its first byte, growing
-// between calls) and answers done (with the frame's size), need_more, or error.
-// The framer remembers how far it got, so a frame that arrives in many reads
-// costs O(its bytes) in all, and a bulk payload is skipped by arithmetic, never
+// Both framers follow picohttpparser's contract: feed() is given the bytes of
+// the current frame received so far (starting where the frame, or what the
+// caller has not yet dropped of it, begins; growing between calls) and answers
+// done (with the size of what is left of the frame), need_more, or error. The
+// framer remembers how far it got, so a frame that arrives in many reads costs
+// O(its bytes) in all, and a bulk payload is skipped by arithmetic, never
 // scanned. After done the caller drops `size` bytes and feeds what follows;
 // each frame starts afresh. An error is sticky: the connection is to be closed
 // once the error reply is written.
+//
+// Streaming: a frame may be far larger than any buffer (a 512 MiB SET). While a
+// frame is incomplete, droppable() says how many of its first bytes the framer
+// will never look at again; the caller may pass them on and call discard(n),
+// and then feeds the buffer from n bytes further on. Frames, sizes and errors
+// are the same whether or not (and however often) the caller discards.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bitset>
 #include <cstddef>
@@ -28,13 +36,13 @@ namespace redvip::proxy {
 // --- Caps. Each is checked before anything depends on the value. ---
 
 // Redis's proto-max-bulk-len default: Redis refuses a longer argument with the
-// same error, and the proxy holds a whole request before forwarding it.
+// same error (and the proxy streams it, so no buffer is sized from it).
 inline constexpr std::int64_t kMaxBulkLen = 512LL * 1024 * 1024;
 
 // Redis <= 6.2 refused more than 1024*1024 arguments; 7.0 accepts INT_MAX only
 // because it stopped preallocating argv. Clients were built to the old cap for a
-// decade, and a request past it would be tens of MiB held in the proxy before
-// forwarding, so we keep it (the excess gets Redis's "invalid multibulk length").
+// decade, and past it a request costs Redis tens of MiB of argv before it runs,
+// so we keep it (the excess gets Redis's "invalid multibulk length").
 inline constexpr std::int64_t kMaxMultibulkLen = 1024 * 1024;
 
 // Redis's PROTO_INLINE_MAX_SIZE: the longest inline request, and the longest
@@ -99,7 +107,9 @@ public:
     ProtocolError(ErrorCode code, std::size_t offset, char got = 0) noexcept;
 
     ErrorCode code() const noexcept { return code_; }
-    // Where the offending element starts, in the buffer given to feed().
+    // Where the offending element starts, in the buffer given to feed(); 0 if it
+    // began in bytes the caller already discarded (only a reply's simple line,
+    // the one element discarded part-way, can).
     std::size_t offset() const noexcept { return offset_; }
     // The whole error reply, "-ERR Protocol error: ...\r\n", ready to write.
     std::string_view reply() const noexcept { return {text_.data(), size_}; }
@@ -120,7 +130,8 @@ public:
 
     void clear() noexcept { size_ = 0, too_long_ = false; }
     void append(char c) noexcept;
-    void assign(std::string_view s) noexcept;
+    // The next piece of the argument (a payload arrives in pieces).
+    void append(std::string_view s) noexcept;
 
 private:
     std::array<char, kMaxCommandToken> bytes_{};
@@ -130,6 +141,7 @@ private:
 
 struct Request {
     std::size_t size = 0;    // bytes of the frame, from the start of the buffer fed
+                             // (what the caller discarded of it is not counted)
     std::uint32_t argc = 0;  // 0: an empty line or `*0`/`*-1`, which Redis skips without a reply
     bool is_inline = false;  // arguments are space-separated words, possibly quoted
     CommandToken name;       // argv[0]
@@ -160,6 +172,20 @@ public:
 
     RequestResult feed(std::string_view buf) noexcept;
 
+    // The current incomplete frame's argc, name and subcommand, once they are
+    // final (argv[0] and argv[1] read, or one of them past kMaxCommandToken and
+    // so no command's): what the caller classifies before it forwards any byte
+    // of the frame. Null until then, for inline requests (framed whole: at most
+    // kMaxInlineLen) and after an error. `size` is unset.
+    const Request* head() const noexcept { return head_known_ ? &head_ : nullptr; }
+
+    // Streaming (see the top of this file). droppable(): bytes at the front of
+    // the buffer last fed that the framer needs no more (0 after an error and
+    // for inline requests). discard(n), n <= droppable(): the caller dropped
+    // them; the next feed() starts n bytes further into the stream.
+    std::size_t droppable() const noexcept { return phase_ == Phase::failed ? 0 : pos_; }
+    void discard(std::size_t n) noexcept { pos_ -= std::min(n, droppable()); }
+
     // Bytes examined so far (lines searched; payloads are skipped, not counted):
     // tests use it to show the work is linear in the input.
     std::uint64_t bytes_scanned() const noexcept { return bytes_scanned_; }
@@ -182,16 +208,19 @@ private:
     Step read_payload(std::string_view buf) noexcept;
     void next_element(std::size_t pos) noexcept;
     Step fail(ErrorCode code, std::size_t offset, char got = 0) noexcept;
+    void note_head() noexcept;
     RequestResult finish() noexcept;
 
     Phase phase_ = Phase::start;
     bool authenticated_;
     bool line_blocked_ = false;    // a NUL came before the line's end: Redis never sees past it
-    std::size_t pos_ = 0;          // start of the element being read
+    bool head_known_ = false;
+    std::size_t pos_ = 0;          // start of the line being read, or the payload's next byte
     std::size_t line_scanned_ = 0; // bytes of the current line already searched
     std::int64_t args_left_ = 0;
-    std::int64_t bulk_len_ = 0;
+    std::size_t payload_left_ = 0; // of the payload being read, its CRLF included
     Request request_;
+    Request head_;
     ProtocolError error_;
     std::uint64_t bytes_scanned_ = 0;
 };
@@ -221,13 +250,20 @@ struct ReplyResult {
 class ReplyFramer {
 public:
     ReplyResult feed(std::string_view buf) noexcept;
+
+    // Streaming, as RequestFramer's: a blob or a simple line is passed on as it
+    // arrives; at most a length line (32 bytes) or a CRLF is held back.
+    std::size_t droppable() const noexcept { return phase_ == Phase::failed ? 0 : pos_; }
+    void discard(std::size_t n) noexcept;
+
     std::uint64_t bytes_scanned() const noexcept { return bytes_scanned_; }
 
 private:
-    enum class Phase : std::uint8_t { value, blob, failed };
+    enum class Phase : std::uint8_t { value, line, blob, failed };
     enum class Step : std::uint8_t { next, need_more, complete };
 
     Step read_value(std::string_view buf) noexcept;
+    Step read_line(std::string_view buf) noexcept;
     Step read_blob(std::string_view buf) noexcept;
     Step open_aggregate(char type, std::int64_t count, std::size_t start) noexcept;
     Step value_done() noexcept;
@@ -237,9 +273,11 @@ private:
     Phase phase_ = Phase::value;
     char type_ = 0; // the frame's value type, once known
     std::uint8_t depth_ = 0;
-    std::size_t pos_ = 0;
+    std::size_t pos_ = 0;          // start of the length line, or the next byte of a line or blob
     std::size_t line_scanned_ = 0;
-    std::int64_t blob_len_ = 0;
+    std::size_t line_start_ = 0;   // a simple line's type byte (for its error offset)
+    std::size_t line_len_ = 0;     // bytes of a simple line searched so far
+    std::size_t blob_left_ = 0;    // of the blob being read, before its CRLF
     std::array<std::int64_t, kMaxReplyDepth> left_{}; // elements still due per open aggregate
     std::bitset<kMaxReplyDepth> attribute_{};
     ProtocolError error_;

@@ -27,9 +27,22 @@ constexpr std::string_view kHelloNoAuth =
     "<user> <pass> option can be used to authenticate the client and select the RESP protocol version at the "
     "same time\r\n";
 
-// A frame larger than a standard buffer grows its buffer up to this (Redis's
-// proto-max-bulk-len plus room for the headers of a multi-argument command).
-constexpr std::size_t kMaxFrameBuffer = static_cast<std::size_t>(kMaxBulkLen) + 64 * 1024;
+// The most of one request the proxy holds before it must decide what to do
+// with it (the rest streams): a request before AUTH (Redis's caps, 10 x 16 KiB),
+// an inline or header line (64 KiB), or AUTH, HELLO and XREAD, which the proxy
+// reads whole. A request it would answer itself that grows past this is
+// dropped as it arrives and answered from its head (oversized_reply).
+constexpr std::size_t kMaxHeldFrame = 16 * kBufferSize;
+static_assert(kMaxHeldFrame > 10 * (kMaxUnauthenticatedBulkLen + 32) + 32 &&
+                  kMaxHeldFrame > kMaxInlineLen + 2,
+              "a request the proxy must see whole fits");
+
+// How long a session keeps its buffers after its last byte either way: long
+// enough that a client in a request/reply loop never gives them back, short
+// enough that thousands of idle clients hold none.
+constexpr std::chrono::milliseconds kBufferIdle{200};
+
+constexpr std::string_view kTooLarge = "-ERR redvip: request too large for the proxy to answer\r\n";
 
 // Password comparison that takes the same time wherever the first difference is.
 bool same_secret(std::string_view a, std::string_view b) {
@@ -71,6 +84,7 @@ Session::Session(Worker& worker, tcp::socket client)
     , backend_(worker.io)
     , requests_(worker.shared.config.proxy.password.empty())
     , last_activity_(clock::now())
+    , backend_progress_(last_activity_)
     , authenticated_(worker.shared.config.proxy.password.empty()) {
     w_.sessions.insert(this);
 }
@@ -80,6 +94,7 @@ Session::~Session() {
     w_.shared.clients.fetch_sub(1, std::memory_order_relaxed);
     w_.buffers.give_back(in_);
     w_.buffers.give_back(out_);
+    w_.reply_framers.give_back(replies_);
 }
 
 void Session::start() {
@@ -96,8 +111,8 @@ void Session::stop() {
     error_code ignored;
     client_.close(ignored);
     // A connection with no state and no reply due is as good as new.
-    bool reusable = link_ == Link::bound && !dirty_ && !passthrough_ && pending_.empty() && in_flight_ == 0 &&
-                    out_.size() == 0 && !reading_backend_;
+    bool reusable = link_ == Link::bound && !dirty_ && !passthrough_ && !streaming_ && pending_.empty() &&
+                    in_flight_ == 0 && out_.size() == 0 && !reading_backend_;
     if (reusable)
         w_.backends.give_back(std::move(backend_));
     else
@@ -120,22 +135,41 @@ std::size_t Session::read_ready(tcp::socket& socket, Buffer& buffer, error_code&
 void Session::read_client() {
     if (reading_client_ || stopped_ || waiting_ || pending_.full())
         return;
-    // The partial frame fills the buffer: grow it, but not while a write
-    // still points into it.
-    if (in_.allocated() && in_.write_space() == 0) {
-        if (in_flight_ > 0)
-            return;
-        in_.compact();
-        if (in_.write_space() == 0) {
-            if (in_.capacity() >= kMaxFrameBuffer)
-                return; // cannot happen: the framer refuses larger frames first
-            in_.reserve(std::min(in_.capacity() * 2, kMaxFrameBuffer));
-        }
-    }
     reading_client_ = true;
-    // Wait for readability without a buffer: an idle client holds none.
-    client_.async_wait(tcp::socket::wait_read,
-                       [self = shared_from_this()](const error_code& ec) { self->on_client_readable(ec); });
+    if (!in_.allocated()) {
+        // Idle: wait for readability without a buffer.
+        client_.async_wait(tcp::socket::wait_read,
+                           [self = shared_from_this()](const error_code& ec) { self->on_client_readable(ec); });
+        return;
+    }
+    if (in_flight_ == 0)
+        in_.make_room();
+    // A full buffer: wait for the write to the backend to drain it (its
+    // completion reads again). Only bytes the framer holds (a request being
+    // held whole, or a header line) fill it alone: grow it, up to kMaxHeldFrame,
+    // where process_requests() stops holding.
+    if (in_.write_space() == 0) {
+        if (in_flight_ > 0 || ready_ > 0 || in_.capacity() >= kMaxHeldFrame) {
+            reading_client_ = false;
+            return;
+        }
+        in_.reserve(std::min(in_.capacity() * 2, kMaxHeldFrame));
+    }
+    // Busy: read straight into the buffer. Asio tries the read at once only
+    // after an event, so this costs no syscall until data comes (async_wait
+    // would re-arm epoll each time).
+    client_.async_read_some(asio::buffer(in_.write_ptr(), in_.write_space()),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                                self->on_client_read(ec, n);
+                            });
+}
+
+// The client closed, reset, or broke a write: nothing to tell it. EOF and
+// resets are what clients do; anything else is worth a line at debug.
+void Session::client_gone(const error_code& ec) {
+    if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::error::broken_pipe)
+        SPDLOG_LOGGER_DEBUG(w_.shared.log, "client connection: {}", ec.message());
+    stop();
 }
 
 void Session::on_client_readable(const error_code& ec) {
@@ -143,13 +177,31 @@ void Session::on_client_readable(const error_code& ec) {
     if (stopped_)
         return;
     if (ec)
-        return stop();
+        return client_gone(ec);
     error_code rec;
     std::size_t n = read_ready(client_, in_, rec);
     if (rec == asio::error::would_block)
         return read_client();
     if (rec)
-        return stop(); // EOF or reset: Redis too drops what it has not answered
+        return client_gone(rec); // EOF or reset: Redis too drops what it has not answered
+    on_client_data(n);
+}
+
+void Session::on_client_read(const error_code& ec, std::size_t n) {
+    reading_client_ = false;
+    if (stopped_)
+        return;
+    if (ec == asio::error::operation_aborted)
+        return release_buffers(); // the sweep found the session idle
+    if (ec)
+        return client_gone(ec);
+    if (close_after_local_)
+        return; // its input is done with (and in_ may have been cut under the read)
+    in_.commit(n);
+    on_client_data(n);
+}
+
+void Session::on_client_data(std::size_t n) {
     w_.counters.bytes_in += n;
     last_activity_ = clock::now();
     process_requests();
@@ -157,45 +209,79 @@ void Session::on_client_readable(const error_code& ec) {
 
 void Session::process_requests() {
     auto now = clock::now();
-    while (!stopped_ && !waiting_ && local_writing_.empty() && ready_ < in_.size()) {
+    while (!stopped_ && !waiting_ && local_writing_.empty() && local_.empty() && ready_ < in_.size()) {
         if (passthrough_) {
             ready_ = in_.size(); // no framing: bytes go as they come
             break;
         }
-        if (pending_.full() || w_.state == ServingState::holding)
+        const bool mid_frame = streaming_ || dropping_;
+        if (!mid_frame && (pending_.full() || w_.state == ServingState::holding))
             break;
         RequestResult r = requests_.feed(in_.data().substr(ready_));
-        if (r.status == Status::need_more)
-            break;
         if (r.status == Status::error) {
-            ++w_.counters.protocol_errors;
-            SPDLOG_LOGGER_DEBUG(w_.shared.log, "client protocol error: {}", r.error.reply());
-            in_.truncate(ready_);
-            emit_local(r.error.reply(), true);
+            protocol_error(r.error);
             break;
         }
-        if (!dispatch(r.request, in_.data().substr(ready_, r.request.size), now))
-            break;
+        if (r.status == Status::done) {
+            if (!end_of_frame(r.request, now))
+                break;
+            continue;
+        }
+        if (mid_frame || start_partial())
+            pass_on_partial();
+        break;
     }
     forward();
     read_client();
 }
 
-// Returns false when processing must pause (a reply of the proxy's own is due).
+void Session::protocol_error(const ProtocolError& error) {
+    ++w_.counters.protocol_errors;
+    SPDLOG_LOGGER_DEBUG(w_.shared.log, "client protocol error: {}", error.reply());
+    // Redis may hold the head of the bad frame (streamed): it never completes,
+    // is owed no reply, and the connection goes with the session.
+    if (streaming_)
+        dirty_ = true;
+    streaming_ = dropping_ = false;
+    drop_reply_.clear();
+    in_.truncate(ready_);
+    emit_local(error.reply(), true);
+}
+
+// A request ended. Returns false when processing must pause.
+bool Session::end_of_frame(const Request& request, clock::time_point now) {
+    if (streaming_) {
+        // Its head went on long ago; the backend timeout runs from its last byte.
+        streaming_ = false;
+        ready_ += request.size;
+        pending_.push(PendingRequest{now, frame_blocking_, frame_class_});
+        return true;
+    }
+    if (dropping_) { // its head was at the front: nothing was due before it
+        dropping_ = false;
+        in_.consume(request.size);
+        emit_local(drop_reply_);
+        drop_reply_.clear();
+        return false;
+    }
+    return dispatch(request, in_.data().substr(ready_, request.size), now);
+}
+
+// A whole request. Returns false when processing must pause (a reply of the
+// proxy's own is due).
 bool Session::dispatch(const Request& request, std::string_view frame, clock::time_point now) {
     if (request.argc == 0) { // an empty inline line or *0: Redis skips it, so do we
         ready_ += request.size;
         return true;
     }
-    ++w_.counters.commands;
     CommandTraits traits = classify(request.name.view(), request.subcommand.view());
-    bool refused = traits.has(Trait::role_change) && w_.shared.config.vrrp.has_value();
-    if (traits.has(Trait::intercepted) || refused || !authenticated_ || w_.state == ServingState::fenced) {
+    if (answered_locally(traits)) {
         if (replies_outstanding()) {
-            waiting_ = true; // resumed by after_client_write() once earlier replies are out
+            waiting_ = true; // resumed by resume_if_quiet() once earlier replies are out
             return false;
         }
-        if (refused && authenticated_) {
+        ++w_.counters.commands;
+        if (traits.has(Trait::role_change) && w_.shared.config.vrrp.has_value() && authenticated_) {
             in_.consume(request.size);
             emit_local(fmt::format("-ERR redvip: {} is refused, the election decides replication roles "
                                    "(use redvip switchover)\r\n",
@@ -204,20 +290,91 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
         }
         return run_local(request, frame);
     }
-    bool blocking = traits.has(Trait::blocking) ||
-                    (traits.has(Trait::blocking_with_option) && has_block_option(frame));
-    pending_.push(PendingRequest{now, blocking});
+    ++w_.counters.commands;
+    frame_blocking_ = traits.has(Trait::blocking) ||
+                      (traits.has(Trait::blocking_with_option) && has_block_option(frame));
+    begin_forward(traits);
+    pending_.push(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)});
     ready_ += request.size;
+    return true;
+}
+
+bool Session::answered_locally(CommandTraits traits) const noexcept {
+    bool refused = traits.has(Trait::role_change) && w_.shared.config.vrrp.has_value();
+    return traits.has(Trait::intercepted) || refused || !authenticated_ || w_.state == ServingState::fenced;
+}
+
+void Session::begin_forward(CommandTraits traits) {
     if (traits.has(Trait::connection_state))
         dirty_ = true;
     if (traits.has(Trait::unpaired_replies))
         passthrough_ = true; // from here on bytes flow both ways unframed
+}
+
+// A request not yet complete, whose head (command and subcommand) the framer
+// may know: decide whether its bytes may go on as they arrive. Returns true
+// once they may (streamed to Redis, or dropped and answered by the proxy).
+bool Session::start_partial() {
+    const Request* head = requests_.head();
+    if (head == nullptr)
+        return false; // classified later; the framer refuses a head past 192 KiB
+    const bool full = in_.size() - ready_ >= kMaxHeldFrame;
+    CommandTraits traits = classify(head->name.view(), head->subcommand.view());
+    if (answered_locally(traits)) {
+        if (!full)
+            return false; // held whole
+        if (replies_outstanding()) {
+            waiting_ = true;
+            return false;
+        }
+        ++w_.counters.commands;
+        dropping_ = true;
+        if (head->name.view() == "AUTH" && traits.has(Trait::intercepted)) {
+            ++w_.counters.auth_failures; // no password of ours is that long
+            drop_reply_ = kWrongPass;
+        } else if (w_.state == ServingState::fenced) {
+            ++w_.counters.fenced_replies;
+            drop_reply_ = kFencedReply;
+        } else {
+            drop_reply_ = kTooLarge;
+        }
+        return true;
+    }
+    frame_blocking_ = traits.has(Trait::blocking);
+    if (traits.has(Trait::blocking_with_option)) {
+        if (!full)
+            return false;
+        // BLOCK comes before STREAMS in XREAD's syntax, so it is in what is held.
+        frame_blocking_ = has_block_option(in_.data().substr(ready_));
+    }
+    ++w_.counters.commands;
+    begin_forward(traits);
+    frame_class_ = command_class(head->name.view(), frame_blocking_);
+    streaming_ = true;
     return true;
+}
+
+// What the framer is done with of the current request goes to Redis (or is
+// dropped); only a header line or so stays behind.
+void Session::pass_on_partial() {
+    const std::size_t n = requests_.droppable();
+    requests_.discard(n);
+    if (streaming_)
+        ready_ += n;
+    else
+        in_.consume(n); // dropping: the frame is at the front (ready_ is 0)
 }
 
 bool Session::replies_outstanding() const noexcept {
     return ready_ > 0 || in_flight_ > 0 || !pending_.empty() || out_.size() > 0 || !local_.empty() ||
            !local_writing_.empty();
+}
+
+// A request the proxy answers itself waited for every earlier reply: go on once
+// they are out (or, for requests Redis answers with nothing, forwarded).
+void Session::resume_if_quiet() {
+    if (waiting_ && !close_after_local_ && !replies_outstanding())
+        waiting_ = false;
 }
 
 // Commands the proxy answers itself. Every earlier reply has been written.
@@ -313,7 +470,7 @@ bool Session::run_hello(std::vector<std::string> args, std::size_t frame_size) {
         frame_size = rewritten.size();
     }
     // Forwarded like any command from here (ready_ is 0: nothing was before it).
-    pending_.push(PendingRequest{clock::now(), false});
+    pending_.push(PendingRequest{clock::now(), false, CommandClass::other});
     ready_ = frame_size;
     dirty_ = true;
     return true;
@@ -336,6 +493,7 @@ void Session::forward() {
                           self->in_.consume(self->in_flight_);
                           self->ready_ -= self->in_flight_;
                           self->in_flight_ = 0;
+                          self->resume_if_quiet();
                           self->process_requests();
                       });
 }
@@ -354,7 +512,8 @@ void Session::bind_backend() {
         }
         self->backend_ = std::move(socket);
         self->link_ = Link::bound;
-        self->replies_ = ReplyFramer();
+        self->w_.reply_framers.give_back(self->replies_); // a fresh one for this link
+        self->reply_started_ = false;
         self->read_backend();
         self->forward();
     });
@@ -371,6 +530,17 @@ void Session::fail_unsent(const std::string& error) {
         replies += text;
     in_.consume(ready_);
     ready_ = 0;
+    if (passthrough_) {
+        // Bytes went unframed: frame afresh from what comes next.
+        requests_ = RequestFramer(authenticated_);
+        streaming_ = false;
+    } else if (streaming_) {
+        // The request whose head was on its way is owed the same error: drop
+        // the rest of it as it arrives, then answer.
+        streaming_ = false;
+        dropping_ = true;
+        drop_reply_ = text;
+    }
     passthrough_ = false;
     dirty_ = false;
     emit_local(replies);
@@ -381,18 +551,40 @@ void Session::fail_unsent(const std::string& error) {
 void Session::read_backend() {
     if (reading_backend_ || stopped_ || link_ != Link::bound)
         return;
-    if (out_.allocated() && out_.write_space() == 0) {
-        if (out_flight_ > 0)
-            return; // resumed when the client has taken what is being written
+    if (!out_.allocated()) {
+        reading_backend_ = true;
+        backend_.async_wait(tcp::socket::wait_read,
+                            [self = shared_from_this()](const error_code& ec) { self->on_backend_readable(ec); });
+        return;
+    }
+    if (out_flight_ == 0 && replied_ == 0)
+        out_.make_room();
+    // Replies stream, so the framer holds at most a length line: a full buffer
+    // is one being written to the client (whose completion reads again).
+    if (out_.write_space() == 0) {
+        if (out_flight_ > 0 || replied_ > 0)
+            return;
         out_.compact();
         if (out_.write_space() == 0)
-            out_.reserve(std::min(out_.capacity() * 2, kMaxFrameBuffer));
-        if (out_.write_space() == 0)
-            return backend_lost("a reply larger than the proxy's frame limit");
+            return backend_lost("the reply framer stalled"); // cannot happen: see above
     }
     reading_backend_ = true;
-    backend_.async_wait(tcp::socket::wait_read,
-                        [self = shared_from_this()](const error_code& ec) { self->on_backend_readable(ec); });
+    backend_.async_read_some(asio::buffer(out_.write_ptr(), out_.write_space()),
+                             [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                                 self->on_backend_read(ec, n);
+                             });
+}
+
+void Session::on_backend_read(const error_code& ec, std::size_t n) {
+    reading_backend_ = false;
+    if (stopped_ || link_ != Link::bound)
+        return;
+    if (ec == asio::error::operation_aborted)
+        return release_buffers(); // the sweep found the session idle
+    if (ec)
+        return backend_lost(ec == asio::error::eof ? "connection closed by Redis" : ec.message());
+    out_.commit(n);
+    on_backend_data();
 }
 
 void Session::on_backend_readable(const error_code& ec) {
@@ -407,25 +599,48 @@ void Session::on_backend_readable(const error_code& ec) {
         return read_backend();
     if (rec)
         return backend_lost(rec == asio::error::eof ? "connection closed by Redis" : rec.message());
-    if (passthrough_) {
+    on_backend_data();
+}
+
+void Session::on_backend_data() {
+    backend_progress_ = clock::now();
+    if (passthrough_)
         replied_ = out_.size();
-    } else {
-        while (replied_ < out_.size()) {
-            ReplyResult r = replies_.feed(out_.data().substr(replied_));
-            if (r.status == Status::need_more)
-                break;
-            if (r.status == Status::error)
-                return backend_lost(fmt::format("protocol error from Redis: {}", r.error.reply()));
-            replied_ += r.reply.size;
-            if (r.reply.kind == ReplyKind::reply) {
-                if (pending_.empty())
-                    return backend_lost("Redis sent a reply nobody asked for");
-                pending_.pop();
-            }
-        }
-    }
+    else
+        frame_replies(backend_progress_);
+    if (stopped_ || link_ != Link::bound)
+        return;
     write_client();
     read_backend();
+}
+
+// Whole replies pop their requests; the part of an unfinished one the framer
+// is done with goes to the client at once.
+void Session::frame_replies(clock::time_point now) {
+    if (!replies_)
+        replies_ = w_.reply_framers.take();
+    while (replied_ < out_.size()) {
+        ReplyResult r = replies_->feed(out_.data().substr(replied_));
+        if (r.status == Status::need_more) {
+            const std::size_t n = replies_->droppable();
+            replies_->discard(n);
+            replied_ += n;
+            reply_started_ = reply_started_ || n > 0;
+            return;
+        }
+        if (r.status == Status::error)
+            return backend_lost(fmt::format("protocol error from Redis: {}", r.error.reply()));
+        replied_ += r.reply.size;
+        reply_started_ = false;
+        if (r.reply.kind == ReplyKind::reply) {
+            if (pending_.empty())
+                return backend_lost("Redis sent a reply nobody asked for");
+            const PendingRequest& answered = pending_.front();
+            w_.counters.latency[static_cast<std::size_t>(answered.cls)].record(
+                std::chrono::duration_cast<std::chrono::microseconds>(now - answered.sent));
+            pending_.pop();
+        }
+    }
 }
 
 void Session::write_client() {
@@ -437,8 +652,9 @@ void Session::write_client() {
                           if (self->stopped_)
                               return;
                           if (ec)
-                              return self->stop();
+                              return self->client_gone(ec);
                           self->w_.counters.bytes_out += n;
+                          self->backend_progress_ = clock::now();
                           self->out_.consume(self->out_flight_);
                           self->replied_ -= self->out_flight_;
                           self->out_flight_ = 0;
@@ -451,10 +667,8 @@ void Session::after_client_write() {
     write_client();
     read_backend();
     flush_local();
-    if (waiting_ && !close_after_local_ && !replies_outstanding())
-        waiting_ = false;
+    resume_if_quiet();
     process_requests();
-    go_idle_if_quiet();
 }
 
 // The bound connection broke: replies already framed still go out, then every
@@ -468,15 +682,18 @@ void Session::backend_lost(const std::string& why) {
     error_code ignored;
     backend_.close(ignored);
     link_ = Link::none;
-    in_.reset();
+    in_.consume(in_.size()); // (a read may be in flight into it)
     ready_ = in_flight_ = 0;
-    if (passthrough_) {
+    streaming_ = dropping_ = false;
+    out_.truncate(replied_);
+    // Unframed bytes, or a reply cut in the middle: the client could not tell
+    // an error reply from the rest of it, so it is only closed.
+    if (passthrough_ || reply_started_) {
         for (; !pending_.empty(); pending_.pop()) {
         }
         emit_local("", true);
         return;
     }
-    out_.truncate(replied_);
     std::string replies;
     auto text = fmt::format("-ERR redvip: connection to Redis lost: {}\r\n", why);
     for (; !pending_.empty(); pending_.pop())
@@ -510,7 +727,7 @@ void Session::flush_local() {
                           if (self->stopped_)
                               return;
                           if (ec)
-                              return self->stop();
+                              return self->client_gone(ec);
                           self->w_.counters.bytes_out += n;
                           self->local_writing_.clear();
                           if (self->close_after_local_ && self->local_.empty())
@@ -519,16 +736,36 @@ void Session::flush_local() {
                       });
 }
 
-// Nothing in flight either way: give the buffers back to the thread's pool.
-// (Reads wait for readability without a buffer, so only writes pin one.)
-void Session::go_idle_if_quiet() {
-    if (in_.empty() && in_flight_ == 0)
+// A busy session keeps its buffers (reads go straight into them); one idle
+// for kBufferIdle gives them back to the thread's pools, so an idle client
+// costs no buffer. A read in flight into a buffer is cancelled first: its
+// handler comes back here once the buffer is free.
+void Session::release_buffers() {
+    const bool quiet = (pending_.empty() || passthrough_) && in_.empty() && in_flight_ == 0 && out_.empty() && out_flight_ == 0 &&
+                       local_.empty() && local_writing_.empty() && !streaming_ && !dropping_;
+    if (!quiet || stopped_) {
+        read_client();
+        read_backend();
+        return;
+    }
+    error_code ignored;
+    if (reading_client_ && in_.allocated())
+        client_.cancel(ignored); // nothing else is in flight on it
+    else
         w_.buffers.give_back(in_);
-    if (out_.empty() && out_flight_ == 0)
+    if (reading_backend_ && out_.allocated())
+        backend_.cancel(ignored);
+    else
         w_.buffers.give_back(out_);
+    // No byte held and none of an unfinished reply passed on: the framer is
+    // between frames, as good as new.
+    if (!reply_started_)
+        w_.reply_framers.give_back(replies_);
     pending_.release_if_empty();
-    if (local_.empty() && local_.capacity() > 32)
+    if (local_.capacity() > 32)
         std::string().swap(local_);
+    read_client(); // without a buffer now, unless its cancel is still due
+    read_backend();
 }
 
 void Session::on_state_change() {
@@ -540,9 +777,16 @@ void Session::on_state_change() {
 void Session::check_timeouts(clock::time_point now) {
     if (stopped_)
         return;
+    if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&
+        (in_.allocated() || out_.allocated() || replies_))
+        release_buffers();
     const auto& cfg = w_.shared.config.proxy;
-    if (!passthrough_ && !pending_.empty() && !pending_.front().blocking &&
-        now - pending_.front().sent > cfg.backend_timeout) {
+    // From the request's last byte, or Redis's last sign of life; not while the
+    // proxy itself waits for the client to take a reply (a slow reader makes
+    // Redis wait, not the other way round).
+    const bool client_blocked = out_flight_ > 0 || !local_writing_.empty();
+    if (!passthrough_ && !client_blocked && !pending_.empty() && !pending_.front().blocking &&
+        now - std::max(pending_.front().sent, backend_progress_) > cfg.backend_timeout) {
         ++w_.counters.backend_timeouts;
         w_.shared.log->warn("Redis did not answer within {} ms; closing the session", cfg.backend_timeout.count());
         return stop();

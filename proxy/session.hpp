@@ -3,17 +3,23 @@
 // Two directions, each with one buffer and at most one operation in flight:
 //   client -> in_ -> RequestFramer -> backend   (requests, in order)
 //   backend -> out_ -> ReplyFramer -> client    (one reply pops one pending)
-// A direction stops reading while its write is in flight or its buffer is
-// full, so a slow reader on either side holds the other back (backpressure)
-// instead of growing memory. Replies the proxy makes itself (AUTH, QUIT,
-// errors) are written only when every earlier reply has been, so the client
-// sees them in request order.
+// Both directions stream: a frame's bytes go on as they arrive, so a 512 MiB
+// SET or GET crosses a standard-size buffer (kBufferSize). A request is held
+// whole only while the proxy may answer it itself (AUTH, HELLO, anything before
+// AUTH or while fenced) or must read its options (XREAD's BLOCK), up to
+// kMaxHeldFrame; no byte of a request goes on before its command is classified.
+// A direction stops reading while its buffer is full and its write in flight,
+// so a slow reader on either side holds the other back (backpressure) instead
+// of growing memory. Replies the proxy makes itself (AUTH, QUIT, errors) are
+// written only when every earlier reply has been, so the client sees them in
+// request order.
 //
 // Ownership: handlers hold a shared_ptr; stop() closes both sockets, after
 // which every handler returns at once and the session is freed with the last.
 #pragma once
 
 #include "proxy/buffer.hpp"
+#include "proxy/command.hpp"
 #include "proxy/pending.hpp"
 #include "proxy/resp.hpp"
 #include "proxy/worker.hpp"
@@ -44,9 +50,18 @@ private:
 
     // client -> backend
     void read_client();
+    void client_gone(const error_code& ec);
     void on_client_readable(const error_code& ec);
+    void on_client_read(const error_code& ec, std::size_t n);
+    void on_client_data(std::size_t n);
     void process_requests();
+    bool end_of_frame(const Request& request, std::chrono::steady_clock::time_point now);
     bool dispatch(const Request& request, std::string_view frame, std::chrono::steady_clock::time_point now);
+    bool start_partial();
+    void pass_on_partial();
+    void begin_forward(CommandTraits traits);
+    bool answered_locally(CommandTraits traits) const noexcept;
+    void protocol_error(const ProtocolError& error);
     bool run_local(const Request& request, std::string_view frame);
     bool run_auth(const std::vector<std::string>& args);
     bool run_hello(std::vector<std::string> args, std::size_t frame_size);
@@ -57,23 +72,27 @@ private:
     // backend -> client
     void read_backend();
     void on_backend_readable(const error_code& ec);
+    void on_backend_read(const error_code& ec, std::size_t n);
+    void on_backend_data();
+    void frame_replies(std::chrono::steady_clock::time_point now);
     void write_client();
     void after_client_write();
     void backend_lost(const std::string& why);
 
     // replies made by the proxy
     bool replies_outstanding() const noexcept;
+    void resume_if_quiet();
     void emit_local(std::string_view bytes, bool close_after = false);
     void flush_local();
-    void go_idle_if_quiet();
+    void release_buffers();
 
     Worker& w_;
     tcp::socket client_;
     tcp::socket backend_;
     enum class Link : std::uint8_t { none, connecting, bound } link_ = Link::none;
     RequestFramer requests_;
-    ReplyFramer replies_;
-    Buffer in_;                 // [0, ready_) framed and to forward; then a partial frame
+    std::unique_ptr<ReplyFramer> replies_; // from the pool while a reply may be due
+    Buffer in_;                 // [0, ready_) framed and to forward; then what the framer holds
     std::size_t ready_ = 0;
     std::size_t in_flight_ = 0; // bytes of in_ being written to the backend
     Buffer out_;                // [0, replied_) framed replies to write; then a partial one
@@ -83,6 +102,8 @@ private:
     std::string local_writing_; // those being written now
     PendingQueue pending_;
     std::chrono::steady_clock::time_point last_activity_;
+    std::chrono::steady_clock::time_point backend_progress_; // a byte from Redis, or a reply written
+    std::string drop_reply_;    // answers the frame being dropped, once it ends
     bool reading_client_ = false;
     bool reading_backend_ = false;
     bool close_after_local_ = false;
@@ -90,6 +111,11 @@ private:
     bool passthrough_ = false;  // replies no longer pair with requests (SUBSCRIBE, MONITOR...)
     bool dirty_ = false;        // state left on the backend connection
     bool authenticated_ = false;
+    bool streaming_ = false;    // the current request goes to Redis as it arrives
+    bool frame_blocking_ = false; // ...and is a blocking command
+    CommandClass frame_class_ = CommandClass::other; // ...of this class
+    bool dropping_ = false;     // the current request is consumed unforwarded, then drop_reply_
+    bool reply_started_ = false; // part of the current reply is on its way to the client
     bool stopped_ = false;
 };
 

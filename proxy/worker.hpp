@@ -5,6 +5,7 @@
 #include "proxy/backend.hpp"
 #include "proxy/buffer.hpp"
 #include "proxy/proxy.hpp"
+#include "proxy/resp.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -42,6 +43,7 @@ struct WorkerCounters {
     std::uint64_t accepted = 0, rejected = 0, commands = 0, bytes_in = 0, bytes_out = 0;
     std::uint64_t protocol_errors = 0, auth_failures = 0, backend_errors = 0, backend_timeouts = 0;
     std::uint64_t idle_timeouts = 0, fenced_replies = 0;
+    std::array<LatencyHistogram, kCommandClasses> latency{}; // by CommandClass
 };
 
 struct Worker {
@@ -53,6 +55,7 @@ struct Worker {
     Shared& shared;
     boost::asio::io_context io{1};
     BufferPool buffers;
+    ObjectPool<ReplyFramer, kMaxFreeBuffers> reply_framers;
     BackendPool backends;
     WorkerCounters counters;
     std::unordered_set<Session*> sessions;

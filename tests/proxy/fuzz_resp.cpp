@@ -1,9 +1,11 @@
 // libFuzzer: the same bytes into both framers, fed whole, in pieces whose sizes the
-// input picks, and byte by byte. Input: one byte of flags (bit 0: authenticated;
-// the rest: the largest piece), one byte seeding the cuts, then the stream.
-// Checked: the same frames however the bytes arrived; sizes and offsets inside the
-// input and sticky errors (resp_driver.hpp); work linear in the input; and
-// request_args agreeing with the frame's argc and name.
+// input picks, and byte by byte; each way holding frames whole and streaming them
+// (the caller discarding all it may after every read). Input: one byte of flags
+// (bit 0: authenticated; the rest: the largest piece), one byte seeding the cuts,
+// then the stream. Checked: the same frames however the bytes arrived and whether
+// or not the caller discards; sizes, offsets and droppable() inside the input,
+// sticky errors, a request's head stable and equal to its frame's (resp_driver.hpp);
+// work linear in the input; and request_args agreeing with the frame's argc and name.
 #include "resp_driver.hpp"
 
 #include <cstdint>
@@ -32,10 +34,12 @@ std::vector<std::size_t> cuts_from(std::uint8_t flags, std::uint32_t seed, std::
     }
 }
 
-Run requests(std::string_view stream, const std::vector<std::size_t>& cuts, bool authenticated) {
+Run requests(std::string_view stream, const std::vector<std::size_t>& cuts, bool authenticated,
+             Mode mode = Mode::hold) {
     RequestFramer framer(authenticated);
     return drive(
-        framer, stream, cuts, [](RequestFramer& f, const RequestResult& r, std::string_view frame) {
+        framer, stream, cuts,
+        [](RequestFramer& f, const RequestResult& r, std::string_view frame) {
             const Request& q = r.request;
             const std::vector<std::string> args = request_args(frame);
             require(args.size() == q.argc, "request_args count", std::to_string(args.size()));
@@ -46,7 +50,8 @@ Run requests(std::string_view stream, const std::vector<std::size_t>& cuts, bool
                 require(upper == q.name.view(), "request_args name");
             }
             if (q.name.view() == "AUTH") f.set_authenticated(true);
-        });
+        },
+        mode);
 }
 
 void check_same(const Run& a, const Run& b, const char* what) {
@@ -73,11 +78,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Each byte is searched at most twice (terminator, then NUL) and tokenized once.
     require(one_by_one.scanned <= 3 * stream.size() + one_by_one.feeds,
             "requests scanned too much");
+    check_same(whole, requests(stream, {}, authenticated, Mode::discard), "requests streamed");
+    check_same(whole, requests(stream, cuts, authenticated, Mode::discard),
+               "requests streamed in pieces");
+    const Run streamed_bytes = requests(stream, bytes, authenticated, Mode::discard);
+    check_same(whole, streamed_bytes, "requests streamed byte by byte");
+    require(streamed_bytes.scanned <= 3 * stream.size() + streamed_bytes.feeds,
+            "streamed requests scanned too much");
 
     const Run replies = run_replies(stream, {});
     check_same(replies, run_replies(stream, cuts), "replies in pieces");
     const Run reply_bytes = run_replies(stream, bytes);
     check_same(replies, reply_bytes, "replies byte by byte");
     require(reply_bytes.scanned <= stream.size() + reply_bytes.feeds, "replies scanned too much");
+    check_same(replies, run_replies(stream, cuts, Mode::discard), "replies streamed in pieces");
+    const Run streamed_replies = run_replies(stream, bytes, Mode::discard);
+    check_same(replies, streamed_replies, "replies streamed byte by byte");
+    require(streamed_replies.scanned <= stream.size() + streamed_replies.feeds,
+            "streamed replies scanned too much");
     return 0;
 }

@@ -15,21 +15,27 @@ using namespace std::string_literals;
 
 namespace {
 
+// Whole, cut once everywhere and in pieces of 1..64 bytes, holding frames whole
+// and streaming them: the same frames every way.
 std::string frame_everywhere(const std::string& stream) {
     const Run whole = run_replies(stream, {});
     REQUIRE_MESSAGE(whole.violation.empty(), whole.violation);
-    for (std::size_t cut = 1; cut < stream.size() && stream.size() <= 4096; ++cut) {
-        const Run split = run_replies(stream, {cut});
-        if (split.text() != whole.text()) {
-            FAIL_CHECK("cut at " << cut << ": " << split.text() << " vs " << whole.text());
-            break;
+    for (const Mode mode : {Mode::hold, Mode::discard}) {
+        CAPTURE(static_cast<bool>(mode));
+        CHECK(run_replies(stream, {}, mode).text() == whole.text());
+        for (std::size_t cut = 1; cut < stream.size() && stream.size() <= 4096; ++cut) {
+            const Run split = run_replies(stream, {cut}, mode);
+            if (split.text() != whole.text()) {
+                FAIL_CHECK("cut at " << cut << ": " << split.text() << " vs " << whole.text());
+                break;
+            }
         }
-    }
-    for (std::size_t chunk = 1; chunk <= 64 && chunk < stream.size(); ++chunk) {
-        const Run pieces = run_replies(stream, every(chunk, stream.size()));
-        if (pieces.text() != whole.text()) {
-            FAIL_CHECK("pieces of " << chunk << ": " << pieces.text() << " vs " << whole.text());
-            break;
+        for (std::size_t chunk = 1; chunk <= 64 && chunk < stream.size(); ++chunk) {
+            const Run pieces = run_replies(stream, every(chunk, stream.size()), mode);
+            if (pieces.text() != whole.text()) {
+                FAIL_CHECK("pieces of " << chunk << ": " << pieces.text() << " vs " << whole.text());
+                break;
+            }
         }
     }
     return whole.text();
@@ -228,9 +234,57 @@ TEST_CASE("random bytes frame the same however they are cut") {
             c = any_byte ? static_cast<char>(rng()) : alphabet[rng() % alphabet.size()];
         const Run whole = run_replies(stream, {});
         REQUIRE_MESSAGE(whole.violation.empty(), whole.violation);
-        for (std::size_t cut = 1; cut < stream.size(); ++cut)
-            REQUIRE_MESSAGE(run_replies(stream, {cut}).text() == whole.text(),
-                            "cut " << cut << " of " << stream);
-        REQUIRE(run_replies(stream, every(1, stream.size())).text() == whole.text());
+        for (const Mode mode : {Mode::hold, Mode::discard}) {
+            for (std::size_t cut = 1; cut < stream.size(); ++cut)
+                REQUIRE_MESSAGE(run_replies(stream, {cut}, mode).text() == whole.text(),
+                                "cut " << cut << " of " << stream);
+            REQUIRE(run_replies(stream, every(1, stream.size()), mode).text() == whole.text());
+        }
+    }
+}
+
+TEST_CASE("streaming: large replies pass through a small buffer") {
+    SUBCASE("a 64 MiB blob: the caller keeps at most a length line") {
+        const std::size_t size = 64 << 20;
+        const std::string stream =
+            "*2\r\n$" + std::to_string(size) + "\r\n" + std::string(size, 'v') + "\r\n:1\r\n";
+        const Run run = run_replies(stream, every(16 << 10, stream.size()), Mode::discard);
+        CHECK(run.text() == "done " + std::to_string(stream.size()) + " *");
+        CHECK(run.max_held < 16);
+    }
+    SUBCASE("a 4 MiB status line (a script's) is searched once and kept by none") {
+        const std::string stream = "+" + std::string(4 << 20, 's') + "\r\n";
+        const Run run = run_replies(stream, every(16 << 10, stream.size()), Mode::discard);
+        CHECK(run.text() == "done " + std::to_string(stream.size()) + " +");
+        CHECK(run.max_held <= 1);
+        CHECK(run.scanned <= stream.size());
+    }
+    SUBCASE("a blob held back only for its CRLF") {
+        ReplyFramer framer;
+        CHECK(framer.feed("$5\r\nhel").status == Status::need_more);
+        CHECK(framer.droppable() == 7);
+        framer.discard(7);
+        CHECK(framer.feed("lo\r").status == Status::need_more);
+        CHECK(framer.droppable() == 2); // "lo"; the CR waits for its LF
+        framer.discard(2);
+        const auto r = framer.feed("\r\n");
+        REQUIRE(r.status == Status::done);
+        CHECK(r.reply.size == 2);
+        CHECK(r.reply.type == '$');
+    }
+    SUBCASE("a simple line past the cap is refused; its start was discarded") {
+        ReplyFramer framer;
+        const std::string chunk(1 << 20, 'x');
+        CHECK(framer.feed("+").status == Status::need_more);
+        framer.discard(framer.droppable());
+        ReplyResult r;
+        for (std::size_t fed = 0; fed <= kMaxReplyLineLen && r.status == Status::need_more;
+             fed += chunk.size()) {
+            r = framer.feed(chunk);
+            framer.discard(framer.droppable());
+        }
+        REQUIRE(r.status == Status::error);
+        CHECK(r.error.code() == ErrorCode::reply_line_too_long);
+        CHECK(r.error.offset() == 0);
     }
 }

@@ -242,6 +242,7 @@ class HostileInput(ProxyTest):
         b"*3000000000\r\n",               # too big multibulk count
         b"*1\r\n$600000000\r\n",          # bulk over 512 MiB
         b'SET "unbalanced\r\n',           # unbalanced quotes
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$x\r\n",  # after a head the proxy streamed to Redis
     ]
 
     def test_protocol_errors_match_redis_and_close(self):
@@ -257,6 +258,11 @@ class HostileInput(ProxyTest):
                         self.assertTrue(reader.closed(), f"port {port} kept the connection open")
                 self.assertEqual(replies[0], replies[1])
                 self.assertTrue(replies[0].startswith(b"-ERR Protocol error"))
+        # A pooled connection left holding part of a request would take the
+        # next client's command as the rest of it.
+        for i in range(20):
+            self.assertEqual(exchange(self.port, [encode("SET", "after", i), encode("GET", "after")]),
+                             [b"+OK\r\n", b"$%d\r\n%d\r\n" % (len(str(i)), i)])
         self.assertProxyAlive()
 
     def test_huge_declared_sizes_cost_nothing(self):
@@ -294,11 +300,11 @@ class HostileInput(ProxyTest):
         sock, _ = lib.connect(self.port)
         sock.setblocking(False)
         sent = 0
-        request = encode("GET", "big") * 64
+        stream = memoryview(encode("GET", "big") * 64 * 2000)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and sent < 2000 * len(request):
+        while time.monotonic() < deadline and sent < len(stream):
             try:
-                sent += sock.send(request)
+                sent += sock.send(stream[sent:sent + 65536])  # resumes where a short send stopped
             except BlockingIOError:
                 time.sleep(0.01)
         time.sleep(0.5)

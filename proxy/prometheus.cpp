@@ -1,0 +1,90 @@
+#include "proxy/prometheus.hpp"
+
+#include "proxy/command.hpp"
+#include "proxy/proxy.hpp"
+
+#include <fmt/format.h>
+
+namespace redvip::proxy {
+
+void PrometheusText::family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(text_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void PrometheusText::line(std::string_view name, std::string_view labels, std::string_view value) {
+    if (labels.empty())
+        fmt::format_to(std::back_inserter(text_), "{} {}\n", name, value);
+    else
+        fmt::format_to(std::back_inserter(text_), "{}{{{}}} {}\n", name, labels, value);
+}
+
+void PrometheusText::sample(std::string_view name, std::string_view labels, std::uint64_t value) {
+    line(name, labels, fmt::format("{}", value));
+}
+
+void PrometheusText::sample(std::string_view name, std::string_view labels, double value) {
+    line(name, labels, fmt::format("{}", value));
+}
+
+void PrometheusText::histogram(std::string_view name, std::string_view labels, const LatencyHistogram& h) {
+    const std::string bucket = fmt::format("{}_bucket", name);
+    const std::string sep = labels.empty() ? "" : ",";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kLatencyBucketsUs.size(); ++i) {
+        cumulative += h.buckets[i];
+        const double le = static_cast<double>(kLatencyBucketsUs[i]) / 1e6;
+        line(bucket, fmt::format("{}{}le=\"{}\"", labels, sep, le), fmt::format("{}", cumulative));
+    }
+    cumulative += h.buckets.back();
+    line(bucket, fmt::format("{}{}le=\"+Inf\"", labels, sep), fmt::format("{}", cumulative));
+    line(fmt::format("{}_sum", name), labels, fmt::format("{}", static_cast<double>(h.sum_us) / 1e6));
+    line(fmt::format("{}_count", name), labels, fmt::format("{}", h.count));
+}
+
+void render_proxy_stats(const ProxyStats& s, PrometheusText& out) {
+    struct Counter {
+        std::string_view name, help;
+        std::uint64_t value;
+    };
+    const Counter counters[] = {
+        {"redvip_proxy_connections_accepted_total", "Client connections accepted.", s.connections_accepted},
+        {"redvip_proxy_connections_rejected_total", "Client connections refused (max_clients, or fenced).",
+         s.connections_rejected},
+        {"redvip_proxy_commands_total", "Client commands handled (forwarded or answered by the proxy).", s.commands},
+        {"redvip_proxy_client_bytes_received_total", "Bytes read from clients.", s.bytes_from_clients},
+        {"redvip_proxy_client_bytes_sent_total", "Bytes written to clients.", s.bytes_to_clients},
+        {"redvip_proxy_protocol_errors_total", "Clients closed for malformed RESP.", s.protocol_errors},
+        {"redvip_proxy_auth_failures_total", "AUTH or HELLO AUTH with a wrong password.", s.auth_failures},
+        {"redvip_proxy_backend_errors_total", "Sessions that lost, or could not get, their Redis connection.",
+         s.backend_errors},
+        {"redvip_proxy_backend_timeouts_total", "Sessions closed because Redis did not answer in time.",
+         s.backend_timeouts},
+        {"redvip_proxy_idle_timeouts_total", "Idle clients closed.", s.idle_timeouts},
+        {"redvip_proxy_fenced_replies_total", "Commands refused while fenced.", s.fenced_replies},
+        {"redvip_proxy_state_changes_total", "Changes of the serving state.", s.state_changes},
+    };
+    for (const Counter& c : counters) {
+        out.family(c.name, "counter", c.help);
+        out.sample(c.name, "", c.value);
+    }
+    out.family("redvip_proxy_connections_active", "gauge", "Client connections open now.");
+    out.sample("redvip_proxy_connections_active", "", s.connections_active);
+    out.family("redvip_proxy_serving_state", "gauge",
+               "The serving state: 1 for the current one of serving, holding, fenced.");
+    for (ServingState state : {ServingState::serving, ServingState::holding, ServingState::fenced})
+        out.sample("redvip_proxy_serving_state", fmt::format("state=\"{}\"", to_string(state)),
+                   std::uint64_t{s.state == state ? 1U : 0U});
+    out.family("redvip_proxy_request_duration_seconds", "histogram",
+               "From a request's last byte read to its reply's last byte from Redis, by command class.");
+    for (std::size_t i = 0; i < kCommandClasses; ++i)
+        out.histogram("redvip_proxy_request_duration_seconds",
+                      fmt::format("class=\"{}\"", to_string(static_cast<CommandClass>(i))), s.latency[i]);
+}
+
+std::string render_prometheus(const ProxyStats& stats) {
+    PrometheusText out;
+    render_proxy_stats(stats, out);
+    return out.take();
+}
+
+} // namespace redvip::proxy
