@@ -1,11 +1,19 @@
 // redvip's daemon: parse arguments, load the config, wire the components,
-// run. Behaviour lives in the folders; this file only connects them.
+// run. Behaviour lives in the folders; this file only connects them, adapting
+// one side's port to the other's implementation in a few lines each.
 #include "conf/config.hpp"
+#include "election/admin.hpp"
+#include "election/controller_driver.hpp"
+#include "election/election.hpp"
+#include "election/redis_role.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/prometheus.hpp"
 #include "proxy/proxy.hpp"
-#include "proxy/proxy.hpp"
+#include "vip/vip.hpp"
 
 #include <utility> // Boost 1.74's Asio uses std::exchange without including it
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -13,15 +21,17 @@
 #include <systemd/sd-daemon.h>
 
 #include <csignal>
-#include <cstdio>
+#include <future>
 #include <iostream>
 #include <memory>
-#include <system_error>
+#include <optional>
 #include <system_error>
 
 namespace {
 
 namespace asio = boost::asio;
+namespace election = redvip::election;
+namespace proxy = redvip::proxy;
 using LoggerPtr = std::shared_ptr<spdlog::logger>;
 
 // One stderr sink; each component logs under its own name ("proxy", "vrrp", ...).
@@ -30,7 +40,7 @@ public:
     explicit Logs(const std::string& level)
         : sink_(std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic))
         , level_(spdlog::level::from_str(level)) {
-        sink_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
+        sink_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-8l%$ [%n] %v");
     }
 
     LoggerPtr make(const std::string& component) const {
@@ -45,76 +55,292 @@ private:
     spdlog::level::level_enum level_;
 };
 
-void print_errors(const redvip::conf::LoadResult& result) {
+std::optional<redvip::conf::Config> load(const std::string& path) {
+    auto result = redvip::conf::load_file(path);
     for (const auto& error : result.errors)
         std::cerr << error.to_string() << '\n';
+    return std::move(result.config);
 }
 
 int check_config(const std::string& path) {
-    auto result = redvip::conf::load_file(path);
-    if (!result) {
-        print_errors(result);
+    auto config = load(path);
+    if (!config)
         return 1;
-    }
     std::cout << "# " << path << ": valid; effective configuration with defaults:\n"
-              << redvip::conf::to_toml(*result.config);
+              << redvip::conf::to_toml(*config);
     return 0;
 }
 
-// Stops on SIGTERM and SIGINT; SIGHUP is reserved for reloading the config.
-void handle_signals(asio::signal_set& signals, asio::io_context& io, const LoggerPtr& log) {
-    signals.async_wait([&signals, &io, log](const boost::system::error_code& ec, int signo) {
+// --- adapters between the components' ports ---
+
+proxy::ServingState to_serving(election::ProxyMode mode) {
+    switch (mode) {
+    case election::ProxyMode::serving: return proxy::ServingState::serving;
+    case election::ProxyMode::holding: return proxy::ServingState::holding;
+    case election::ProxyMode::fenced: return proxy::ServingState::fenced;
+    }
+    return proxy::ServingState::fenced;
+}
+
+redvip::vip::Completion from_vip(election::StepDone done) {
+    return [done = std::move(done)](const redvip::vip::Status& s) {
+        done(s.ok() ? election::StepResult::success() : election::StepResult::failure(s.message));
+    };
+}
+
+election::RedisCheck to_check(const proxy::HealthReport& report) {
+    election::RedisCheck check;
+    check.periodic = report.source == proxy::HealthReport::Source::check;
+    check.ok = report.ok;
+    check.error = report.error;
+    check.latency = report.latency;
+    if (report.ok && check.periodic) {
+        const proxy::ReplicationInfo& r = report.replication;
+        election::ReplicationFacts facts;
+        facts.role = r.role == proxy::RedisRole::master ? "master" : "slave";
+        facts.master_host = r.master_host;
+        facts.master_port = r.master_port;
+        if (r.master_link_status)
+            facts.master_link_status = *r.master_link_status == proxy::MasterLink::up ? "up" : "down";
+        facts.master_repl_offset = r.master_repl_offset;
+        facts.master_replid = r.master_replid;
+        facts.connected_slaves = static_cast<int>(r.connected_slaves);
+        check.replication = std::move(facts);
+    }
+    return check;
+}
+
+// The election's families for /metrics, from its status (the same numbers
+// `redvip status` shows).
+void render_election(const nlohmann::json& status, proxy::PrometheusText& out) {
+    out.family("redvip_vrrp_state", "gauge", "1 for the VRRP state this node is in");
+    for (const char* state : {"INIT", "BACKUP", "MASTER", "FAULT"})
+        out.sample("redvip_vrrp_state", fmt::format("state=\"{}\"", state),
+                   std::uint64_t{status.value("vrrp_state", "") == state});
+    out.family("redvip_vrrp_priority", "gauge", "Configured and effective VRRP priority");
+    out.sample("redvip_vrrp_priority", "kind=\"base\"", status.value("priority", std::uint64_t{0}));
+    out.sample("redvip_vrrp_priority", "kind=\"effective\"", status.value("effective_priority", std::uint64_t{0}));
+    out.family("redvip_vrrp_discards_total", "counter", "VRRP packets discarded, by RFC 6527 reason");
+    if (auto it = status.find("discards"); it != status.end() && it->is_object())
+        for (const auto& [reason, count] : it->items())
+            out.sample("redvip_vrrp_discards_total", fmt::format("reason=\"{}\"", reason),
+                       count.is_number() ? count.get<std::uint64_t>() : 0);
+    out.family("redvip_vip_held", "gauge", "1 while this node holds the VIP");
+    out.sample("redvip_vip_held", "", std::uint64_t{status.value("vip_held", false)});
+}
+
+// --- the node with an election: proxy, VIP, Redis roles, VRRP, admin ---
+
+class ElectedNode {
+public:
+    ElectedNode(asio::io_context& io, const redvip::conf::Config& config, const Logs& logs)
+        : io_(io)
+        , config_(config)
+        , log_(logs.make("main"))
+        , proxy_(config, logs.make("proxy"))
+        , vip_(io.get_executor(), *config.vip, logs.make("vip"), vip_events())
+        , redis_(io.get_executor(), config.redis, {}, logs.make("redis"))
+        , driver_(io.get_executor(), config, ports(), election_port(), logs.make("controller"))
+        , admin_(io.get_executor(), config.admin.socket, logs.make("admin"))
+        , vrrp_log_(logs.make("vrrp")) {}
+
+    // Start safe: fenced until the election says master, stale VIPs removed
+    // before the first advert.
+    std::string start() {
+        auto made = election::make_election(io_.get_executor(), config_, driver_, vrrp_log_);
+        if (auto* error = std::get_if<std::string>(&made))
+            return *error;
+        election_ = std::get<std::shared_ptr<election::Election>>(made);
+        proxy_.set_state(proxy::ServingState::fenced);
+        proxy_.on_health([this](const proxy::HealthReport& r) { driver_.on_redis_check(to_check(r)); });
+        proxy_.start();
+        if (auto s = vip_.start_watch(); !s.ok())
+            return s.message;
+        admin_.handle("status", [this](const nlohmann::json&, election::AdminServer::Reply reply) {
+            reply(status());
+        });
+        if (auto error = admin_.start(); !error.empty())
+            return error;
+        if (config_.metrics.listen) {
+            metrics_.emplace(*config_.metrics.listen, [this] { return render_metrics(); });
+            metrics_->start();
+        }
+        vip_.async_cleanup_stale([this](const redvip::vip::Status& s) {
+            if (!s.ok())
+                log_->warn("removing stale VIPs: {}", s.message);
+            driver_.start();
+            election_->start();
+        });
+        return {};
+    }
+
+    // Rendered on the metrics thread: the status is read on the daemon's.
+    std::string render_metrics() {
+        auto promise = std::make_shared<std::promise<nlohmann::json>>();
+        auto future = promise->get_future();
+        asio::post(io_, [this, promise] { promise->set_value(status()); });
+        proxy::PrometheusText out;
+        proxy::render_proxy_stats(proxy_.stats(), out);
+        if (future.wait_for(std::chrono::seconds(2)) == std::future_status::ready)
+            render_election(future.get(), out);
+        return out.take();
+    }
+
+    // Priority 0 first (the peer takes over after Skew_Time), then the role
+    // steps settle (fenced, VIP released), then everything closes.
+    void stop(std::function<void()> done) {
+        if (metrics_)
+            metrics_->stop();
+        election_->shutdown([this, done = std::move(done)]() mutable {
+            driver_.when_settled([this, done = std::move(done)]() mutable {
+                vip_.async_release([this, done = std::move(done)](const redvip::vip::Status& s) {
+                    if (!s.ok())
+                        log_->warn("releasing the VIP: {}", s.message);
+                    driver_.stop();
+                    redis_.stop();
+                    vip_.stop();
+                    admin_.stop();
+                    proxy_.stop();
+                    done();
+                });
+            });
+        });
+    }
+
+private:
+    redvip::vip::VipEvents vip_events() {
+        redvip::vip::VipEvents events;
+        // keepalived enters FAULT when its interface goes down; so do we.
+        events.on_link_down = [this](std::string_view why) {
+            log_->warn("interface down ({}): entering Fault", why);
+            if (election_)
+                election_->set_fault(true);
+        };
+        events.on_link_up = [this] {
+            if (election_)
+                election_->set_fault(false);
+        };
+        return events;
+    }
+
+    election::RolePorts ports() {
+        election::RolePorts p;
+        p.set_proxy = [this](election::ProxyMode mode) { proxy_.set_state(to_serving(mode)); };
+        p.acquire_vip = [this](election::StepDone done) { vip_.async_acquire(from_vip(std::move(done))); };
+        p.release_vip = [this](election::StepDone done) { vip_.async_release(from_vip(std::move(done))); };
+        election::use_redis(p, redis_); // health and facts come from the proxy's checks
+        return p;
+    }
+
+    election::ElectionPort election_port() {
+        return {[this](bool fault) { election_->set_fault(fault); },
+                [this](std::uint8_t priority) { election_->set_priority(priority); }};
+    }
+
+    nlohmann::json status() const {
+        election::StatusClock clock{std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
+        nlohmann::json s = election::election_status(election_->status(), clock);
+        s.update(driver_.status());
+        s["node"] = config_.node.name;
+        s["proxy_serving_state"] = std::string(proxy::to_string(proxy_.state()));
+        return s;
+    }
+
+    asio::io_context& io_;
+    const redvip::conf::Config& config_;
+    LoggerPtr log_;
+    proxy::Proxy proxy_;
+    redvip::vip::VipManager vip_;
+    election::RedisExecutor redis_;
+    election::ControllerDriver driver_;
+    election::AdminServer admin_;
+    LoggerPtr vrrp_log_;
+    std::shared_ptr<election::Election> election_;
+    std::optional<proxy::MetricsServer> metrics_;
+};
+
+// Stops on SIGTERM and SIGINT (through `stop`, once); SIGHUP is reserved for
+// reloading the config.
+void handle_signals(asio::signal_set& signals, const LoggerPtr& log, std::function<void()> stop) {
+    signals.async_wait([&signals, log, stop = std::move(stop)](const boost::system::error_code& ec, int signo) {
         if (ec)
             return;
         if (signo == SIGHUP) {
             log->warn("SIGHUP: reloading the configuration is not supported yet; restart to apply changes");
-            handle_signals(signals, io, log);
-            return;
+            return handle_signals(signals, log, stop);
         }
         log->info("{}: stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
         sd_notify(0, "STOPPING=1");
-        io.stop();
+        stop();
     });
 }
 
-int run_daemon(const std::string& path, const std::string& level_override) {
-    auto result = redvip::conf::load_file(path);
-    if (!result) {
-        print_errors(result);
-        return 1;
-    }
-    const redvip::conf::Config& config = *result.config;
-    // Signals first: a SIGTERM that arrives while starting must stop us cleanly.
-    asio::io_context io;
-    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-    Logs logs(level_override.empty() ? config.log.level : level_override);
+int run_plain(asio::io_context& io, asio::signal_set& signals, const redvip::conf::Config& config, const Logs& logs) {
     auto log = logs.make("main");
-    log->info("redvip {} starting: node {}, proxy {} -> redis {}, {}", REDVIP_VERSION,
-              config.node.name.empty() ? "(unnamed)" : config.node.name, config.proxy.listen.to_string(),
-              config.redis.address.to_string(),
-              config.vrrp ? "VRRP election" : "plain proxy (no [vrrp]: always serving)");
-
-    handle_signals(signals, io, log);
-
-    redvip::proxy::Proxy proxy(config, logs.make("proxy"));
-    // Without an election this node is always the master. With one, it serves
-    // nothing until the election says it is master (start safe).
-    if (config.vrrp) {
-        proxy.set_state(redvip::proxy::ServingState::fenced);
-        log->warn("the VRRP election is not wired in yet: the proxy stays FENCED");
-    }
+    proxy::Proxy proxy(config, logs.make("proxy"));
+    std::optional<proxy::MetricsServer> metrics;
     try {
         proxy.start();
+        if (config.metrics.listen) {
+            metrics.emplace(*config.metrics.listen, [&proxy] { return proxy::render_prometheus(proxy.stats()); });
+            metrics->start();
+        }
     } catch (const std::system_error& e) {
         log->critical("{}", e.what());
         return 1;
     }
-
+    handle_signals(signals, log, [&io] { io.stop(); });
     sd_notify(0, "READY=1");
     io.run();
+    if (metrics)
+        metrics->stop();
     proxy.stop();
-    log->info("stopped");
     return 0;
+}
+
+int run_elected(asio::io_context& io, asio::signal_set& signals, const redvip::conf::Config& config,
+                const Logs& logs) {
+    auto log = logs.make("main");
+    ElectedNode node(io, config, logs);
+    std::string error;
+    try {
+        error = node.start();
+    } catch (const std::system_error& e) {
+        error = e.what();
+    }
+    if (!error.empty()) {
+        log->critical("{}", error);
+        return 1;
+    }
+    handle_signals(signals, log, [&io, &node] { node.stop([&io] { io.stop(); }); });
+    sd_notify(0, "READY=1");
+    io.run();
+    return 0;
+}
+
+int run_daemon(const std::string& path, const std::string& level_override) {
+    auto config = load(path);
+    if (!config)
+        return 1;
+    // Signals first: a SIGTERM that arrives while starting must stop us cleanly.
+    asio::io_context io;
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    Logs logs(level_override.empty() ? config->log.level : level_override);
+    auto log = logs.make("main");
+    log->info("redvip {} starting: node {}, proxy {} -> redis {}, {}", REDVIP_VERSION,
+              config->node.name.empty() ? "(unnamed)" : config->node.name, config->proxy.listen.to_string(),
+              config->redis.address.to_string(),
+              config->vrrp ? "VRRP election" : "plain proxy (no [vrrp]: always serving)");
+    int code = config->vrrp ? run_elected(io, signals, *config, logs) : run_plain(io, signals, *config, logs);
+    log->info("stopped");
+    return code;
+}
+
+int status(const std::string& path, bool as_json) {
+    auto config = load(path);
+    if (!config)
+        return 1;
+    return election::status_command(config->admin.socket, as_json, std::cout, std::cerr);
 }
 
 } // namespace
@@ -129,8 +355,16 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "Override [log] level")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
     run->excludes(check);
+
+    auto* status_cmd = app.add_subcommand("status", "Ask the running daemon for its state");
+    std::string status_config;
+    bool as_json = false;
+    status_cmd->add_option("-c,--config", status_config, "The daemon's configuration file")->required();
+    status_cmd->add_flag("--json", as_json, "Print JSON instead of a table");
     CLI11_PARSE(app, argc, argv);
 
+    if (*status_cmd)
+        return status(status_config, as_json);
     if (!check_path.empty())
         return check_config(check_path);
     if (!config_path.empty())
