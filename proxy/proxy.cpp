@@ -78,6 +78,7 @@ struct Proxy::Impl {
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<std::thread> threads;
     std::optional<tcp::acceptor> acceptor; // runs on workers[0]
+    bool stopping = false;                 // read and written on workers[0]
     std::size_t next_worker = 0;
     tcp::endpoint bound;
     std::uint64_t state_changes = 0;
@@ -107,7 +108,7 @@ void Proxy::Impl::accept() {
     Worker& target = *workers[next_worker];
     next_worker = (next_worker + 1) % workers.size();
     acceptor->async_accept(target.io, [this, &target](const boost::system::error_code& ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted)
+        if (ec == asio::error::operation_aborted || stopping)
             return;
         if (ec) {
             // EMFILE and friends: log, and keep accepting once descriptors free up.
@@ -136,7 +137,8 @@ void Proxy::Impl::admit(Worker& w, tcp::socket socket) {
 void Proxy::Impl::sweep(Worker& w) {
     w.sweep.expires_after(kSweepInterval);
     w.sweep.async_wait([this, &w](const boost::system::error_code& ec) {
-        if (ec)
+        // cancel() cannot recall a handler already queued: the flag can.
+        if (ec || w.stopping)
             return;
         auto now = std::chrono::steady_clock::now();
         // check_timeouts may stop (and so erase) a session: walk a copy.
@@ -210,10 +212,12 @@ void Proxy::stop() {
         asio::post(worker.io, [&im, &worker] {
             boost::system::error_code ignored;
             if (&worker == im.workers.front().get()) {
+                im.stopping = true;
                 im.acceptor->close(ignored);
                 if (im.health)
                     im.health->stop();
             }
+            worker.stopping = true;
             worker.sweep.cancel();
             worker.backends.stop();
             std::vector<std::shared_ptr<Session>> sessions;

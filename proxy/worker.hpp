@@ -61,6 +61,7 @@ struct Worker {
     std::unordered_set<Session*> sessions;
     boost::asio::steady_timer sweep;
     ServingState state = ServingState::serving; // this thread's copy of shared.state
+    bool stopping = false;                      // set by Proxy::stop() on this thread
 };
 
 } // namespace redvip::proxy
