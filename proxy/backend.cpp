@@ -48,6 +48,7 @@ struct BackendPool::Attempt : std::enable_shared_from_this<Attempt> {
     }
 
     void read_auth_reply(std::shared_ptr<Attempt> self) {
+        reply.resize(std::min(got + 128, kMaxAuthReply)); // grown only if AUTH is used
         socket.async_read_some(asio::buffer(reply.data() + got, reply.size() - got),
                                [self](const boost::system::error_code& ec, std::size_t n) {
                                    if (ec)
@@ -56,7 +57,7 @@ struct BackendPool::Attempt : std::enable_shared_from_this<Attempt> {
                                    std::string_view text(self->reply.data(), self->got);
                                    auto end = text.find("\r\n");
                                    if (end == std::string_view::npos) {
-                                       if (self->got == self->reply.size())
+                                       if (self->got == kMaxAuthReply)
                                            return self->finish("AUTH: reply too long, not a Redis server?");
                                        return self->read_auth_reply(self);
                                    }
@@ -69,7 +70,7 @@ struct BackendPool::Attempt : std::enable_shared_from_this<Attempt> {
     tcp::socket socket;
     asio::steady_timer timer;
     Handler handler;
-    std::array<char, kMaxAuthReply> reply{};
+    std::string reply;
     std::size_t got = 0;
 };
 

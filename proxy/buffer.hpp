@@ -1,13 +1,15 @@
-// Byte buffers (and other per-connection state only a busy connection needs)
-// for sessions: taken from a per-thread pool when a connection has bytes to
-// move, given back when it is idle, so an idle client costs no buffer at all.
-// The pools keep a bounded number of free items, so memory taken in a burst
-// goes back to the system afterwards.
+// Byte buffers for sessions: taken from a per-thread pool when a connection
+// has bytes to move, given back when it is idle, so an idle client costs no
+// buffer at all. The pool keeps a bounded number of free buffers, so memory
+// taken in a burst goes back to the system afterwards.
 #pragma once
+
+#include <sys/mman.h>
 
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string_view>
 #include <vector>
 
@@ -18,17 +20,33 @@ namespace redvip::proxy {
 // round across all clients).
 inline constexpr std::size_t kBufferSize = 16 * 1024;
 
-// Free buffers a thread keeps for reuse (1 MiB): enough for 32 clients busy
-// at once to take and give back buffers without malloc; past it, released
-// buffers are freed (a burst's memory goes back, and idle clients' RSS is
-// theirs alone).
-inline constexpr std::size_t kMaxFreeBuffers = 64;
+// Free buffers a thread keeps for reuse (512 KiB). Busy sessions keep their
+// own (session.hpp), so this only serves sessions waking up; past it, released
+// buffers are unmapped (a burst's memory goes back at once).
+inline constexpr std::size_t kMaxFreeBuffers = 32;
+
+// Buffer storage is pages of its own (mmap), not heap chunks: freed, it goes
+// back to the system at once, whatever the heap holds around it, so a burst of
+// busy clients leaves no RSS behind. (The pool below keeps a few for reuse, so
+// steady traffic maps nothing.)
+struct Unmap {
+    std::size_t size = 0;
+    void operator()(char* p) const noexcept { ::munmap(p, size); }
+};
+using PageStorage = std::unique_ptr<char[], Unmap>;
+
+inline PageStorage map_pages(std::size_t size) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        throw std::bad_alloc();
+    return PageStorage(static_cast<char*>(p), Unmap{size});
+}
 
 // A contiguous byte window [begin, end) in storage of `capacity` bytes.
 class Buffer {
 public:
     Buffer() = default;
-    explicit Buffer(std::size_t capacity) : data_(new char[capacity]), capacity_(capacity) {}
+    explicit Buffer(std::size_t capacity) : data_(map_pages(capacity)), capacity_(capacity) {}
 
     bool allocated() const noexcept { return data_ != nullptr; }
     std::size_t capacity() const noexcept { return capacity_; }
@@ -71,7 +89,7 @@ public:
     void reserve(std::size_t capacity) {
         if (capacity <= capacity_)
             return;
-        std::unique_ptr<char[]> bigger(new char[capacity]);
+        PageStorage bigger = map_pages(capacity);
         std::memcpy(bigger.get(), data_.get() + begin_, size());
         end_ -= begin_;
         begin_ = 0;
@@ -92,7 +110,7 @@ public:
     }
 
 private:
-    std::unique_ptr<char[]> data_;
+    PageStorage data_;
     std::size_t capacity_ = 0;
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
@@ -124,30 +142,6 @@ public:
 
 private:
     std::vector<Buffer> free_;
-};
-
-// Value-initialised objects of T (a framer: 1 KiB of mostly-unused nesting
-// state) lent to busy connections; at most `max_free` are kept for reuse.
-template <class T, std::size_t max_free> class ObjectPool {
-public:
-    std::unique_ptr<T> take() {
-        if (free_.empty())
-            return std::make_unique<T>();
-        std::unique_ptr<T> p = std::move(free_.back());
-        free_.pop_back();
-        return p;
-    }
-
-    void give_back(std::unique_ptr<T>& p) {
-        if (p && free_.size() < max_free) {
-            *p = T();
-            free_.push_back(std::move(p));
-        }
-        p.reset();
-    }
-
-private:
-    std::vector<std::unique_ptr<T>> free_;
 };
 
 } // namespace redvip::proxy

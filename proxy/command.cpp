@@ -112,14 +112,42 @@ constexpr std::array<std::string_view, 92> kWrites{
     "ZREM", "ZREMRANGEBYLEX", "ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZUNIONSTORE",
 };
 static_assert(std::is_sorted(kReads.begin(), kReads.end()) && std::is_sorted(kWrites.begin(), kWrites.end()),
-              "command_class() binary-searches them");
+              "kept sorted for the reader");
+
+// The lookups run once per request: the tables are searched in (length, name)
+// order, so most steps compare two integers rather than call memcmp (GET and
+// SET, the commonest, meet no other name of their length in kRows).
+constexpr bool shorter(std::string_view a, std::string_view b) noexcept {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
+
+template <std::size_t N> constexpr std::array<std::string_view, N> by_length(std::array<std::string_view, N> names) {
+    std::sort(names.begin(), names.end(), shorter);
+    return names;
+}
+
+constexpr auto kRowsByLength = [] {
+    auto rows = kRows;
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        return a.name != b.name ? shorter(a.name, b.name) : a.subcommand < b.subcommand;
+    });
+    return rows;
+}();
+constexpr auto kReadsByLength = by_length(kReads);
+constexpr auto kWritesByLength = by_length(kWrites);
+
+template <std::size_t N> bool contains(const std::array<std::string_view, N>& names, std::string_view name) noexcept {
+    auto it = std::lower_bound(names.begin(), names.end(), name, shorter);
+    return it != names.end() && *it == name;
+}
 
 } // namespace
 
 CommandTraits classify(std::string_view name, std::string_view subcommand) noexcept {
-    auto it = std::lower_bound(kRows.begin(), kRows.end(), Row{name, "", 0}, row_less);
+    auto it = std::lower_bound(kRowsByLength.begin(), kRowsByLength.end(), name,
+                               [](const Row& row, std::string_view n) { return shorter(row.name, n); });
     CommandTraits traits;
-    for (; it != kRows.end() && it->name == name; ++it) {
+    for (; it != kRowsByLength.end() && it->name == name; ++it) {
         if (it->subcommand.empty())
             traits.bits = it->traits;
         else if (it->subcommand == subcommand)
@@ -142,9 +170,9 @@ std::string_view to_string(CommandClass c) noexcept {
 CommandClass command_class(std::string_view name, bool blocking) noexcept {
     if (blocking)
         return CommandClass::blocking;
-    if (std::binary_search(kReads.begin(), kReads.end(), name))
+    if (contains(kReadsByLength, name))
         return CommandClass::read;
-    if (std::binary_search(kWrites.begin(), kWrites.end(), name))
+    if (contains(kWritesByLength, name))
         return CommandClass::write;
     return CommandClass::other;
 }

@@ -22,8 +22,10 @@ struct PendingRequest {
     CommandClass cls = CommandClass::other; // where its latency is recorded
 };
 
-// A ring that grows on demand up to kMaxPending and is freed when empty, so
-// an idle session holds no storage.
+// A ring that grows on demand up to kMaxPending, from 4 entries (64 bytes):
+// what a client that does not pipeline needs. It is kept while the session
+// lives: freeing it when idle would leave a hole in the heap that costs as
+// much, between the sessions allocated around it.
 class PendingQueue {
 public:
     bool empty() const noexcept { return count_ == 0; }
@@ -44,17 +46,9 @@ public:
         --count_;
     }
 
-    // Gives the storage back once nothing is pending (an idle client).
-    void release_if_empty() noexcept {
-        if (count_ == 0 && capacity_ > 0) {
-            slots_.reset();
-            capacity_ = head_ = 0;
-        }
-    }
-
 private:
     void grow() {
-        std::size_t capacity = capacity_ == 0 ? 16 : capacity_ * 2; // a power of two, for the mask
+        std::size_t capacity = capacity_ == 0 ? 4 : capacity_ * 2; // a power of two, for the mask
         std::unique_ptr<PendingRequest[]> slots(new PendingRequest[capacity]);
         for (std::size_t i = 0; i < count_; ++i)
             slots[i] = slots_[(head_ + i) & (capacity_ - 1)];

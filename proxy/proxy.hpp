@@ -88,6 +88,9 @@ public:
     ServingState state() const noexcept;
 
     boost::asio::ip::tcp::endpoint local_endpoint() const;
+    // Sums every thread's counters: asks each thread and waits for it, so call
+    // it from any thread but the proxy's own (e.g. the metrics thread, through
+    // render_prometheus(stats())), and not during stop().
     ProxyStats stats() const;
 
 private:

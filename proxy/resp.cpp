@@ -18,6 +18,9 @@ constexpr std::size_t kRequestLineWindow = kMaxInlineLen + 1;
 // A reply's length line holds at most a sign and 19 digits (or RESP3's '?').
 constexpr std::size_t kReplyLengthLineWindow = 32;
 
+// Below this many bytes a line is searched by a plain loop rather than memchr.
+constexpr std::size_t kShortScan = 64;
+
 // RESP3's type bytes: for these the line is the value...
 constexpr std::string_view kLineTypes = "+-:_,#(";
 // ...these carry a length or count...
@@ -25,8 +28,18 @@ constexpr std::string_view kSizedTypes = "$!=*%~>|";
 // ...and these are parts of streamed values, which Redis never sends.
 constexpr std::string_view kStreamedTypes = ";.";
 
+// The same, as a table indexed by the type byte: a reply of 600 elements asks 600 times.
+enum class TypeKind : std::uint8_t { unknown, line, sized, streamed };
+constexpr std::array<TypeKind, 256> kTypeKinds = [] {
+    std::array<TypeKind, 256> kinds{};
+    for (char c : kLineTypes) kinds[static_cast<unsigned char>(c)] = TypeKind::line;
+    for (char c : kSizedTypes) kinds[static_cast<unsigned char>(c)] = TypeKind::sized;
+    for (char c : kStreamedTypes) kinds[static_cast<unsigned char>(c)] = TypeKind::streamed;
+    return kinds;
+}();
+
 static_assert(kMaxReplyDepth <= UINT8_MAX, "depth_ is a byte");
-static_assert(2 * kMaxReplyAggregateLen <= INT64_MAX, "map and attribute counts are doubled");
+static_assert(kMaxReplyAggregateLen <= UINT32_MAX, "ReplyFramer keeps counts in 32 bits (maps count pairs)");
 
 // The C locale's isspace, which sdssplitargs uses.
 constexpr bool is_space(char c) noexcept {
@@ -82,6 +95,19 @@ std::size_t find_term(std::string_view buf, std::size_t start, std::size_t windo
     const std::size_t to = std::min(buf.size(), start + window);
     if (from >= to) return npos;
     const char* base = buf.data();
+    if (to - from <= kShortScan) {
+        // Header lines ("*3", "$16") are a few bytes: one pass, no calls.
+        std::size_t i = from;
+        for (; i < to && base[i] != term; ++i)
+            if (blocked != nullptr && base[i] == '\0') {
+                *blocked = true;
+                counter += 2 * (i - from);
+                return npos;
+            }
+        counter += (blocked != nullptr ? 2 : 1) * (i - from);
+        scanned = i - start;
+        return i < to ? i : npos;
+    }
     const auto* hit = static_cast<const char*>(std::memchr(base + from, term, to - from));
     const std::size_t end = hit != nullptr ? static_cast<std::size_t>(hit - base) : to;
     counter += end - from;
@@ -217,23 +243,39 @@ std::string_view error_text(ErrorCode code) noexcept {
     return "-ERR Protocol error\r\n";
 }
 
+// "-ERR Protocol error: expected '$', got 'X'\r\n" for every byte X, made at
+// compile time, so an error costs the framer no text buffer. Redis's
+// addReplyErrorFormat turns CR and LF into spaces to keep the reply one line.
+constexpr std::string_view kExpectedDollar = "-ERR Protocol error: expected '$', got '";
+constexpr std::size_t kExpectedDollarLen = kExpectedDollar.size() + 4;
+constexpr auto kExpectedDollarReplies = [] {
+    std::array<std::array<char, kExpectedDollarLen>, 256> texts{};
+    for (std::size_t c = 0; c < 256; ++c) {
+        auto& t = texts[c];
+        std::size_t i = 0;
+        for (char p : kExpectedDollar)
+            t[i++] = p;
+        const char got = static_cast<char>(c);
+        t[i++] = got == '\r' || got == '\n' ? ' ' : got;
+        t[i++] = '\'';
+        t[i++] = '\r';
+        t[i++] = '\n';
+    }
+    return texts;
+}();
+
 } // namespace
 
 ProtocolError::ProtocolError(ErrorCode code, std::size_t offset, char got) noexcept
     : code_(code)
-    , offset_(offset) {
-    auto put = [this](std::string_view s) {
-        const std::size_t n = std::min(s.size(), text_.size() - size_);
-        std::memcpy(text_.data() + size_, s.data(), n);
-        size_ = static_cast<std::uint8_t>(size_ + n);
-    };
-    put(error_text(code));
-    if (code == ErrorCode::expected_dollar) {
-        // Redis's addReplyErrorFormat turns CR and LF into spaces to keep the reply one line.
-        const char shown = got == '\r' || got == '\n' ? ' ' : got;
-        put(std::string_view(&shown, 1));
-        put("'\r\n");
-    }
+    , got_(got)
+    , offset_(offset) {}
+
+std::string_view ProtocolError::reply() const noexcept {
+    if (code_ != ErrorCode::expected_dollar)
+        return error_text(code_);
+    const auto& text = kExpectedDollarReplies[static_cast<unsigned char>(got_)];
+    return {text.data(), text.size()};
 }
 
 void CommandToken::append(char c) noexcept {
@@ -450,11 +492,11 @@ ReplyResult ReplyFramer::feed(std::string_view buf) noexcept {
 ReplyFramer::Step ReplyFramer::read_value(std::string_view buf) noexcept {
     if (pos_ >= buf.size()) return Step::need_more;
     const char type = buf[pos_];
-    const bool simple = kLineTypes.find(type) != npos;
-    if (!simple && kSizedTypes.find(type) == npos) {
-        const bool streamed = kStreamedTypes.find(type) != npos;
-        return fail(streamed ? ErrorCode::reply_streamed : ErrorCode::reply_unknown_type, pos_);
-    }
+    const TypeKind kind = kTypeKinds[static_cast<unsigned char>(type)];
+    const bool simple = kind == TypeKind::line;
+    if (kind == TypeKind::unknown || kind == TypeKind::streamed)
+        return fail(kind == TypeKind::streamed ? ErrorCode::reply_streamed : ErrorCode::reply_unknown_type,
+                    pos_);
     if (simple) {
         // The line is the value and may be long (a script's status reply): it is
         // passed on as it is searched, like a blob.
@@ -487,6 +529,9 @@ ReplyFramer::Step ReplyFramer::read_value(std::string_view buf) noexcept {
             return fail(ErrorCode::reply_invalid_length, start);
         blob_left_ = static_cast<std::size_t>(*len);
         phase_ = Phase::blob;
+        // Most blobs are small and here whole: finish them without a round
+        // through the loop (what read_blob() would do).
+        if (buf.size() - pos_ >= blob_left_ + 2) return read_blob(buf);
         return Step::next;
     }
     return open_aggregate(type, *len, start);
@@ -535,10 +580,11 @@ ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count,
     if (count < 0 || count > kMaxReplyAggregateLen)
         return fail(ErrorCode::reply_invalid_length, start);
     const bool attribute = type == '|';
-    const std::int64_t elements = type == '%' || attribute ? 2 * count : count;
-    if (elements == 0) return attribute ? Step::next : value_done();
+    if (count == 0) return attribute ? Step::next : value_done();
     if (depth_ == kMaxReplyDepth) return fail(ErrorCode::reply_too_deep, start);
-    left_[depth_] = elements;
+    left_[depth_] = static_cast<std::uint32_t>(count);
+    paired_[depth_] = type == '%' || attribute;
+    key_read_[depth_] = false;
     attribute_[depth_] = attribute;
     ++depth_;
     return Step::next;
@@ -547,7 +593,14 @@ ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count,
 // A value ended: it is one element of the innermost aggregate, which may end too.
 ReplyFramer::Step ReplyFramer::value_done() noexcept {
     while (depth_ > 0) {
-        if (--left_[depth_ - 1] > 0) return Step::next;
+        const std::size_t top = depth_ - 1;
+        // A map's (or attribute's) count is of pairs: its key, then its value.
+        if (paired_[top] && !key_read_[top]) {
+            key_read_[top] = true;
+            return Step::next;
+        }
+        key_read_[top] = false;
+        if (--left_[top] > 0) return Step::next;
         --depth_;
         // An attribute is no element of its parent: the value it annotates follows.
         if (attribute_[depth_]) return Step::next;

@@ -59,8 +59,9 @@ inline constexpr std::int64_t kMaxUnauthenticatedBulkLen = 16 * 1024;
 inline constexpr std::size_t kMaxCommandToken = 32;
 
 // Redis's own replies nest at most about 7 deep (COMMAND DOCS, XINFO STREAM
-// FULL); only a script's nested tables go further. Each level costs 9 bytes of
-// fixed state per framer; past 128 the peer is broken or hostile.
+// FULL); only a script's nested tables go further. Each level costs 4.4 bytes of
+// fixed state per framer (every session has one); past 128 the peer is broken
+// or hostile.
 inline constexpr std::size_t kMaxReplyDepth = 128;
 
 // hiredis's default maxelements (redis-cli and hiredis clients refuse more).
@@ -111,13 +112,13 @@ public:
     // began in bytes the caller already discarded (only a reply's simple line,
     // the one element discarded part-way, can).
     std::size_t offset() const noexcept { return offset_; }
-    // The whole error reply, "-ERR Protocol error: ...\r\n", ready to write.
-    std::string_view reply() const noexcept { return {text_.data(), size_}; }
+    // The whole error reply, "-ERR Protocol error: ...\r\n", ready to write
+    // (static text: it outlives the error).
+    std::string_view reply() const noexcept;
 
 private:
-    std::array<char, 64> text_{};
-    std::uint8_t size_ = 0;
     ErrorCode code_ = ErrorCode::invalid_multibulk_length;
+    char got_ = 0;
     std::size_t offset_ = 0;
 };
 
@@ -278,7 +279,11 @@ private:
     std::size_t line_start_ = 0;   // a simple line's type byte (for its error offset)
     std::size_t line_len_ = 0;     // bytes of a simple line searched so far
     std::size_t blob_left_ = 0;    // of the blob being read, before its CRLF
-    std::array<std::int64_t, kMaxReplyDepth> left_{}; // elements still due per open aggregate
+    // Per open aggregate: elements (or, for maps and attributes, pairs) still due.
+    // 32 bits each, so the framer stays small enough to live in every session.
+    std::array<std::uint32_t, kMaxReplyDepth> left_{};
+    std::bitset<kMaxReplyDepth> paired_{};   // a map or attribute: counts pairs
+    std::bitset<kMaxReplyDepth> key_read_{}; // ...whose current pair has its key
     std::bitset<kMaxReplyDepth> attribute_{};
     ProtocolError error_;
     std::uint64_t bytes_scanned_ = 0;

@@ -94,7 +94,6 @@ Session::~Session() {
     w_.shared.clients.fetch_sub(1, std::memory_order_relaxed);
     w_.buffers.give_back(in_);
     w_.buffers.give_back(out_);
-    w_.reply_framers.give_back(replies_);
 }
 
 void Session::start() {
@@ -110,13 +109,17 @@ void Session::stop() {
     stopped_ = true;
     error_code ignored;
     client_.close(ignored);
-    // A connection with no state and no reply due is as good as new.
-    bool reusable = link_ == Link::bound && !dirty_ && !passthrough_ && !streaming_ && pending_.empty() &&
-                    in_flight_ == 0 && out_.size() == 0 && !reading_backend_;
-    if (reusable)
+    // A connection with no state, no request half-sent and no reply due is as
+    // good as new. Its read (into our buffer) is cancelled before the pool
+    // takes it; the aborted handler finds the session stopped.
+    bool reusable = link_ == Link::bound && !dirty_ && !passthrough_ && !streaming_ && !reply_started_ &&
+                    pending_.empty() && in_flight_ == 0 && out_.size() == 0;
+    if (reusable) {
+        backend_.cancel(ignored);
         w_.backends.give_back(std::move(backend_));
-    else
+    } else {
         backend_.close(ignored);
+    }
 }
 
 // A socket reported readable: one non-blocking read into `buffer`, taken from
@@ -512,7 +515,7 @@ void Session::bind_backend() {
         }
         self->backend_ = std::move(socket);
         self->link_ = Link::bound;
-        self->w_.reply_framers.give_back(self->replies_); // a fresh one for this link
+        self->replies_ = ReplyFramer();
         self->reply_started_ = false;
         self->read_backend();
         self->forward();
@@ -617,13 +620,11 @@ void Session::on_backend_data() {
 // Whole replies pop their requests; the part of an unfinished one the framer
 // is done with goes to the client at once.
 void Session::frame_replies(clock::time_point now) {
-    if (!replies_)
-        replies_ = w_.reply_framers.take();
     while (replied_ < out_.size()) {
-        ReplyResult r = replies_->feed(out_.data().substr(replied_));
+        ReplyResult r = replies_.feed(out_.data().substr(replied_));
         if (r.status == Status::need_more) {
-            const std::size_t n = replies_->droppable();
-            replies_->discard(n);
+            const std::size_t n = replies_.droppable();
+            replies_.discard(n);
             replied_ += n;
             reply_started_ = reply_started_ || n > 0;
             return;
@@ -757,11 +758,6 @@ void Session::release_buffers() {
         backend_.cancel(ignored);
     else
         w_.buffers.give_back(out_);
-    // No byte held and none of an unfinished reply passed on: the framer is
-    // between frames, as good as new.
-    if (!reply_started_)
-        w_.reply_framers.give_back(replies_);
-    pending_.release_if_empty();
     if (local_.capacity() > 32)
         std::string().swap(local_);
     read_client(); // without a buffer now, unless its cancel is still due
@@ -778,7 +774,7 @@ void Session::check_timeouts(clock::time_point now) {
     if (stopped_)
         return;
     if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&
-        (in_.allocated() || out_.allocated() || replies_))
+        (in_.allocated() || out_.allocated()))
         release_buffers();
     const auto& cfg = w_.shared.config.proxy;
     // From the request's last byte, or Redis's last sign of life; not while the

@@ -14,6 +14,11 @@
 // written only when every earlier reply has been, so the client sees them in
 // request order.
 //
+// Buffers: a busy session keeps its two and reads straight into them
+// (async_read_some costs no epoll_ctl; async_wait re-arms epoll every time);
+// one idle for kBufferIdle gives them back and waits for readability without
+// a buffer, so thousands of idle clients hold none.
+//
 // Ownership: handlers hold a shared_ptr; stop() closes both sockets, after
 // which every handler returns at once and the session is freed with the last.
 #pragma once
@@ -91,7 +96,7 @@ private:
     tcp::socket backend_;
     enum class Link : std::uint8_t { none, connecting, bound } link_ = Link::none;
     RequestFramer requests_;
-    std::unique_ptr<ReplyFramer> replies_; // from the pool while a reply may be due
+    ReplyFramer replies_;
     Buffer in_;                 // [0, ready_) framed and to forward; then what the framer holds
     std::size_t ready_ = 0;
     std::size_t in_flight_ = 0; // bytes of in_ being written to the backend

@@ -55,7 +55,6 @@ struct Worker {
     Shared& shared;
     boost::asio::io_context io{1};
     BufferPool buffers;
-    ObjectPool<ReplyFramer, kMaxFreeBuffers> reply_framers;
     BackendPool backends;
     WorkerCounters counters;
     std::unordered_set<Session*> sessions;

@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Compares redvip's proxy with HAProxy 2.6 (TCP mode) and twemproxy, and with
+Redis direct, on loopback.
+
+Starts one redis-server and, each on its own port, redvip (plain proxy mode),
+haproxy and nutcracker, every one with its own config, pid and log files in a
+temporary directory; runs redis-benchmark against each target in interleaved
+rounds and prints the median of each figure, with ratios to Redis direct; then
+measures the RSS each proxy adds per idle client (clients that sent one PING).
+Every process it starts is ended by its pid, on success, failure or Ctrl-C.
+
+    bench/compare_proxies.py [--redvip PATH] [--rounds 3] [--requests 200000]
+                             [--idle-clients 5000] [--redvip-threads 1]
+                             [--pin REDIS_CPUS:PROXY_CPUS:BENCH_CPUS] [--quick]
+
+--pin runs each side under taskset (e.g. 0:1:1, or 0:0-1:1); the same for
+every target. --quick: one round, 20000 requests, 500 idle clients.
+Reports figures; asserts nothing.
+"""
+
+import argparse
+import csv
+import io
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(HERE)
+
+STARTED = []  # Popen objects, or (name, pidfile) for daemons that fork
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, what, tries=100, delay=0.05):
+    for _ in range(tries):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(delay)
+    raise SystemExit(f"{what} did not answer PING on port {port} within {tries * delay:.0f} s")
+
+
+def pid_of(entry):
+    if isinstance(entry, subprocess.Popen):
+        return entry.pid
+    _, pidfile = entry
+    with open(pidfile) as f:
+        return int(f.read().split()[0])
+
+
+def stop_all():
+    for entry in reversed(STARTED):
+        try:
+            pid = pid_of(entry)
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        for _ in range(50):
+            try:
+                if isinstance(entry, subprocess.Popen):
+                    if entry.poll() is not None:
+                        break
+                else:
+                    os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if isinstance(entry, subprocess.Popen):
+            try:
+                entry.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+    STARTED.clear()
+
+
+def pinned(cpus, argv):
+    return (["taskset", "-c", cpus] if cpus else []) + argv
+
+
+def start(argv, log_path, cpus):
+    proc = subprocess.Popen(pinned(cpus, argv), stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    STARTED.append(proc)
+    return proc
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class Targets:
+    def __init__(self, args, tmp):
+        self.tmp = tmp
+        redis_cpus, proxy_cpus, self.bench_cpus = (args.pin.split(":") if args.pin else ("", "", ""))
+        self.redis_port = free_port()
+        start(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", tmp, "--maxclients", "15000", "--protected-mode", "no"],
+              f"{tmp}/redis.log", redis_cpus)
+        wait_port(self.redis_port, "redis-server")
+        self.ports = {"redis": self.redis_port}
+        self.pids = {}
+
+        port = free_port()
+        with open(f"{tmp}/redvip.toml", "w") as f:
+            f.write(f'[proxy]\nlisten = "127.0.0.1:{port}"\nthreads = {args.redvip_threads}\n'
+                    f'max_clients = 15000\n'
+                    f'[redis]\naddress = "127.0.0.1:{self.redis_port}"\npool_size = 8\n'
+                    f'[metrics]\nlisten = ""\n[admin]\nsocket = "{tmp}/redvip-admin.sock"\n[log]\nlevel = "warn"\n')
+        proc = start([args.redvip, "--config", f"{tmp}/redvip.toml"], f"{tmp}/redvip.log", proxy_cpus)
+        wait_port(port, "redvip")
+        self.ports["redvip"], self.pids["redvip"] = port, proc.pid
+
+        port = free_port()
+        with open(f"{tmp}/haproxy.cfg", "w") as f:
+            f.write(f"global\n    maxconn 8000\n    nbthread {args.haproxy_threads}\n\n"
+                    "defaults\n    mode tcp\n    maxconn 8000\n    timeout connect 5s\n"
+                    "    timeout client 1h\n    timeout server 1h\n\n"
+                    f"listen redis\n    bind 127.0.0.1:{port}\n    server redis 127.0.0.1:{self.redis_port}\n")
+        subprocess.run(pinned(proxy_cpus, ["haproxy", "-f", f"{tmp}/haproxy.cfg", "-D", "-p", f"{tmp}/haproxy.pid"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/haproxy.log", "w"))
+        STARTED.append(("haproxy", f"{tmp}/haproxy.pid"))
+        wait_port(port, "haproxy")
+        self.ports["haproxy"], self.pids["haproxy"] = port, pid_of(STARTED[-1])
+
+        port, stats = free_port(), free_port()
+        with open(f"{tmp}/nutcracker.yml", "w") as f:
+            f.write(f"bench:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n"
+                    f"  redis: true\n  auto_eject_hosts: false\n  server_connections: 1\n"
+                    f"  servers:\n   - 127.0.0.1:{self.redis_port}:1\n")
+        proc = start(["nutcracker", "-c", f"{tmp}/nutcracker.yml", "-p", f"{tmp}/nutcracker.pid",
+                      "-o", f"{tmp}/nutcracker.log", "-s", str(stats), "-a", "127.0.0.1"],
+                     f"{tmp}/nutcracker.out", proxy_cpus)
+        wait_port(port, "twemproxy")
+        self.ports["twemproxy"], self.pids["twemproxy"] = port, proc.pid
+
+
+WORKLOADS = [
+    ("set,get -c 50 -P 1", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "1"], True),
+    ("set,get -c 50 -P 16", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "16"], True),
+    ("set,get -c 1 -P 1", ["-t", "set,get", "-d", "32", "-c", "1", "-P", "1"], True),
+    ("lrange_600 -c 50", ["-t", "lrange_600", "-c", "50"], False),
+]
+TARGETS = ["redis", "redvip", "haproxy", "twemproxy"]
+
+
+def bench(targets, port, extra, requests):
+    argv = pinned(targets.bench_cpus, ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests),
+                                       "--csv"] + extra)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
+    rows = {}
+    for row in csv.DictReader(io.StringIO(out)):
+        name = row["test"].split(" ")[0]
+        if name == "LPUSH":
+            continue  # the list's filling, not the workload
+        rows[name] = (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]))
+    if not rows:
+        raise SystemExit(f"redis-benchmark gave no figures: {' '.join(argv)}\n{out}")
+    return rows
+
+
+def run_benchmarks(targets, args):
+    # results[(workload, test, target)] = [(rps, p50, p99) per round]
+    results = {}
+    for round_ in range(args.rounds):
+        for label, extra, small in WORKLOADS:
+            requests = args.requests if small else max(1, args.requests // 10)
+            order = TARGETS if round_ % 2 == 0 else list(reversed(TARGETS))  # interleaved, ABBA
+            for target in order:
+                log(f"round {round_ + 1}/{args.rounds}: {label} -n {requests} -> {target}")
+                for test, figures in bench(targets, targets.ports[target], extra, requests).items():
+                    results.setdefault((label, test, target), []).append(figures)
+    return results
+
+
+def print_table(results, args):
+    print(f"\nredis-benchmark medians of {args.rounds} interleaved round(s); ratio = target / Redis direct "
+          f"(throughput: higher is better; p99: lower is better)\n")
+    print(f"| workload | test | target | rps | ratio | p50 ms | p99 ms | p99 ratio |")
+    print(f"| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    keys = sorted({(w, t) for w, t, _ in results}, key=lambda k: ([w for w, _, _ in WORKLOADS].index(k[0]), k[1]))
+    for workload, test in keys:
+        base = None
+        for target in TARGETS:
+            runs = results.get((workload, test, target))
+            if not runs:
+                continue
+            rps, p50, p99 = (statistics.median(r[i] for r in runs) for i in range(3))
+            if target == "redis":
+                base = (rps, p99)
+            print(f"| {workload} | {test} | {target} | {rps:,.0f} | {rps / base[0]:.2f} | {p50:.3f} | {p99:.3f} "
+                  f"| {p99 / base[1] if base[1] else float('nan'):.2f} |")
+
+
+def idle_clients(targets, name, count):
+    """KiB of RSS the proxy adds per client that connected and sent one PING."""
+    pid, port = targets.pids[name], targets.ports[name]
+    time.sleep(0.5)
+    before = rss_kib(pid)
+    socks = []
+    try:
+        for i in range(count):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            socks.append(s)
+        for s in socks:
+            if not s.recv(16).startswith(b"+PONG"):
+                raise SystemExit(f"{name}: no PONG")
+        time.sleep(1.0)
+        after = rss_kib(pid)
+    finally:
+        for s in socks:
+            s.close()
+    return (after - before) * 1024 / count, before, after
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_redvip = next((p for p in (os.path.join(SOURCE, d, "redvip") for d in
+                                       ("build/release", "build-px", "build")) if os.path.exists(p)), "redvip")
+    parser.add_argument("--redvip", default=os.environ.get("REDVIP_BIN", default_redvip))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=200000)
+    parser.add_argument("--idle-clients", type=int, default=5000)
+    parser.add_argument("--redvip-threads", type=int, default=1)
+    parser.add_argument("--haproxy-threads", type=int, default=1)
+    parser.add_argument("--pin", default="", help="REDIS_CPUS:PROXY_CPUS:BENCH_CPUS for taskset -c")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-bench", action="store_true", help="only the idle-client RSS")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.requests, args.idle_clients = 1, 20000, 500
+    # haproxy sizes its descriptors from maxconn (2 per connection): 8000 fits a 20000 limit.
+    for tool in ("redis-server", "redis-benchmark", "haproxy", "nutcracker"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found")
+    # Idle clients: ours plus the proxies' and Redis's descriptors.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+    tmp = tempfile.mkdtemp(prefix="redvip-compare-")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        targets = Targets(args, tmp)
+        log(f"redis {targets.ports['redis']}, redvip {targets.ports['redvip']} ({args.redvip}, "
+            f"{args.redvip_threads} thread(s)), haproxy {targets.ports['haproxy']} ({args.haproxy_threads} thread(s)), "
+            f"twemproxy {targets.ports['twemproxy']}; pin '{args.pin or 'none'}'")
+        if not args.skip_bench:
+            print_table(run_benchmarks(targets, args), args)
+        print(f"\nRSS per idle client ({args.idle_clients} clients, each after one PING; /proc/PID/status VmRSS)\n")
+        print("| proxy | RSS before KiB | RSS after KiB | bytes per client |")
+        print("| --- | ---: | ---: | ---: |")
+        for name in ("redvip", "haproxy"):
+            per_client, before, after = idle_clients(targets, name, args.idle_clients)
+            print(f"| {name} | {before:,} | {after:,} | {per_client:,.0f} |")
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
