@@ -3,6 +3,8 @@
 // one side's port to the other's implementation in a few lines each.
 #include "conf/config.hpp"
 #include "election/admin.hpp"
+#include "election/hooks.hpp"
+#include "election/node_state.hpp"
 #include "election/controller_driver.hpp"
 #include "election/election.hpp"
 #include "election/redis_role.hpp"
@@ -15,12 +17,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -104,6 +109,8 @@ election::RedisCheck to_check(const proxy::HealthReport& report) {
             facts.master_link_status = *r.master_link_status == proxy::MasterLink::up ? "up" : "down";
         facts.master_repl_offset = r.master_repl_offset;
         facts.master_replid = r.master_replid;
+        facts.master_replid2 = r.master_replid2;
+        facts.second_repl_offset = r.second_repl_offset;
         facts.connected_slaves = static_cast<int>(r.connected_slaves);
         check.replication = std::move(facts);
     }
@@ -140,9 +147,11 @@ public:
         , proxy_(config, logs.make("proxy"))
         , vip_(io.get_executor(), *config.vip, logs.make("vip"), vip_events())
         , redis_(io.get_executor(), config.redis, {}, logs.make("redis"))
+        , peer_redis_(io.get_executor(), config, logs.make("peers"))
         , driver_(io.get_executor(), config, ports(), election_port(), logs.make("controller"))
         , admin_(io.get_executor(), config.admin.socket, logs.make("admin"))
-        , vrrp_log_(logs.make("vrrp")) {}
+        , vrrp_log_(logs.make("vrrp"))
+        , hooks_(election::HookRunner::create(io.get_executor(), config.hooks, config.node.name, logs.make("hooks"))) {}
 
     // Start safe: fenced until the election says master, stale VIPs removed
     // before the first advert.
@@ -152,12 +161,21 @@ public:
             return *error;
         election_ = std::get<std::shared_ptr<election::Election>>(made);
         proxy_.set_state(proxy::ServingState::fenced);
+        load_state();
+        driver_.on_transition([this](const election::TransitionDone& t) { after_transition(t); });
         proxy_.on_health([this](const proxy::HealthReport& r) { driver_.on_redis_check(to_check(r)); });
         proxy_.start();
         if (auto s = vip_.start_watch(); !s.ok())
             return s.message;
         admin_.handle("status", [this](const nlohmann::json&, election::AdminServer::Reply reply) {
             reply(status());
+        });
+        admin_.handle("switchover", [this](const nlohmann::json& request, election::AdminServer::Reply reply) {
+            const auto to = request.contains("to") && request["to"].is_string() ? request["to"].get<std::string>()
+                                                                                 : std::string{};
+            driver_.switchover(to, [reply = std::move(reply)](bool ok, const std::string& text) {
+                reply(nlohmann::json{{"ok", ok}, {"text", text}});
+            });
         });
         if (auto error = admin_.start(); !error.empty())
             return error;
@@ -186,6 +204,48 @@ public:
         return out.take();
     }
 
+    // The last state file, logged: what this node knew when it stopped.
+    void load_state() {
+        const auto loaded = election::load_node_state(config_.node.state_dir);
+        using S = election::NodeStateLoad::Status;
+        if (loaded.status == S::error)
+            log_->warn("state file: {} (starting as if none)", loaded.error);
+        else if (loaded.status == S::loaded)
+            log_->info("state file: last master {} ({}), replication {}:{}, epoch {}",
+                       loaded.state.last_master.empty() ? "unknown" : loaded.state.last_master,
+                       loaded.state.master_redis, loaded.state.replid, loaded.state.offset, loaded.state.epoch);
+        state_ = loaded.state;
+    }
+
+    // Hooks run after a transition completed, off its path; the state file
+    // records whom we follow (or that we are master) and where Redis was.
+    void after_transition(const election::TransitionDone& t) {
+        using election::Goal;
+        using election::HookEvent;
+        if (t.goal == Goal::master)
+            hooks_->fire(HookEvent::master, config_.node.name, t.cause);
+        else if (t.goal == Goal::backup)
+            hooks_->fire(HookEvent::backup, t.master, t.cause);
+        else if (t.goal == Goal::fault || t.goal == Goal::handoff)
+            hooks_->fire(HookEvent::fault, t.master, t.cause);
+        else if (t.goal == Goal::stopped)
+            hooks_->fire(HookEvent::stop, t.master, t.cause);
+        const std::string master = t.goal == Goal::master ? config_.node.name : t.master;
+        if (master != state_.last_master)
+            ++state_.epoch;
+        state_.last_master = master;
+        const auto& goal_master = driver_.controller().goal_master();
+        state_.master_redis = t.goal == Goal::master ? config_.redis.address.to_string()
+                              : goal_master       ? goal_master->to_string()
+                                                  : std::string{};
+        if (const auto& facts = driver_.controller().facts()) {
+            state_.replid = facts->master_replid;
+            state_.offset = facts->master_repl_offset;
+        }
+        if (auto error = election::save_node_state(config_.node.state_dir, state_))
+            log_->warn("state file: {}", *error);
+    }
+
     // Priority 0 first (the peer takes over after Skew_Time), then the role
     // steps settle (fenced, VIP released), then everything closes.
     void stop(std::function<void()> done) {
@@ -198,10 +258,11 @@ public:
                         log_->warn("releasing the VIP: {}", s.message);
                     driver_.stop();
                     redis_.stop();
+                    peer_redis_.stop();
                     vip_.stop();
                     admin_.stop();
                     proxy_.stop();
-                    done();
+                    hooks_->stop(std::move(done)); // on_stop ran with the stopped transition
                 });
             });
         });
@@ -229,6 +290,7 @@ private:
         p.acquire_vip = [this](election::StepDone done) { vip_.async_acquire(from_vip(std::move(done))); };
         p.release_vip = [this](election::StepDone done) { vip_.async_release(from_vip(std::move(done))); };
         election::use_redis(p, redis_); // health and facts come from the proxy's checks
+        election::use_peers(p, peer_redis_);
         return p;
     }
 
@@ -252,9 +314,12 @@ private:
     proxy::Proxy proxy_;
     redvip::vip::VipManager vip_;
     election::RedisExecutor redis_;
+    election::PeerRedis peer_redis_;
     election::ControllerDriver driver_;
     election::AdminServer admin_;
     LoggerPtr vrrp_log_;
+    std::shared_ptr<election::HookRunner> hooks_;
+    election::NodeState state_;
     std::shared_ptr<election::Election> election_;
     std::optional<proxy::MetricsServer> metrics_;
 };
@@ -274,6 +339,34 @@ void handle_signals(asio::signal_set& signals, const LoggerPtr& log, std::functi
         stop();
     });
 }
+
+// Pings systemd's watchdog (WatchdogSec=) at half its interval from the main
+// io_context, the one the election, controller and proxy run on: a hung event
+// loop stops the pings and systemd restarts us. Does nothing without a watchdog.
+class Watchdog {
+public:
+    explicit Watchdog(asio::io_context& io) : timer_(io) {
+        std::uint64_t usec = 0;
+        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+            return;
+        interval_ = std::chrono::microseconds(usec / 2);
+        arm();
+    }
+
+private:
+    void arm() {
+        timer_.expires_after(interval_);
+        timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec)
+                return;
+            sd_notify(0, "WATCHDOG=1");
+            arm();
+        });
+    }
+
+    asio::steady_timer timer_;
+    std::chrono::microseconds interval_{};
+};
 
 int run_plain(asio::io_context& io, asio::signal_set& signals, const redvip::conf::Config& config, const Logs& logs) {
     auto log = logs.make("main");
@@ -325,6 +418,7 @@ int run_daemon(const std::string& path, const std::string& level_override) {
     // Signals first: a SIGTERM that arrives while starting must stop us cleanly.
     asio::io_context io;
     asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    Watchdog watchdog(io);
     Logs logs(level_override.empty() ? config->log.level : level_override);
     auto log = logs.make("main");
     log->info("redvip {} starting: node {}, proxy {} -> redis {}, {}", REDVIP_VERSION,
@@ -334,6 +428,15 @@ int run_daemon(const std::string& path, const std::string& level_override) {
     int code = config->vrrp ? run_elected(io, signals, *config, logs) : run_plain(io, signals, *config, logs);
     log->info("stopped");
     return code;
+}
+
+int switchover(const std::string& path, const std::string& to) {
+    auto config = load(path);
+    if (!config)
+        return 1;
+    // FAILOVER's own timeout, then the election's hand-over (a few adverts).
+    const auto timeout = config->failover.switchover_timeout + std::chrono::seconds(5);
+    return election::switchover_command(config->admin.socket, to, std::cout, std::cerr, timeout);
 }
 
 int status(const std::string& path, bool as_json) {
@@ -361,10 +464,18 @@ int main(int argc, char** argv) {
     bool as_json = false;
     status_cmd->add_option("-c,--config", status_config, "The daemon's configuration file")->required();
     status_cmd->add_flag("--json", as_json, "Print JSON instead of a table");
+
+    auto* switchover_cmd = app.add_subcommand(
+        "switchover", "Move the master role to a peer with no acknowledged write lost (run on the master)");
+    std::string switchover_config, switchover_to;
+    switchover_cmd->add_option("-c,--config", switchover_config, "The daemon's configuration file")->required();
+    switchover_cmd->add_option("--to", switchover_to, "The [[peer]] name to hand over to (default: the best caught-up one)");
     CLI11_PARSE(app, argc, argv);
 
     if (*status_cmd)
         return status(status_config, as_json);
+    if (*switchover_cmd)
+        return switchover(switchover_config, switchover_to);
     if (!check_path.empty())
         return check_config(check_path);
     if (!config_path.empty())

@@ -115,9 +115,19 @@ public:
             out = static_cast<int>(*value);
     }
 
+    void integer(std::string_view key, std::int64_t& out, long long min, long long max) {
+        if (auto value = ranged(key, min, max, false))
+            out = *value;
+    }
+
     void millis(std::string_view key, milliseconds& out, long long min, long long max) {
         if (auto value = ranged(key, min, max, false))
             out = milliseconds{*value};
+    }
+
+    void secs(std::string_view key, std::chrono::seconds& out, long long min, long long max) {
+        if (auto value = ranged(key, min, max, false))
+            out = std::chrono::seconds{*value};
     }
 
     template <typename T, typename Parse>
@@ -364,6 +374,40 @@ void read_vip(const toml::table& root, Config& c, Diagnostics& diag) {
     s.reject_unknown();
 }
 
+void read_failover(const toml::table& root, Config& c, Diagnostics& diag) {
+    auto s = section(root, "failover", diag);
+    FailoverConfig& f = c.failover;
+    s.integer("catch_up_bytes", f.catch_up_bytes, 0, 1LL << 30);
+    s.millis("switchover_timeout_ms", f.switchover_timeout, 100, 60'000);
+    // Redis accepts any count; beyond 16 replicas a pair-oriented tool is the wrong tool.
+    s.integer("min_replicas", f.min_replicas, 0, 16);
+    s.secs("min_replicas_max_lag_s", f.min_replicas_max_lag, 1, 3600);
+    s.parsed_list("witnesses", f.witnesses, parse_endpoint, kEndpointExpected);
+    s.millis("witness_timeout_ms", f.witness_timeout, 10, 10'000);
+    s.millis("witness_interval_ms", f.witness_interval, 10, 60'000);
+    s.reject_unknown();
+}
+
+std::optional<std::string> parse_command(std::string_view text) {
+    // argv strings end at the first NUL: a command cut there would run
+    // something other than what the file says.
+    if (text.find('\0') != std::string_view::npos)
+        return std::nullopt;
+    return std::string(text);
+}
+
+void read_hooks(const toml::table& root, Config& c, Diagnostics& diag) {
+    auto s = section(root, "hooks", diag);
+    HooksConfig& h = c.hooks;
+    constexpr std::string_view expected = "expected a shell command without NUL bytes, or \"\" for none";
+    s.parsed("on_master", h.on_master, parse_command, expected);
+    s.parsed("on_backup", h.on_backup, parse_command, expected);
+    s.parsed("on_fault", h.on_fault, parse_command, expected);
+    s.parsed("on_stop", h.on_stop, parse_command, expected);
+    s.millis("timeout_ms", h.timeout, 100, 600'000);
+    s.reject_unknown();
+}
+
 void read_health(const toml::table& root, Config& c, Diagnostics& diag) {
     auto s = section(root, "health", diag);
     s.millis("interval_ms", c.health.interval, 10, 60'000);
@@ -398,7 +442,8 @@ void read_small_sections(const toml::table& root, Config& c, Diagnostics& diag) 
 
 void reject_unknown_sections(const toml::table& root, Diagnostics& diag) {
     static const std::vector<std::string_view> known = {"node", "proxy", "redis", "vrrp", "peer", "vip",
-                                                        "health", "metrics", "admin", "log"};
+                                                        "failover", "hooks", "health", "metrics", "admin",
+                                                        "log"};
     for (const auto& [key, node] : root) {
         if (std::find(known.begin(), known.end(), key.str()) == known.end())
             diag.error(place_of(key.source()), fmt::format("{}: unknown section, {}", key.str(), suggest(key.str(), known)));
@@ -429,6 +474,8 @@ LoadResult load_string(std::string_view text, const std::string& source_name) {
     read_vrrp(root, config, diag);
     read_peers(root, config, diag);
     read_vip(root, config, diag);
+    read_failover(root, config, diag);
+    read_hooks(root, config, diag);
     read_health(root, config, diag);
     read_small_sections(root, config, diag);
     if (diag.empty())

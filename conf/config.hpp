@@ -94,6 +94,30 @@ struct HealthConfig {
     int weight = 0;                        // 0: enter Fault; < 0: lower the priority by it
 };
 
+// Safe failback, switchover and the opt-in split-brain protections (issue 7).
+struct FailoverConfig {
+    // A replica with master_link_status up and its offset within this many
+    // bytes of its master's counts as caught up (may take mastership).
+    std::int64_t catch_up_bytes = 1048576;
+    milliseconds switchover_timeout{5000};         // Redis FAILOVER's TIMEOUT
+    // > 0: Redis min-replicas-to-write on the master, so a master cut off from
+    // its replicas refuses writes (split brain) instead of taking ones it loses.
+    int min_replicas = 0;
+    std::chrono::seconds min_replicas_max_lag{10}; // min-replicas-max-lag
+    // A master must reach at least one (a TCP connect that succeeds or is
+    // refused both count) to become or stay master; empty: off.
+    std::vector<Endpoint> witnesses;
+    milliseconds witness_timeout{500};
+    milliseconds witness_interval{1000};
+};
+
+// Shell commands run after a role transition completed, off the critical
+// path (election/hooks.hpp); empty: none.
+struct HooksConfig {
+    std::string on_master, on_backup, on_fault, on_stop;
+    milliseconds timeout{10000};
+};
+
 struct MetricsConfig {
     std::optional<Endpoint> listen;        // Prometheus /metrics; absent: off
 };
@@ -114,6 +138,8 @@ struct Config {
     std::optional<VrrpConfig> vrrp;        // absent: a plain proxy, always serving
     std::vector<PeerConfig> peers;
     std::optional<VipConfig> vip;
+    FailoverConfig failover;               // needs [vrrp] when written
+    HooksConfig hooks;                     // needs [vrrp] when written
     HealthConfig health;
     MetricsConfig metrics;
     AdminConfig admin;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace redvip::conf::detail {
@@ -139,6 +140,40 @@ void check_peers(const Config& c, Diagnostics& diag) {
     }
 }
 
+// Who owns a witness's address, if this configuration knows: a witness tells
+// "can this node still reach the network", so it must be some other host.
+std::string witness_conflict(const Config& c, const IpAddress& a) {
+    if (a.is_loopback() || a.is_unspecified())
+        return "is this host itself (loopback), always reachable";
+    if (a == c.redis.address.host)
+        return "is this node's own address (redis.address)";
+    if (c.vrrp->unicast_src && a == *c.vrrp->unicast_src)
+        return "is this node's own address (vrrp.unicast_src)";
+    for (std::size_t i = 0; i < c.vip->addresses.size(); ++i)
+        if (a == c.vip->addresses[i].address)
+            return fmt::format("is a VIP (vip.addresses[{}]), held by whichever node is master", i);
+    for (std::size_t p = 0; p < c.peers.size(); ++p)
+        if (a == c.peers[p].vrrp_address || a == c.peers[p].redis.host)
+            // With the peer as the only witness, the survivor of that peer's
+            // death would reach no witness and refuse to be master.
+            return fmt::format("is the address of peer[{}] ({}); when that peer fails no node could be master",
+                               p, c.peers[p].name);
+    return {};
+}
+
+void check_witnesses(const Config& c, Diagnostics& diag) {
+    const auto& witnesses = c.failover.witnesses;
+    for (std::size_t i = 0; i < witnesses.size(); ++i) {
+        std::string key = fmt::format("failover.witnesses[{}]", i);
+        auto earlier = witnesses.begin() + static_cast<std::ptrdiff_t>(i);
+        if (std::string why = witness_conflict(c, witnesses[i].host); !why.empty())
+            diag.error_at(key, fmt::format("{} = \"{}\": {}; a witness must be another host on the network", key,
+                                           witnesses[i].to_string(), why));
+        else if (std::find(witnesses.begin(), earlier, witnesses[i]) != earlier)
+            diag.error_at(key, fmt::format("{} = \"{}\": is listed twice", key, witnesses[i].to_string()));
+    }
+}
+
 void check_election(Config& c, Diagnostics& diag) {
     VrrpConfig& v = *c.vrrp;
     if (c.node.name.empty())
@@ -156,6 +191,7 @@ void check_election(Config& c, Diagnostics& diag) {
     check_vip_family(v, *c.vip, diag);
     check_vip_not_owned(c, *c.vip, diag);
     check_peers(c, diag);
+    check_witnesses(c, diag);
 }
 
 } // namespace
@@ -170,6 +206,11 @@ void check_config(Config& c, Diagnostics& diag) {
         diag.error_at("vip", "vip: [vip] needs [vrrp]: without an election nothing decides who holds the address");
     if (!c.peers.empty())
         diag.error_at("peer[0]", "peer: [[peer]] needs [vrrp]: without an election peers have no role");
+    if (diag.has("failover"))
+        diag.error_at("failover", "failover: [failover] needs [vrrp]: without an election nothing fails over");
+    if (diag.has("hooks"))
+        diag.error_at("hooks", "hooks: [hooks] needs [vrrp]: without an election there are no role changes to "
+                               "run them on");
 }
 
 } // namespace redvip::conf::detail

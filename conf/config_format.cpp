@@ -61,6 +61,20 @@ std::string secret(const std::string& value, bool redact) {
     return quote(redact && !value.empty() ? "(redacted)" : value);
 }
 
+// [failover] and [hooks] need [vrrp], so they are printed with it. Hook
+// commands are not secrets: they are shown as written.
+void format_failover(const Config& c, fmt::memory_buffer& out) {
+    const FailoverConfig& f = c.failover;
+    put(out, "\n[failover]\ncatch_up_bytes = {}\nswitchover_timeout_ms = {}\nmin_replicas = {}\n", f.catch_up_bytes,
+        f.switchover_timeout.count(), f.min_replicas);
+    put(out, "min_replicas_max_lag_s = {}\nwitnesses = {}\nwitness_timeout_ms = {}\nwitness_interval_ms = {}\n",
+        f.min_replicas_max_lag.count(), list(f.witnesses, [](const Endpoint& e) { return e.to_string(); }),
+        f.witness_timeout.count(), f.witness_interval.count());
+    const HooksConfig& h = c.hooks;
+    put(out, "\n[hooks]\non_master = {}\non_backup = {}\non_fault = {}\non_stop = {}\ntimeout_ms = {}\n",
+        quote(h.on_master), quote(h.on_backup), quote(h.on_fault), quote(h.on_stop), h.timeout.count());
+}
+
 void format_election(const Config& c, bool redact, fmt::memory_buffer& out) {
     const VrrpConfig& v = *c.vrrp;
     put(out, "\n[vrrp]\nversion = {}\ninterface = {}\nvirtual_router_id = {}\npriority = {}\n", v.version,
@@ -79,6 +93,7 @@ void format_election(const Config& c, bool redact, fmt::memory_buffer& out) {
         put(out, "garp_count = {}\ngarp_interval_ms = {}\ngarp_refresh_ms = {}\n", vip.garp_count,
             vip.garp_interval.count(), vip.garp_refresh.count());
     }
+    format_failover(c, out);
 }
 
 } // namespace

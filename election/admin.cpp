@@ -379,4 +379,25 @@ int status_command(const std::string& socket_path, bool as_json, std::ostream& o
     return 0;
 }
 
+int switchover_command(const std::string& socket_path, const std::string& to, std::ostream& out,
+                       std::ostream& err, milliseconds timeout) {
+    json request{{"cmd", "switchover"}};
+    if (!to.empty()) request["to"] = to;
+    const auto result = admin_request(socket_path, request, timeout);
+    if (!result.reply) {
+        err << "redvip switchover: " << result.error << '\n';
+        return 1;
+    }
+    const auto& reply = *result.reply;
+    if (!reply.is_object() || reply.contains("error")) {
+        err << "redvip switchover: "
+            << (reply.is_object() ? reply["error"].get<std::string>() : reply.dump()) << '\n';
+        return 1;
+    }
+    const bool ok = reply.value("ok", false);
+    (ok ? out : err) << (ok ? "" : "redvip switchover: ") << reply.value("text", std::string{})
+                     << '\n';
+    return ok ? 0 : 1;
+}
+
 } // namespace redvip::election

@@ -117,4 +117,10 @@ int status_command(const std::string& socket_path, bool as_json, std::ostream& o
                    std::ostream& err,
                    std::chrono::milliseconds timeout = std::chrono::milliseconds{2000});
 
+// `redvip switchover [--to NODE]`: asks the daemon (the current master) to
+// hand the master role over, waits for the answer, prints its sentence.
+// Exit code: 0 when the peer holds the role, 1 otherwise.
+int switchover_command(const std::string& socket_path, const std::string& to, std::ostream& out,
+                       std::ostream& err, std::chrono::milliseconds timeout);
+
 } // namespace redvip::election

@@ -116,6 +116,17 @@ json election_status(const ElectionStatus& s, const StatusClock& clock) {
             {"discards", discards}};
 }
 
+static json peers_json(const std::vector<PeerFacts>& peers) {
+    json out = json::array();
+    for (const auto& p : peers)
+        out.push_back({{"name", p.name},
+                       {"redis", p.redis.to_string()},
+                       {"reachable", p.facts.has_value()},
+                       {"error", p.facts ? std::string{} : p.error},
+                       {"replication", facts_json(p.facts)}});
+    return out;
+}
+
 json controller_status(const Controller& c, const HealthTracker& health, const StatusClock& clock) {
     json history = json::array();
     json last_done = nullptr;
@@ -137,7 +148,15 @@ json controller_status(const Controller& c, const HealthTracker& health, const S
             {"role_steps", steps},
             {"role_last_transition", last_done},
             {"role_transitions", history},
-            {"health", health_json(health)}};
+            {"health", health_json(health)},
+            {"eligible", c.eligibility().eligible},
+            {"eligibility_reason", c.eligibility().reason},
+            {"preempt_suspended", c.preempt_suspended()},
+            {"witness_ok", c.witness_ok()},
+            {"switchover_running", c.switchover_running()},
+            {"divergent_bytes_total", c.divergent_bytes_total()},
+            {"last_divergence", c.last_divergence()},
+            {"peers", peers_json(c.peers())}};
 }
 
 // ---- the text table -----------------------------------------------------------

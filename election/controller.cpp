@@ -16,8 +16,15 @@ std::vector<RoleStep> build_plan(Goal goal, const std::optional<conf::Endpoint>&
         // HOLDING first: commands wait (bounded) while the local Redis is
         // still a replica, so they never meet READONLY; SERVING last, once
         // Redis is confirmed master and the VIP routes clients here.
-        return {SetProxy{ProxyMode::holding}, PromoteRedis{}, AcquireVip{},
+        // CheckPeers decides how PromoteRedis is done (data_safety.hpp):
+        // it may become a HandOver from a peer's Redis, or a refusal.
+        return {SetProxy{ProxyMode::holding}, CheckPeers{}, PromoteRedis{}, AcquireVip{},
                 SetProxy{ProxyMode::serving}};
+    case Goal::handoff:
+        // Commands wait while Redis hands over, so none meets READONLY;
+        // then FENCED and the VIP goes, and the election resigns us.
+        return {SetProxy{ProxyMode::holding}, HandOff{*master}, SetProxy{ProxyMode::fenced},
+                ReleaseVip{}};
     case Goal::backup:
     case Goal::fault: {
         // FENCED first: nothing may write to this Redis once it is not the
@@ -64,6 +71,8 @@ std::string_view to_string(Goal goal) {
         return "fault";
     case Goal::stopped:
         return "stopped";
+    case Goal::handoff:
+        return "handoff";
     }
     return "?";
 }
@@ -105,27 +114,33 @@ std::string describe(const RoleStep& step) {
         std::string operator()(const ReplicateRedis& r) const {
             return "REPLICAOF " + r.master.host.to_string() + " " + std::to_string(r.master.port);
         }
+        std::string operator()(const CheckPeers&) const { return "read peers"; }
+        std::string operator()(const HandOver& h) const {
+            return "FAILOVER TO us, on " + h.master.to_string();
+        }
+        std::string operator()(const HandOff& h) const {
+            return "FAILOVER TO " + h.to.host.to_string() + " " + std::to_string(h.to.port);
+        }
     };
     return std::visit(Describe{}, step);
-}
-
-bool replicates_from(const ReplicationFacts& facts, const conf::Endpoint& master) {
-    if (facts.role != "slave" || facts.master_port != master.port) return false;
-    boost::system::error_code ec;
-    const auto host = boost::asio::ip::make_address(facts.master_host, ec);
-    return !ec && host == master.host;
 }
 
 ControllerConfig ControllerConfig::from(const conf::Config& config) {
     ControllerConfig c;
     c.self_redis = config.redis.address;
     c.peers = config.peers;
+    c.catch_up_bytes = config.failover.catch_up_bytes;
+    c.switchover_timeout = config.failover.switchover_timeout;
+    c.peer_facts_max_age = 3 * config.health.interval + config.health.timeout;
     return c;
 }
 
 Controller::Controller(ControllerConfig config) : config_(std::move(config)) {
-    for (const auto& peer : config_.peers)
+    for (const auto& peer : config_.peers) {
         peers_.emplace_back(to_ip_addr(peer.vrrp_address), peer.redis);
+        peer_facts_.push_back(PeerFacts{peer.name, peer.redis, std::nullopt, "not read yet"});
+        peer_facts_at_.emplace_back();
+    }
 }
 
 ControllerActions Controller::on_election(const Action& action, TimePoint now) {
@@ -135,12 +150,14 @@ ControllerActions Controller::on_election(const Action& action, TimePoint now) {
             start(Goal::master, std::nullopt, "elected master", now, out);
     } else if (const auto* backup = std::get_if<BecomeBackup>(&action)) {
         known_master_ = backup->master;
+        if (backup->master) heard_master(backup->master->address, now, out);
         follow(Goal::backup, backup->master, "backup", now, out);
     } else if (std::holds_alternative<EnterFault>(action)) {
         const auto master = resolve(known_master_, out);
         if (!same_goal(Goal::fault, master)) start(Goal::fault, master, "fault", now, out);
     } else if (const auto* changed = std::get_if<MasterChanged>(&action)) {
         known_master_ = changed->master;
+        heard_master(changed->master.address, now, out);
         if (goal_ == Goal::backup || goal_ == Goal::fault)
             follow(goal_, changed->master, "master changed", now, out);
     } else if (std::holds_alternative<EnterInitialize>(action)) {
@@ -186,12 +203,23 @@ bool Controller::same_goal(Goal goal, const std::optional<conf::Endpoint>& maste
            (t->outcome == Outcome::running || t->outcome == Outcome::done);
 }
 
-// "May this node become master?" Every master plan passes here first. The
-// data-safety rules (replication caught up, a stale or empty dataset, a
-// switchover in progress, no quorum) belong here: a reason refuses, and the
-// refusal is handled like a failed promotion (fenced, fault reported).
+// "May this node become master?" Every master plan passes here first; the
+// rules that need fresh facts of the peers run after CheckPeers, in
+// decide_promotion(). A reason refuses, handled like a failed promotion
+// (fenced, fault reported).
 std::optional<std::string> Controller::promotion_refusal() const {
+    if (!witness_ok_) return "no witness reachable (" + witness_detail_ + ")";
     return std::nullopt;
+}
+
+// After CheckPeers: a peer's Redis still alive as master hands over to us
+// (Redis's FAILOVER: no acknowledged write lost); a peer ahead of us refuses.
+void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
+    const auto path = promotion_path(facts_, fresh_peers(now));
+    if (const auto* refuse = std::get_if<RefusePromotion>(&path))
+        return give_up_master(refuse->reason, now, out);
+    if (const auto* hand = std::get_if<HandOverFrom>(&path))
+        plan_[next_] = HandOver{hand->master};
 }
 
 void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::string cause,
@@ -203,6 +231,10 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     if (in_flight_) in_flight_->stale = true; // completes later; its effect is noted then
     retry_at_.reset();
     attempts_ = 0;
+    handover_failures_ = 0;
+    follower_master_since_.reset();
+    if (goal_ == Goal::master && goal != Goal::master && goal != Goal::handoff && master)
+        divergence_peer_ = master; // what we acknowledged as master is checked against it
     goal_ = goal;
     goal_master_ = std::move(master);
     next_ = 0;
@@ -222,6 +254,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         }
     }
     plan_ = build_plan(goal, goal_master_);
+    update_eligibility(now, out);
     advance(now, out);
 }
 
@@ -244,6 +277,13 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
     }
     t->outcome = Outcome::done;
     t->finished = now;
+    const auto* peer = goal_master_ ? peer_by_redis(*goal_master_) : nullptr;
+    out.emplace_back(TransitionDone{goal_, peer ? peer->name : std::string{}, t->cause});
+    if (goal_ == Goal::master) {
+        preempt_suspended_ = false;
+        update_eligibility(now, out);
+    }
+    if (goal_ == Goal::handoff) resign("handed the master role to " + switchover_name(), out);
 }
 
 void Controller::launch(const RoleStep& step, TimePoint now, ControllerActions& out) {
@@ -277,6 +317,10 @@ ControllerActions Controller::on_step_done(std::uint64_t id, const StepResult& r
     } else if (result.ok) {
         attempts_ = 0;
         ++next_;
+        if (std::holds_alternative<CheckPeers>(done.step)) {
+            decide_promotion(now, out);
+            if (current()->outcome != Outcome::running) return out; // refused
+        }
         advance(now, out);
     } else {
         fail_step(result, now, out);
@@ -293,12 +337,30 @@ void Controller::note_effect(const RoleStep& step, const StepResult& result) {
 
 // Failure policy: on the way to master, `master_attempts` tries then give up
 // and report a fault (the peer should take over rather than clients wait on a
-// master that cannot serve); everywhere else, retry with backoff for as long
-// as it takes (the node is fenced already, and the step is what makes the
-// local Redis safe, e.g. following the new master).
+// master that cannot serve); a failed hand-over reads the peers again first,
+// since the old master may just have died. A failed switchover is over: Redis
+// rolled back, so this node serves again. Everywhere else, retry with backoff
+// for as long as it takes (the node is fenced already, and the step is what
+// makes the local Redis safe, e.g. following the new master).
 void Controller::fail_step(const StepResult& result, TimePoint now, ControllerActions& out) {
+    const RoleStep& step = plan_[next_];
+    if (goal_ == Goal::handoff) {
+        finish_switchover(false, "switchover failed: " + result.error, out);
+        return start(Goal::master, std::nullopt, "switchover failed", now, out);
+    }
+    if (std::holds_alternative<HandOver>(step)) {
+        if (++handover_failures_ >= config_.master_attempts)
+            return give_up_master(describe(step) + " failed " +
+                                      std::to_string(handover_failures_) + " times: " + result.error,
+                                  now, out);
+        plan_ = build_plan(Goal::master, std::nullopt);
+        next_ = 1; // CheckPeers again
+        attempts_ = 0;
+        retry_at_ = now + backoff(handover_failures_);
+        return;
+    }
     if (goal_ == Goal::master && attempts_ >= config_.master_attempts) {
-        return give_up_master(describe(plan_[next_]) + " failed " + std::to_string(attempts_) +
+        return give_up_master(describe(step) + " failed " + std::to_string(attempts_) +
                                   " times: " + result.error,
                               now, out);
     }
@@ -318,32 +380,211 @@ void Controller::give_up_master(const std::string& reason, TimePoint now, Contro
     t->steps.push_back(StepRecord{"proxy FENCED", now, {}, 1, StepStatus::done, {}});
     role_fault_until_ = now + config_.role_fault_hold;
     out.emplace_back(Notice{"not taking the master role: " + reason + "; reporting a fault"});
-    out.emplace_back(RoleFault{true, reason});
+    update_role_fault(reason, out);
+}
+
+// Mastership went to a peer (our switchover, or a peer's hand-over): the
+// election must let it go at once (priority 0), and this node must not take
+// it back until a master is heard.
+void Controller::resign(const std::string& reason, ControllerActions& out) {
+    preempt_suspended_ = true;
+    resigned_ = true;
+    update_role_fault(reason, out);
+}
+
+// The election is told one verdict: a fault while any reason holds.
+void Controller::update_role_fault(const std::string& reason, ControllerActions& out) {
+    const bool wanted = role_fault_until_.has_value() || resigned_ || !witness_ok_;
+    if (wanted == role_fault_reported_) return;
+    role_fault_reported_ = wanted;
+    out.emplace_back(RoleFault{wanted, reason});
+}
+
+// A master was heard (Backup or Fault): a resignation has done its job, and
+// a switchover to that master is complete.
+void Controller::heard_master(const IpAddr& address, TimePoint now, ControllerActions& out) {
+    if (switchover_ && address == switchover_->vrrp) {
+        const auto took =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - switchover_->started);
+        finish_switchover(true,
+                          "switched over to " + switchover_->name + " in " +
+                              std::to_string(took.count()) + " ms",
+                          out);
+    }
+    if (resigned_) {
+        resigned_ = false;
+        update_role_fault("a master took over: " + to_string(address), out);
+    }
+}
+
+void Controller::finish_switchover(bool ok, std::string text, ControllerActions& out) {
+    if (!switchover_) return;
+    switchover_.reset();
+    out.emplace_back(SwitchoverDone{ok, std::move(text)});
+}
+
+std::string Controller::switchover_name() const {
+    return switchover_ ? switchover_->name : std::string("a peer");
+}
+
+ControllerActions Controller::request_switchover(const std::string& to, TimePoint now) {
+    ControllerActions out;
+    const auto refuse = [&](std::string why) {
+        out.emplace_back(SwitchoverDone{false, std::move(why)});
+        return out;
+    };
+    if (switchover_) return refuse("a switchover to " + switchover_->name + " is running");
+    if (goal_ != Goal::master || !settled())
+        return refuse("this node is not a settled master (goal " + std::string(to_string(goal_)) +
+                      ")");
+    const PeerFacts* best = nullptr;
+    std::string why_not = "no [[peer]] is configured";
+    const auto peers = fresh_peers(now); // `best` points into it
+    for (const auto& peer : peers) {
+        if (!to.empty() && peer.name != to) continue;
+        if (!peer.facts) {
+            why_not = peer.name + "'s Redis does not answer: " + peer.error;
+        } else if (!replicates_from(*peer.facts, config_.self_redis) ||
+                   peer.facts->master_link_status != "up") {
+            why_not = peer.name + "'s Redis is not a replica of ours with its link up";
+        } else if (!best || peer.facts->master_repl_offset > best->facts->master_repl_offset) {
+            best = &peer;
+            continue;
+        }
+    }
+    if (!best) {
+        if (!to.empty() && std::none_of(config_.peers.begin(), config_.peers.end(),
+                                        [&](const auto& p) { return p.name == to; }))
+            why_not = "no [[peer]] named \"" + to + "\"";
+        return refuse("cannot switch over: " + why_not);
+    }
+    const auto* peer = peer_by_redis(best->redis);
+    switchover_ = Switchover{best->name, best->redis, to_ip_addr(peer->vrrp_address), now,
+                             now + config_.switchover_timeout + std::chrono::seconds{2}};
+    start(Goal::handoff, best->redis, "switchover to " + best->name, now, out);
+    return out;
 }
 
 ControllerActions Controller::on_replication(const ReplicationFacts& facts, TimePoint polled_at,
                                              TimePoint now) {
     ControllerActions out;
     facts_ = facts;
+    facts_at_ = polled_at;
     const auto* t = current();
-    if (t && t->outcome == Outcome::done && t->finished && polled_at > *t->finished)
-        check_drift(now, out);
+    const bool done = t && t->outcome == Outcome::done && t->finished;
+    if (goal_ == Goal::master && done && facts.role == "master") last_as_master_ = facts;
+    if (done && polled_at > *t->finished) check_drift(now, out);
+    update_eligibility(now, out);
     return out;
 }
 
+ControllerActions Controller::on_peer(const PeerFacts& peer, TimePoint now) {
+    ControllerActions out;
+    for (std::size_t i = 0; i < peer_facts_.size(); ++i) {
+        if (peer_facts_[i].redis != peer.redis) continue;
+        peer_facts_[i] = peer;
+        peer_facts_[i].name = config_.peers[i].name;
+        peer_facts_at_[i] = now;
+        check_divergence(peer_facts_[i], out);
+    }
+    update_eligibility(now, out);
+    return out;
+}
+
+ControllerActions Controller::on_witness(bool reachable, std::string detail, TimePoint now) {
+    ControllerActions out;
+    (void)now;
+    if (reachable == witness_ok_) return out;
+    witness_ok_ = reachable;
+    witness_detail_ = std::move(detail);
+    out.emplace_back(Notice{reachable ? "a witness is reachable again: " + witness_detail_
+                                      : "no witness reachable: " + witness_detail_ +
+                                            "; not master until one is"});
+    update_role_fault(reachable ? "witness reachable" : "no witness reachable", out);
+    return out;
+}
+
+// After a demotion from master: what the new master's history does not hold
+// of ours is what a partition let this node acknowledge and lose.
+void Controller::check_divergence(const PeerFacts& peer, ControllerActions& out) {
+    if (!divergence_peer_ || peer.redis != *divergence_peer_ || !peer.facts || !last_as_master_)
+        return;
+    if (peer.facts->role != "master") return; // not the winner (yet)
+    const auto bytes = divergent_bytes(*last_as_master_, *peer.facts);
+    divergence_peer_.reset();
+    if (!bytes) {
+        last_divergence_ = peer.name + "'s history does not continue ours: divergence unknown";
+        out.emplace_back(Notice{last_divergence_});
+    } else {
+        divergent_total_ += *bytes;
+        last_divergence_ = std::to_string(*bytes) + " bytes acknowledged here as master are not in " +
+                           peer.name + "'s history";
+        if (*bytes > 0) out.emplace_back(Notice{last_divergence_});
+    }
+    last_as_master_.reset();
+}
+
+// Eligibility is for the election's sake only while not master: a master at
+// priority 1 would invite every peer to preempt it.
+void Controller::update_eligibility(TimePoint now, ControllerActions& out) {
+    Eligibility e;
+    if (goal_ == Goal::master || goal_ == Goal::handoff)
+        e = {};
+    else if (preempt_suspended_)
+        e = {false, "preemption suspended after a switchover, until this node is master again"};
+    else
+        e = assess_eligibility(facts_, fresh_peers(now), config_.catch_up_bytes);
+    if (eligibility_reported_ && e == eligibility_) return;
+    eligibility_ = e;
+    eligibility_reported_ = true;
+    out.emplace_back(SetEligible{e});
+}
+
+std::vector<PeerFacts> Controller::fresh_peers(TimePoint now) const {
+    auto peers = peer_facts_;
+    for (std::size_t i = 0; i < peers.size(); ++i) {
+        if (peers[i].facts && now - peer_facts_at_[i] > config_.peer_facts_max_age) {
+            peers[i].facts.reset();
+            peers[i].error = "last read too long ago";
+        }
+    }
+    return peers;
+}
+
+const conf::PeerConfig* Controller::peer_by_redis(const conf::Endpoint& redis) const {
+    for (const auto& peer : config_.peers)
+        if (peer.redis == redis) return &peer;
+    return nullptr;
+}
+
 // The local Redis no longer has the role the last completed plan confirmed
-// (restarted without its replicaof, or changed by hand): run the plan again.
+// (restarted without its replicaof, changed by hand, or handed over by
+// Redis's FAILOVER): set it again, or follow the hand-over.
 void Controller::check_drift(TimePoint now, ControllerActions& out) {
     const auto& f = *facts_;
     const bool follower = goal_ == Goal::backup || goal_ == Goal::fault;
     std::string found = f.role == "slave"
                             ? "a replica of " + f.master_host + ":" + std::to_string(f.master_port)
                             : f.role;
+    if (f.role != "master") follower_master_since_.reset();
     if (follower && goal_master_ && !replicates_from(f, *goal_master_)) {
+        // A master while following: a peer may be handing the role to us
+        // (FAILOVER, then its resignation): give that a moment.
+        if (f.role == "master") {
+            if (!follower_master_since_) follower_master_since_ = now;
+            if (now - *follower_master_since_ < config_.follower_master_grace) return;
+        }
         out.emplace_back(Notice{"the local Redis is " + found + ", not a replica of " +
                                 goal_master_->to_string() + ": setting it again"});
         start(goal_, goal_master_, "repair: Redis was " + found, now, out);
     } else if (goal_ == Goal::master && f.role != "master") {
+        for (const auto& peer : config_.peers) {
+            if (!replicates_from(f, peer.redis)) continue;
+            out.emplace_back(Notice{"the local Redis was handed over to " + peer.name +
+                                    "'s: fencing and resigning"});
+            start(Goal::fault, peer.redis, "handed over to " + peer.name, now, out);
+            return resign("the local Redis was handed over to " + peer.name, out);
+        }
         out.emplace_back(Notice{"the local Redis is " + found + ", not master: promoting again"});
         start(Goal::master, std::nullopt, "repair: Redis was " + found, now, out);
     }
@@ -362,8 +603,10 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
     ControllerActions out;
     if (role_fault_until_ && now >= *role_fault_until_) {
         role_fault_until_.reset();
-        out.emplace_back(RoleFault{false, "role fault held long enough: may try again"});
+        update_role_fault("role fault held long enough: may try again", out);
     }
+    if (switchover_ && now >= switchover_->deadline)
+        finish_switchover(false, switchover_->name + " did not take the master role in time", out);
     if (retry_at_ && now >= *retry_at_) {
         retry_at_.reset();
         advance(now, out);
@@ -372,8 +615,12 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
 }
 
 std::optional<TimePoint> Controller::next_deadline() const {
-    if (retry_at_ && role_fault_until_) return std::min(*retry_at_, *role_fault_until_);
-    return retry_at_ ? retry_at_ : role_fault_until_;
+    std::optional<TimePoint> when;
+    for (const auto& t : {retry_at_, role_fault_until_,
+                          switchover_ ? std::optional<TimePoint>{switchover_->deadline}
+                                      : std::optional<TimePoint>{}})
+        if (t && (!when || *t < *when)) when = t;
+    return when;
 }
 
 bool Controller::settled() const {

@@ -21,6 +21,7 @@
 #pragma once
 
 #include "conf/config.hpp"
+#include "election/data_safety.hpp"
 #include "election/vrrp_state.hpp"
 
 #include <chrono>
@@ -58,7 +59,26 @@ struct ReplicateRedis { // REPLICAOF host port, confirmed by ROLE = slave of hos
     conf::Endpoint master;
     friend bool operator==(const ReplicateRedis&, const ReplicateRedis&) = default;
 };
-using RoleStep = std::variant<SetProxy, AcquireVip, ReleaseVip, PromoteRedis, ReplicateRedis>;
+// Read the local Redis and every peer's afresh (on_replication and on_peer
+// before the step completes): a promotion decides on facts, not memories.
+struct CheckPeers {
+    friend bool operator==(const CheckPeers&, const CheckPeers&) = default;
+};
+// `FAILOVER TO <our Redis>` sent to `master` (a peer's Redis that is still
+// master): Redis pauses writes there, waits for our offset and hands over;
+// confirmed by our ROLE = master.
+struct HandOver {
+    conf::Endpoint master;
+    friend bool operator==(const HandOver&, const HandOver&) = default;
+};
+// The switchover: `FAILOVER TO <to>` sent to our Redis, confirmed by our
+// ROLE = slave of `to` (Redis rolls back on its timeout: then it fails).
+struct HandOff {
+    conf::Endpoint to;
+    friend bool operator==(const HandOff&, const HandOff&) = default;
+};
+using RoleStep = std::variant<SetProxy, AcquireVip, ReleaseVip, PromoteRedis, ReplicateRedis,
+                              CheckPeers, HandOver, HandOff>;
 std::string describe(const RoleStep& step); // "proxy FENCED", "REPLICAOF 10.0.0.2:6379"
 
 struct StepResult {
@@ -69,23 +89,9 @@ struct StepResult {
     static StepResult failure(std::string error) { return {false, std::move(error)}; }
 };
 
-// INFO replication, the fields the controller uses (redis_role.hpp parses them).
-struct ReplicationFacts {
-    std::string role;        // "master" or "slave"
-    std::string master_host; // a replica's master, as Redis reports it
-    std::uint16_t master_port = 0;
-    std::string master_link_status; // "up" / "down"; empty on a master
-    std::int64_t master_repl_offset = 0;
-    std::string master_replid; // the history this node serves (stale-dataset rules)
-    int connected_slaves = 0;
-    friend bool operator==(const ReplicationFacts&, const ReplicationFacts&) = default;
-};
-// True when `facts` say "replica of exactly `master`" (addresses compared as
-// addresses, so "::1" and "0:0::1" agree).
-bool replicates_from(const ReplicationFacts& facts, const conf::Endpoint& master);
-
 // What the controller aims at.
-enum class Goal : std::uint8_t { none, master, backup, fault, stopped };
+// handoff: a switchover away from this master, until the peer holds the role.
+enum class Goal : std::uint8_t { none, master, backup, fault, stopped, handoff };
 std::string_view to_string(Goal goal);
 
 // Actions, for the driver to carry out in the order given.
@@ -103,7 +109,23 @@ struct Notice { // a decision worth a warning in the log
     std::string text;
     friend bool operator==(const Notice&, const Notice&) = default;
 };
-using ControllerAction = std::variant<SetProxy, RunStep, RoleFault, Notice>;
+struct SetEligible { // ineligible: the election runs this node at priority 1
+    Eligibility eligibility;
+    friend bool operator==(const SetEligible&, const SetEligible&) = default;
+};
+struct SwitchoverDone { // the answer to request_switchover, exactly once per request
+    bool ok = false;
+    std::string text;
+    friend bool operator==(const SwitchoverDone&, const SwitchoverDone&) = default;
+};
+struct TransitionDone { // a plan ran to its end: hooks and the state file follow
+    Goal goal = Goal::none;
+    std::string master; // the followed peer's name, when there is one
+    std::string cause;
+    friend bool operator==(const TransitionDone&, const TransitionDone&) = default;
+};
+using ControllerAction =
+    std::variant<SetProxy, RunStep, RoleFault, Notice, SetEligible, SwitchoverDone, TransitionDone>;
 using ControllerActions = std::vector<ControllerAction>;
 
 // One step of a transition, as status shows it.
@@ -145,6 +167,16 @@ struct ControllerConfig {
     // for a healthy peer to take over and be followed, short enough that a
     // lone node retries.
     Duration role_fault_hold = std::chrono::seconds{10};
+    // [failover]: a replica this close to its master's offset is caught up.
+    std::int64_t catch_up_bytes = 1 << 20;
+    // A switchover not finished by then (the peer never took the role) is
+    // reported as failed; the node recovers through the election.
+    Duration switchover_timeout = std::chrono::seconds{5};
+    // A peer's facts older than this are not evidence (3 health intervals).
+    Duration peer_facts_max_age = std::chrono::milliseconds{300};
+    // How long the local Redis may stay master while we follow a peer
+    // before it is set back (a hand-over to us resolves well within it).
+    Duration follower_master_grace = std::chrono::seconds{2};
 
     static ControllerConfig from(const conf::Config& config);
 };
@@ -162,6 +194,13 @@ public:
     // transition: ignored for repairs, so a reply racing a step is no drift).
     ControllerActions on_replication(const ReplicationFacts& facts, TimePoint polled_at,
                                      TimePoint now);
+    // A peer's Redis as just read (`facts` empty: it did not answer).
+    ControllerActions on_peer(const PeerFacts& peer, TimePoint now);
+    // The witnesses: false when none is reachable (split-brain protection).
+    ControllerActions on_witness(bool reachable, std::string detail, TimePoint now);
+    // `redvip switchover [--to NAME]`: answered by one SwitchoverDone, now
+    // (refused) or when the peer holds the role (or did not in time).
+    ControllerActions request_switchover(const std::string& to, TimePoint now);
     // The health tracker's verdict: when the local Redis is back, a step
     // waiting out its backoff is retried at once.
     ControllerActions on_health(bool healthy, TimePoint now);
@@ -172,9 +211,16 @@ public:
     const std::optional<conf::Endpoint>& goal_master() const { return goal_master_; }
     ProxyMode proxy_mode() const { return proxy_mode_; }
     bool vip_held() const { return vip_held_; } // after a failed acquire: true (some may stay)
-    bool role_fault() const { return role_fault_until_.has_value(); }
+    bool role_fault() const { return role_fault_reported_; }
     bool settled() const; // no plan running, no step in flight
     const std::optional<ReplicationFacts>& facts() const { return facts_; }
+    const std::vector<PeerFacts>& peers() const { return peer_facts_; }
+    const Eligibility& eligibility() const { return eligibility_; }
+    bool preempt_suspended() const { return preempt_suspended_; }
+    bool witness_ok() const { return witness_ok_; }
+    std::int64_t divergent_bytes_total() const { return divergent_total_; }
+    const std::string& last_divergence() const { return last_divergence_; }
+    bool switchover_running() const { return switchover_.has_value(); }
     const std::deque<RoleTransition>& transitions() const { return transitions_; }
     const ControllerConfig& config() const { return config_; }
 
@@ -191,6 +237,16 @@ private:
                ControllerActions& out);
     bool same_goal(Goal goal, const std::optional<conf::Endpoint>& master) const;
     std::optional<std::string> promotion_refusal() const;
+    void decide_promotion(TimePoint now, ControllerActions& out);
+    void update_eligibility(TimePoint now, ControllerActions& out);
+    void update_role_fault(const std::string& reason, ControllerActions& out);
+    void resign(const std::string& reason, ControllerActions& out);
+    void heard_master(const IpAddr& address, TimePoint now, ControllerActions& out);
+    void finish_switchover(bool ok, std::string text, ControllerActions& out);
+    std::string switchover_name() const;
+    void check_divergence(const PeerFacts& peer, ControllerActions& out);
+    std::vector<PeerFacts> fresh_peers(TimePoint now) const;
+    const conf::PeerConfig* peer_by_redis(const conf::Endpoint& redis) const;
     void follow(Goal goal, const std::optional<MasterInfo>& master, std::string cause,
                 TimePoint now, ControllerActions& out);
     std::optional<conf::Endpoint> resolve(const std::optional<MasterInfo>& master,
@@ -213,10 +269,36 @@ private:
     std::vector<RoleStep> plan_;
     std::size_t next_ = 0; // plan_'s next step to start
     int attempts_ = 0;     // of plan_[next_] so far
+    int handover_failures_ = 0; // HandOver attempts of this master plan
     std::optional<InFlight> in_flight_;
     std::optional<TimePoint> retry_at_;
-    std::optional<TimePoint> role_fault_until_;
+    std::optional<TimePoint> role_fault_until_; // give_up_master's hold
+    bool role_fault_reported_ = false;          // what the election was last told
+    bool resigned_ = false; // mastership handed to a peer: fault until a master is heard
+    bool witness_ok_ = true;
+    std::string witness_detail_;
     std::optional<ReplicationFacts> facts_;
+    std::optional<TimePoint> facts_at_;
+    std::vector<PeerFacts> peer_facts_;     // one per [[peer]], config order
+    std::vector<TimePoint> peer_facts_at_;  // when each was read
+    Eligibility eligibility_{false, "not assessed yet"};
+    bool eligibility_reported_ = false;
+    bool preempt_suspended_ = false;        // after a switchover away, until master again
+    std::optional<TimePoint> follower_master_since_;
+    // Our last facts as master, and the peer we follow since: what a lost
+    // partition could have acknowledged is computed from both.
+    std::optional<ReplicationFacts> last_as_master_;
+    std::optional<conf::Endpoint> divergence_peer_;
+    std::int64_t divergent_total_ = 0;
+    std::string last_divergence_;
+    struct Switchover {
+        std::string name;
+        conf::Endpoint redis;
+        IpAddr vrrp;
+        TimePoint started;
+        TimePoint deadline;
+    };
+    std::optional<Switchover> switchover_;
     ProxyMode proxy_mode_ = ProxyMode::fenced; // main starts the proxy fenced with [vrrp]
     bool vip_held_ = false;                    // main removes stale VIPs at start
     std::uint64_t next_id_ = 0;

@@ -2,6 +2,7 @@
 
 #include "election/admin.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
@@ -17,9 +18,56 @@ void use_redis(RolePorts& ports, RedisExecutor& redis, bool poll) {
     ports.replicate_redis = [&redis](const conf::Endpoint& master, StepDone done) {
         redis.async_replicate(master, std::move(done));
     };
+    ports.confirm_role = [&redis](const std::optional<conf::Endpoint>& master,
+                                  std::chrono::milliseconds within, StepDone done) {
+        redis.async_confirm_role(master, within, std::move(done));
+    };
+    ports.hand_off = [&redis](const conf::Endpoint& to, std::chrono::milliseconds timeout,
+                              StepDone done) { redis.async_failover(to, timeout, std::move(done)); };
+    ports.read_local = [&redis](RedisExecutor::ReadDone done) {
+        redis.async_read_replication(std::move(done));
+    };
+    ports.config_set = [&redis](std::vector<std::pair<std::string, std::string>> settings,
+                                StepDone done) {
+        redis.async_config_set(std::move(settings), std::move(done));
+    };
     if (!poll) return;
     ports.read_replication = [&redis](RedisExecutor::ReadDone done) {
         redis.async_read_replication(std::move(done));
+    };
+}
+
+PeerRedis::PeerRedis(asio::any_io_executor executor, const conf::Config& config,
+                     std::shared_ptr<spdlog::logger> log) {
+    const RedisExecutorTimeouts timeouts{std::chrono::milliseconds{300},
+                                         std::chrono::milliseconds{500},
+                                         std::chrono::milliseconds{3000},
+                                         std::chrono::milliseconds{20}};
+    for (const auto& peer : config.peers)
+        executors_.emplace_back(peer.redis,
+                                std::make_unique<RedisExecutor>(
+                                    executor, conf::RedisConfig{peer.redis, config.redis.password, 1},
+                                    timeouts, log));
+}
+
+RedisExecutor* PeerRedis::find(const conf::Endpoint& redis) {
+    for (auto& [endpoint, executor] : executors_)
+        if (endpoint == redis) return executor.get();
+    return nullptr;
+}
+
+void PeerRedis::stop() {
+    for (auto& entry : executors_)
+        entry.second->stop();
+}
+
+void use_peers(RolePorts& ports, PeerRedis& peers) {
+    ports.read_peer = [&peers](const conf::Endpoint& peer, RedisExecutor::ReadDone done) {
+        peers.find(peer)->async_read_replication(std::move(done));
+    };
+    ports.peer_failover = [&peers](const conf::Endpoint& peer, const conf::Endpoint& to,
+                                   std::chrono::milliseconds timeout, StepDone done) {
+        peers.find(peer)->async_failover(to, timeout, std::move(done));
     };
 }
 
@@ -36,7 +84,14 @@ public:
         , election(std::move(election))
         , log(std::move(log))
         , deadline(ex)
-        , poll_timer(ex) {}
+        , poll_timer(ex)
+        , peer_timer(ex)
+        , witness_timer(ex)
+        , self_redis(config.redis.address)
+        , failover(config.failover) {
+        for (const auto& peer : config.peers)
+            peers.push_back(Peer{peer.name, peer.redis, false});
+    }
 
     void on_election(const Action& action) { run(controller.on_election(action, Clock::now())); }
 
@@ -52,6 +107,20 @@ public:
                 apply(health.on_role_fault(fault->fault, fault->reason));
             } else if (const auto* notice = std::get_if<Notice>(&action)) {
                 log->warn("{}", notice->text);
+            } else if (const auto* e = std::get_if<SetEligible>(&action)) {
+                eligible = e->eligibility.eligible;
+                if (eligible)
+                    log->info("eligible for the master role");
+                else
+                    log->warn("not eligible for the master role: {}", e->eligibility.reason);
+                post([](Impl& self) { self.election.set_priority(self.election_priority()); });
+            } else if (const auto* done = std::get_if<SwitchoverDone>(&action)) {
+                (done->ok ? log->info("{}", done->text) : log->error("{}", done->text));
+                if (auto reply = std::exchange(switchover_reply, nullptr)) reply(done->ok, done->text);
+            } else if (const auto* t = std::get_if<TransitionDone>(&action)) {
+                log->info("role {} reached{}{} ({})", to_string(t->goal),
+                          t->master.empty() ? "" : ", following ", t->master, t->cause);
+                if (on_transition) on_transition(*t);
             }
         }
         arm();
@@ -80,6 +149,11 @@ public:
             void operator()(const ReplicateRedis& r) const {
                 d.ports.replicate_redis(r.master, std::move(done));
             }
+            void operator()(const CheckPeers&) const { d.check_peers(std::move(done)); }
+            void operator()(const HandOver& h) const { d.hand_over(h.master, std::move(done)); }
+            void operator()(const HandOff& h) const {
+                d.ports.hand_off(h.to, d.failover.switchover_timeout, std::move(done));
+            }
         };
         std::visit(Start{*this, done}, run_step.step);
     }
@@ -95,12 +169,143 @@ public:
             } else if (const auto* p = std::get_if<PriorityChanged>(&event)) {
                 log->warn("health: effective priority {} ({})", p->priority,
                           health.checks_ok() ? "checks ok" : health.last_error());
-                post(
-                    [priority = p->priority](Impl& self) { self.election.set_priority(priority); });
+                post([](Impl& self) { self.election.set_priority(self.election_priority()); });
                 if (health.checks_ok()) run(controller.on_health(true, Clock::now()));
             }
         }
     }
+
+    // An ineligible node runs at priority 1: it never preempts, and still
+    // takes over when the master goes silent (then the promotion decides).
+    std::uint8_t election_priority() const {
+        return eligible ? health.effective_priority() : std::uint8_t{1};
+    }
+
+    struct Peer {
+        std::string name;
+        conf::Endpoint redis;
+        bool polling = false;
+    };
+
+    // Reads one peer's Redis; feeds the controller; then `then()`.
+    void read_peer(Peer& peer, std::function<void()> then) {
+        if (!ports.read_peer) {
+            if (then) asio::post(executor, std::move(then));
+            return;
+        }
+        peer.polling = true;
+        ports.read_peer(peer.redis,
+            [weak = weak_from_this(), &peer, then = std::move(then)](const ReplicationRead& read) {
+                auto self = weak.lock();
+                if (!self || self->stopped) return;
+                peer.polling = false;
+                self->run(self->controller.on_peer(
+                    PeerFacts{peer.name, peer.redis, read.facts, read.error}, Clock::now()));
+                if (then) then();
+            });
+    }
+
+    void poll_peers() {
+        for (auto& peer : peers)
+            if (!peer.polling) read_peer(peer, {});
+    }
+
+    // The local Redis and every peer's, read now; the step completes when all
+    // have answered (each read is bounded by its executor's timeouts).
+    void check_peers(StepDone done) {
+        auto remaining = std::make_shared<std::size_t>(peers.size() + 1);
+        auto local_error = std::make_shared<std::string>();
+        auto one_done = [remaining, local_error, done = std::move(done)] {
+            if (--*remaining > 0) return;
+            done(local_error->empty() ? StepResult::success()
+                                      : StepResult::failure("INFO replication: " + *local_error));
+        };
+        const auto polled_at = Clock::now();
+        ports.read_local([weak = weak_from_this(), one_done, local_error,
+                          polled_at](const ReplicationRead& read) {
+            auto self = weak.lock();
+            if (!self || self->stopped) return;
+            if (read.facts)
+                self->run(self->controller.on_replication(*read.facts, polled_at, Clock::now()));
+            else
+                *local_error = read.error;
+            one_done();
+        });
+        for (auto& peer : peers)
+            read_peer(peer, one_done);
+    }
+
+    // FAILOVER TO us on the old master's Redis, then our ROLE until master.
+    void hand_over(const conf::Endpoint& master, StepDone done) {
+        ports.peer_failover(
+            master, self_redis, failover.switchover_timeout,
+            [weak = weak_from_this(), done = std::move(done)](const StepResult& result) {
+                auto self = weak.lock();
+                if (!self || self->stopped) return;
+                if (!result.ok) return done(result);
+                self->ports.confirm_role(std::nullopt, std::chrono::milliseconds{3000}, done);
+            });
+    }
+
+    void schedule_peer_poll() {
+        peer_timer.expires_after(poll_interval);
+        peer_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || self->stopped) return;
+            self->poll_peers();
+            self->schedule_peer_poll();
+        });
+    }
+
+    // Split-brain protection: a witness answers when a TCP connect to it
+    // succeeds or is refused (either way the host is there); silence is not.
+    void probe_witnesses() {
+        if (failover.witnesses.empty() || probing) return;
+        probing = true;
+        auto state = std::make_shared<WitnessRound>();
+        state->remaining = failover.witnesses.size();
+        for (const auto& w : failover.witnesses) {
+            auto socket = std::make_shared<asio::ip::tcp::socket>(executor);
+            auto timer = std::make_shared<asio::steady_timer>(executor, failover.witness_timeout);
+            timer->async_wait([socket](const boost::system::error_code& ec) {
+                if (!ec) socket->close();
+            });
+            socket->async_connect(
+                asio::ip::tcp::endpoint(w.host, w.port),
+                [weak = weak_from_this(), state, socket, timer,
+                 text = w.to_string()](const boost::system::error_code& ec) {
+                    timer->cancel();
+                    const bool answered = !ec || ec == asio::error::connection_refused;
+                    if (answered) state->reachable = true;
+                    else state->detail += (state->detail.empty() ? "" : ", ") + text + ": " +
+                                          (ec == asio::error::operation_aborted ? "timed out"
+                                                                                 : ec.message());
+                    if (--state->remaining > 0) return;
+                    auto self = weak.lock();
+                    if (!self || self->stopped) return;
+                    self->probing = false;
+                    self->run(self->controller.on_witness(state->reachable, state->detail,
+                                                          Clock::now()));
+                });
+        }
+    }
+
+    void schedule_witness_probe() {
+        if (failover.witnesses.empty()) return;
+        witness_timer.expires_after(failover.witness_interval);
+        witness_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || self->stopped) return;
+            self->probe_witnesses();
+            self->schedule_witness_probe();
+        });
+    }
+
+    struct WitnessRound {
+        std::size_t remaining = 0;
+        bool reachable = false;
+        std::string detail;
+    };
 
     std::string fault_reason() const {
         return health.role_fault_reason().empty() ? health.last_error()
@@ -183,7 +388,16 @@ public:
     asio::steady_timer deadline;
     std::optional<TimePoint> armed_for;
     asio::steady_timer poll_timer;
+    asio::steady_timer peer_timer;
+    asio::steady_timer witness_timer;
+    conf::Endpoint self_redis;
+    conf::FailoverConfig failover;
+    std::vector<Peer> peers;
+    SwitchoverReply switchover_reply; // the running switchover's requester
+    std::function<void(const TransitionDone&)> on_transition;
     std::vector<std::function<void()>> settled_waiters;
+    bool eligible = true; // until the controller says otherwise
+    bool probing = false;
     bool polling = false;
     bool stopped = false;
 };
@@ -199,15 +413,51 @@ ControllerDriver::~ControllerDriver() {
 }
 
 void ControllerDriver::start() {
-    if (!impl_->ports.read_replication) return;
-    impl_->poll();
-    impl_->schedule_poll();
+    auto& d = *impl_;
+    d.poll_peers();
+    d.schedule_peer_poll();
+    d.probe_witnesses();
+    d.schedule_witness_probe();
+    if (d.failover.min_replicas > 0 && d.ports.config_set) {
+        // Split-brain protection in Redis itself: a master without enough
+        // replicas refuses writes (what it would have to drop later).
+        d.ports.config_set(
+            {{"min-replicas-to-write", std::to_string(d.failover.min_replicas)},
+             {"min-replicas-max-lag", std::to_string(d.failover.min_replicas_max_lag.count())}},
+            [weak = std::weak_ptr<Impl>(impl_)](const StepResult& r) {
+                if (auto self = weak.lock(); self && !r.ok)
+                    self->log->error("setting min-replicas-to-write: {}", r.error);
+            });
+    }
+    if (!d.ports.read_replication) return;
+    d.poll();
+    d.schedule_poll();
 }
 
 void ControllerDriver::stop() {
     impl_->stopped = true;
     impl_->deadline.cancel();
     impl_->poll_timer.cancel();
+    impl_->peer_timer.cancel();
+    impl_->witness_timer.cancel();
+}
+
+void ControllerDriver::on_transition(std::function<void(const TransitionDone&)> callback) {
+    impl_->on_transition = std::move(callback);
+}
+
+void ControllerDriver::switchover(const std::string& to, SwitchoverReply reply) {
+    impl_->post([to, reply = std::move(reply)](Impl& self) {
+        auto actions = self.controller.request_switchover(to, Clock::now());
+        // Refused at once: the answer is this request's, not the running one's.
+        if (!actions.empty() && std::holds_alternative<SwitchoverDone>(actions.front())) {
+            const auto& refused = std::get<SwitchoverDone>(actions.front());
+            self.log->warn("switchover refused: {}", refused.text);
+            return reply(false, refused.text);
+        }
+        self.switchover_reply = std::move(reply);
+        self.run(actions);
+    });
 }
 
 void ControllerDriver::become_master() {

@@ -43,6 +43,22 @@ struct RolePorts {
     std::function<void(StepDone)> release_vip;
     std::function<void(StepDone)> promote_redis;
     std::function<void(const conf::Endpoint&, StepDone)> replicate_redis;
+    // The switchover: FAILOVER TO `to` on the local Redis, until it follows `to`.
+    std::function<void(const conf::Endpoint& to, std::chrono::milliseconds timeout, StepDone)>
+        hand_off;
+    // ROLE of the local Redis until master (nullopt) or replica of `master`.
+    std::function<void(const std::optional<conf::Endpoint>&, std::chrono::milliseconds, StepDone)>
+        confirm_role;
+    // INFO replication of the local Redis now (CheckPeers reads it afresh).
+    std::function<void(RedisExecutor::ReadDone)> read_local;
+    // CONFIG SET on the local Redis ([failover] min_replicas at start).
+    std::function<void(std::vector<std::pair<std::string, std::string>>, StepDone)> config_set;
+    // A peer's Redis (by its [[peer]] redis address): INFO replication, and
+    // `FAILOVER TO <to>` sent to it until it follows `to` (the hand-over).
+    std::function<void(const conf::Endpoint& peer, RedisExecutor::ReadDone)> read_peer;
+    std::function<void(const conf::Endpoint& peer, const conf::Endpoint& to,
+                       std::chrono::milliseconds timeout, StepDone)>
+        peer_failover;
     // Optional: when set, the driver polls it every [health] interval (facts
     // and a periodic check at once). Leave it empty when the proxy's health
     // checker feeds on_redis_check: one poller is enough.
@@ -51,6 +67,24 @@ struct RolePorts {
 // Fills promote_redis and replicate_redis from `redis` (and read_replication
 // when `poll`); `redis` must outlive the driver.
 void use_redis(RolePorts& ports, RedisExecutor& redis, bool poll = false);
+
+// One RedisExecutor per [[peer]]'s Redis (with [redis] password), for
+// read_peer and peer_failover; must outlive the driver. Timeouts are tighter
+// than the local Redis's: a dead peer is known within a health interval or two.
+class PeerRedis {
+public:
+    PeerRedis(boost::asio::any_io_executor executor, const conf::Config& config,
+              std::shared_ptr<spdlog::logger> log);
+    RedisExecutor* find(const conf::Endpoint& redis);
+    void stop();
+
+private:
+    std::vector<std::pair<conf::Endpoint, std::unique_ptr<RedisExecutor>>> executors_;
+};
+void use_peers(RolePorts& ports, PeerRedis& peers);
+
+// What the admin socket's "switchover" answers: ok, and a sentence.
+using SwitchoverReply = std::function<void(bool ok, const std::string& text)>;
 
 // One health report on the local Redis, in the election's terms (main
 // translates proxy::HealthReport: Source::check is periodic, Source::pool not).
@@ -94,6 +128,13 @@ public:
     // counts as `fall` failures at once; other pool failures (an idle
     // connection closed by Redis's `timeout`, say) are left to the next check.
     void on_redis_check(RedisCheck check);
+
+    // Moves mastership to the peer named `to` (empty: the best caught-up
+    // one); `reply` once, when the peer holds the role or it failed.
+    void switchover(const std::string& to, SwitchoverReply reply);
+
+    // Called after each completed role transition (hooks, the state file).
+    void on_transition(std::function<void(const TransitionDone&)> callback);
 
     // `done` is posted once no plan runs and no step is in flight (at once if
     // so already): the shutdown path waits on it after Election::shutdown.

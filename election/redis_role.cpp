@@ -75,6 +75,12 @@ void apply_info_field(ReplicationFacts& f, std::string_view key, std::string_vie
         (void)parse_number(value, f.connected_slaves);
     else if (key == "master_replid")
         f.master_replid = value;
+    else if (key == "master_replid2")
+        f.master_replid2 = value;
+    else if (key == "second_repl_offset")
+        (void)parse_number(value, f.second_repl_offset);
+    else if (key == "master_failover_state")
+        f.master_failover_state = value;
 }
 
 } // namespace
@@ -273,6 +279,17 @@ std::string replicaof_request(const std::optional<conf::Endpoint>& master) {
     return encode_command({"REPLICAOF", master->host.to_string(), std::to_string(master->port)});
 }
 
+std::string failover_request(const conf::Endpoint& to, milliseconds timeout) {
+    return encode_command({"FAILOVER", "TO", to.host.to_string(), std::to_string(to.port),
+                           "TIMEOUT", std::to_string(timeout.count())});
+}
+std::string failover_abort_request() {
+    return encode_command({"FAILOVER", "ABORT"});
+}
+std::string config_set_request(const std::string& key, const std::string& value) {
+    return encode_command({"CONFIG", "SET", key, value});
+}
+
 struct Settings {
     tcp::endpoint redis;
     std::string password;
@@ -289,26 +306,72 @@ awaitable<std::string> open(Link& link, const Settings& s) {
     co_return std::string{};
 }
 
+// ROLE until it says `master` (nullopt: master), or `within` has passed.
+awaitable<StepResult> poll_role(Link& link, const Settings& s,
+                                const std::optional<conf::Endpoint>& master, milliseconds within,
+                                std::string what) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+        const auto reply = co_await link.call(role_request(), s.timeouts.command);
+        if (!reply.error.empty()) co_return StepResult::failure("ROLE: " + reply.error);
+        const auto check = check_role(*reply.value, master);
+        if (check.confirmed) co_return StepResult::success();
+        if (std::chrono::steady_clock::now() >= deadline)
+            co_return StepResult::failure(fmt::format("{}: ROLE still says {} after {} ms", what,
+                                                      check.seen, within.count()));
+        co_await link.sleep(s.timeouts.confirm_poll);
+    }
+}
+
 // REPLICAOF, then ROLE until it agrees or `confirm` has passed.
 awaitable<StepResult> run_role_step(std::shared_ptr<Link> link, Settings s,
                                     std::optional<conf::Endpoint> master) {
-    const auto deadline = std::chrono::steady_clock::now() + s.timeouts.confirm;
     const std::string what = master ? describe(ReplicateRedis{*master}) : describe(PromoteRedis{});
     if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
     auto reply = co_await link->call(replicaof_request(master), s.timeouts.command);
     if (!reply.error.empty()) co_return StepResult::failure(what + ": " + reply.error);
     if (reply.value->kind == RedisValue::Kind::error)
         co_return StepResult::failure(what + ": " + reply.value->text);
-    for (;;) {
-        reply = co_await link->call(role_request(), s.timeouts.command);
-        if (!reply.error.empty()) co_return StepResult::failure("ROLE: " + reply.error);
-        const auto check = check_role(*reply.value, master);
-        if (check.confirmed) co_return StepResult::success();
-        if (std::chrono::steady_clock::now() >= deadline)
-            co_return StepResult::failure(fmt::format("{}: ROLE still says {} after {} ms", what,
-                                                      check.seen, s.timeouts.confirm.count()));
-        co_await link->sleep(s.timeouts.confirm_poll);
+    co_return co_await poll_role(*link, s, master, s.timeouts.confirm, what);
+}
+
+// FAILOVER TO `to` TIMEOUT, then ROLE until this Redis is a replica of `to`.
+// Redis rolls back by itself when `to` does not catch up within the timeout;
+// past it (and a margin), ABORT makes sure no failover is left pending.
+awaitable<StepResult> run_failover(std::shared_ptr<Link> link, Settings s, conf::Endpoint to,
+                                   milliseconds timeout) {
+    const std::string what = "FAILOVER TO " + to.to_string();
+    if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
+    auto reply = co_await link->call(failover_request(to, timeout), s.timeouts.command);
+    if (!reply.error.empty()) co_return StepResult::failure(what + ": " + reply.error);
+    if (reply.value->kind == RedisValue::Kind::error)
+        co_return StepResult::failure(what + ": " + reply.value->text);
+    // Named, not temporaries: g++ 12 mishandles temporaries that live across
+    // a co_await (the frame freed them early: munmap_chunk() in a test).
+    const std::optional<conf::Endpoint> target = to;
+    const milliseconds within = timeout + s.timeouts.confirm;
+    auto result = co_await poll_role(*link, s, target, within, what);
+    if (!result.ok) (void)co_await link->call(failover_abort_request(), s.timeouts.command);
+    co_return result;
+}
+
+awaitable<StepResult> run_confirm(std::shared_ptr<Link> link, Settings s,
+                                  std::optional<conf::Endpoint> master, milliseconds within) {
+    if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
+    const std::string what = master ? "replica of " + master->to_string() : "master";
+    co_return co_await poll_role(*link, s, master, within, what);
+}
+
+awaitable<StepResult> run_config_set(std::shared_ptr<Link> link, Settings s,
+                                     std::vector<std::pair<std::string, std::string>> settings) {
+    if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
+    for (const auto& [key, value] : settings) {
+        const auto reply = co_await link->call(config_set_request(key, value), s.timeouts.command);
+        if (!reply.error.empty()) co_return StepResult::failure("CONFIG SET " + key + ": " + reply.error);
+        if (reply.value->kind == RedisValue::Kind::error)
+            co_return StepResult::failure("CONFIG SET " + key + ": " + reply.value->text);
     }
+    co_return StepResult::success();
 }
 
 awaitable<ReplicationRead> run_read(std::shared_ptr<Link> link, Settings s) {
@@ -405,6 +468,30 @@ void RedisExecutor::async_replicate(const conf::Endpoint& master, Done done) {
     impl_->spawn<StepResult>(
         [s, master](std::shared_ptr<Link> l) { return run_role_step(l, s, master); },
         std::move(done));
+}
+
+void RedisExecutor::async_failover(const conf::Endpoint& to, std::chrono::milliseconds timeout,
+                                   Done done) {
+    auto s = impl_->settings;
+    impl_->spawn<StepResult>(
+        [s, to, timeout](std::shared_ptr<Link> l) { return run_failover(l, s, to, timeout); },
+        std::move(done));
+}
+
+void RedisExecutor::async_confirm_role(const std::optional<conf::Endpoint>& master,
+                                       std::chrono::milliseconds within, Done done) {
+    auto s = impl_->settings;
+    impl_->spawn<StepResult>(
+        [s, master, within](std::shared_ptr<Link> l) { return run_confirm(l, s, master, within); },
+        std::move(done));
+}
+
+void RedisExecutor::async_config_set(std::vector<std::pair<std::string, std::string>> settings,
+                                     Done done) {
+    auto s = impl_->settings;
+    impl_->spawn<StepResult>([s, settings = std::move(settings)](std::shared_ptr<Link> l) {
+        return run_config_set(l, s, settings);
+    }, std::move(done));
 }
 
 void RedisExecutor::async_read_replication(ReadDone done) {

@@ -113,6 +113,15 @@ public:
     void async_promote(Done done);
     // REPLICAOF host port, then ROLE until it says slave of host:port.
     void async_replicate(const conf::Endpoint& master, Done done);
+    // FAILOVER TO `to` TIMEOUT `timeout`, then ROLE until this Redis is a
+    // replica of `to` (the hand-over done); FAILOVER ABORT when it is not
+    // within timeout + confirm.
+    void async_failover(const conf::Endpoint& to, std::chrono::milliseconds timeout, Done done);
+    // ROLE until it says master (nullopt) or replica of `master`, changing nothing.
+    void async_confirm_role(const std::optional<conf::Endpoint>& master,
+                            std::chrono::milliseconds within, Done done);
+    // CONFIG SET each key to its value, in order.
+    void async_config_set(std::vector<std::pair<std::string, std::string>> settings, Done done);
     // INFO replication, parsed. Bounded by connect + command.
     void async_read_replication(ReadDone done);
 

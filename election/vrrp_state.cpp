@@ -347,9 +347,12 @@ void VirtualRouter::note_master(Step& step, const AdvertReceived& advert, bool f
     const bool same = last_master_ && last_master_->address == advert.source;
     const bool quiet = !fresh_master(step.now);
     if (!(followed || same || quiet || advert.priority >= last_master_->priority)) return;
+    // A router that resigned (priority 0) and advertises again is a master
+    // anew: its Redis may have changed role meanwhile (a switchover back).
+    const bool back = same && last_master_->priority == 0 && advert.priority > 0;
     last_master_ = MasterInfo{advert.source, advert.priority};
     last_master_at_ = step.now;
-    if (announce && !same) step.emit(MasterChanged{*last_master_});
+    if (announce && (!same || back)) step.emit(MasterChanged{*last_master_});
 }
 
 } // namespace redvip::election

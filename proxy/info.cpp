@@ -62,6 +62,10 @@ struct Fields {
             if (value.size() != kReplidLen || !is_hex(value))
                 return fail(key, value, "not 40 hex digits");
             info.master_replid = value;
+        } else if (key == "master_replid2") {
+            if (value.size() != kReplidLen || !is_hex(value))
+                return fail(key, value, "not 40 hex digits");
+            info.master_replid2 = value;
         } else if (key == "master_repl_offset") {
             return number(key, value, info.master_repl_offset, 0);
         } else if (key == "second_repl_offset") {

@@ -18,6 +18,7 @@ enum class MasterLink : std::uint8_t { up, down };
 struct ReplicationInfo {
     RedisRole role = RedisRole::master;
     std::string master_replid;             // 40 hex digits: the history this node serves
+    std::string master_replid2;            // the history it continued from (all zeros: none)
     std::int64_t master_repl_offset = 0;   // bytes of that history this node has
     std::int64_t second_repl_offset = -1;  // where master_replid2's history ends; -1: none
     std::int64_t connected_slaves = 0;

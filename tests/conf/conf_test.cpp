@@ -266,6 +266,201 @@ TEST_CASE("cross-field rules") {
     }
 }
 
+// [failover] and [hooks] (issue 7): the split-brain options, safe failback
+// and the hooks run after role changes.
+const std::string kFailoverAndHooks = R"([failover]
+catch_up_bytes = 65536
+switchover_timeout_ms = 2000
+min_replicas = 1
+min_replicas_max_lag_s = 5
+witnesses = ["10.77.0.254:53", "[fd77::fe]:22"]
+witness_timeout_ms = 200
+witness_interval_ms = 300
+[hooks]
+on_master = "logger -t redvip \"now master: $REDVIP_REASON\""
+on_backup = "/usr/local/bin/notify backup"
+on_fault = ""
+on_stop = "true"
+timeout_ms = 3000
+)";
+
+TEST_CASE("[failover] and [hooks] default to off, with the documented values") {
+    auto r = load_string(kPair, "t.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    const FailoverConfig& f = r.config->failover;
+    CHECK(f.catch_up_bytes == 1048576);
+    CHECK(f.switchover_timeout == 5000ms);
+    CHECK(f.min_replicas == 0);
+    CHECK(f.min_replicas_max_lag == 10s);
+    CHECK(f.witnesses.empty());
+    CHECK(f.witness_timeout == 500ms);
+    CHECK(f.witness_interval == 1000ms);
+    const HooksConfig& h = r.config->hooks;
+    CHECK(h.on_master.empty());
+    CHECK(h.on_backup.empty());
+    CHECK(h.on_fault.empty());
+    CHECK(h.on_stop.empty());
+    CHECK(h.timeout == 10000ms);
+}
+
+TEST_CASE("[failover] and [hooks] read every key, and print back to the same config") {
+    auto r = load_string(kPair + kFailoverAndHooks, "t.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    const FailoverConfig& f = r.config->failover;
+    CHECK(f.catch_up_bytes == 65536);
+    CHECK(f.switchover_timeout == 2000ms);
+    CHECK(f.min_replicas == 1);
+    CHECK(f.min_replicas_max_lag == 5s);
+    REQUIRE(f.witnesses.size() == 2);
+    CHECK(f.witnesses[0].to_string() == "10.77.0.254:53");
+    CHECK(f.witnesses[1].to_string() == "[fd77::fe]:22");
+    CHECK(f.witness_timeout == 200ms);
+    CHECK(f.witness_interval == 300ms);
+    const HooksConfig& h = r.config->hooks;
+    CHECK(h.on_master == "logger -t redvip \"now master: $REDVIP_REASON\"");
+    CHECK(h.on_backup == "/usr/local/bin/notify backup");
+    CHECK(h.on_fault.empty());
+    CHECK(h.on_stop == "true");
+    CHECK(h.timeout == 3000ms);
+
+    auto printed = to_toml(*r.config); // hook commands are not redacted
+    CHECK(printed.find("on_master = \"logger -t redvip \\\"now master: $REDVIP_REASON\\\"\"") != std::string::npos);
+    CHECK(printed.find("witnesses = [\"10.77.0.254:53\", \"[fd77::fe]:22\"]") != std::string::npos);
+    auto second = load_string(printed, "printed.toml");
+    REQUIRE_MESSAGE(second, std::string(errors(second) + printed));
+    CHECK(to_toml(*second.config) == printed);
+    CHECK(second.config->failover.witnesses == f.witnesses);
+    CHECK(second.config->hooks.on_master == h.on_master);
+}
+
+TEST_CASE("[failover] and [hooks] ranges") {
+    const std::string f = kPair + "[failover]\n"; // keys start on line 19
+    expect_error(f + "catch_up_bytes = -1\n", "t.toml:19:18: failover.catch_up_bytes = -1: must be between 0 and "
+                                              "1073741824");
+    expect_error(f + "catch_up_bytes = 1073741825\n", "t.toml:19:18: failover.catch_up_bytes = 1073741825: must be "
+                                                      "between 0 and 1073741824");
+    expect_error(f + "switchover_timeout_ms = 99\n", "t.toml:19:25: failover.switchover_timeout_ms = 99: must be "
+                                                     "between 100 and 60000");
+    expect_error(f + "switchover_timeout_ms = 60001\n", "t.toml:19:25: failover.switchover_timeout_ms = 60001: "
+                                                        "must be between 100 and 60000");
+    expect_error(f + "min_replicas = -1\n", "t.toml:19:16: failover.min_replicas = -1: must be between 0 and 16");
+    expect_error(f + "min_replicas = 17\n", "t.toml:19:16: failover.min_replicas = 17: must be between 0 and 16");
+    expect_error(f + "min_replicas_max_lag_s = 0\n", "t.toml:19:26: failover.min_replicas_max_lag_s = 0: must be "
+                                                     "between 1 and 3600");
+    expect_error(f + "min_replicas_max_lag_s = 3601\n", "t.toml:19:26: failover.min_replicas_max_lag_s = 3601: "
+                                                        "must be between 1 and 3600");
+    expect_error(f + "witness_timeout_ms = 9\n", "t.toml:19:22: failover.witness_timeout_ms = 9: must be between "
+                                                 "10 and 10000");
+    expect_error(f + "witness_timeout_ms = 10001\n", "t.toml:19:22: failover.witness_timeout_ms = 10001: must be "
+                                                     "between 10 and 10000");
+    expect_error(f + "witness_interval_ms = 9\n", "t.toml:19:23: failover.witness_interval_ms = 9: must be between "
+                                                  "10 and 60000");
+    expect_error(f + "witness_interval_ms = 60001\n", "t.toml:19:23: failover.witness_interval_ms = 60001: must be "
+                                                      "between 10 and 60000");
+    const std::string h = kPair + "[hooks]\n";
+    expect_error(h + "timeout_ms = 99\n", "t.toml:19:14: hooks.timeout_ms = 99: must be between 100 and 600000");
+    expect_error(h + "timeout_ms = 600001\n", "t.toml:19:14: hooks.timeout_ms = 600001: must be between 100 and "
+                                              "600000");
+    // The bounds themselves are accepted.
+    auto r = load_string(f + "catch_up_bytes = 0\nmin_replicas = 16\nmin_replicas_max_lag_s = 3600\n"
+                             "switchover_timeout_ms = 100\n[hooks]\ntimeout_ms = 600000\n",
+                         "t.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    CHECK(r.config->failover.min_replicas == 16);
+    CHECK(r.config->hooks.timeout == 600000ms);
+}
+
+TEST_CASE("[failover] and [hooks] types are never coerced") {
+    const std::string f = kPair + "[failover]\n";
+    expect_error(f + "catch_up_bytes = \"1MiB\"\n", "t.toml:19:18: failover.catch_up_bytes = \"1MiB\": expected an "
+                                                    "integer, not a string");
+    expect_error(f + "min_replicas_max_lag_s = 1.5\n", "t.toml:19:26: failover.min_replicas_max_lag_s = 1.5: "
+                                                       "expected an integer, not a float");
+    expect_error(f + "min_replicas = true\n", "t.toml:19:16: failover.min_replicas = true: expected an integer, "
+                                              "not a boolean");
+    expect_error(f + "witnesses = \"10.77.0.254:53\"\n", "t.toml:19:13: failover.witnesses = \"10.77.0.254:53\": "
+                                                         "expected an array of strings, not a string");
+    expect_error(f + "witnesses = [\"10.77.0.254:53\", 53]\n", "t.toml:19:32: failover.witnesses[1] = 53: expected "
+                                                               "\"host:port\" with an IP address, e.g. "
+                                                               "\"10.77.0.1:6379\" or \"[fd00::1]:6379\"");
+    expect_error(f + "witnesses = [\"gateway:53\"]\n", "t.toml:19:14: failover.witnesses[0] = \"gateway:53\": "
+                                                       "expected \"host:port\" with an IP address, e.g. "
+                                                       "\"10.77.0.1:6379\" or \"[fd00::1]:6379\"");
+    expect_error(f + "witnesses = [\"10.77.0.254\"]\n", "t.toml:19:14: failover.witnesses[0] = \"10.77.0.254\": "
+                                                        "expected \"host:port\" with an IP address, e.g. "
+                                                        "\"10.77.0.1:6379\" or \"[fd00::1]:6379\"");
+    const std::string h = kPair + "[hooks]\n";
+    expect_error(h + "on_master = true\n", "t.toml:19:13: hooks.on_master = true: expected a string, not a boolean");
+    expect_error(h + "on_stop = [\"echo\", \"bye\"]\n", "t.toml:19:11: hooks.on_stop = [ \"echo\", \"bye\" ]: "
+                                                       "expected a string, not an array");
+    expect_error(h + "timeout_ms = \"10s\"\n", "t.toml:19:14: hooks.timeout_ms = \"10s\": expected an integer, not "
+                                               "a string");
+    expect_error(h + "on_fault = \"echo a\\u0000b\"\n", "t.toml:19:12: hooks.on_fault = \"echo a\\u0000b\": expected "
+                                                        "a shell command without NUL bytes, or \"\" for none");
+    expect_error("failover = 1\n" + kPair, "t.toml:1:12: failover: expected a table [failover], not an integer");
+}
+
+TEST_CASE("[failover] and [hooks] unknown keys and sections") {
+    expect_error(kPair + "[failover]\nwitness = [\"10.77.0.254:53\"]\n",
+                 "t.toml:19:1: failover.witness: unknown key, did you mean 'witnesses'?");
+    expect_error(kPair + "[failover]\nmin_replicas_max_lag_ms = 10\n",
+                 "t.toml:19:1: failover.min_replicas_max_lag_ms: unknown key, did you mean 'min_replicas_max_lag_s'?");
+    expect_error(kPair + "[hooks]\nnotify_master = \"true\"\n",
+                 "t.toml:19:1: hooks.notify_master: unknown key, expected one of: on_master, on_backup, on_fault, "
+                 "on_stop, timeout_ms");
+    expect_error(kPair + "[hooks]\non_mster = \"true\"\n",
+                 "t.toml:19:1: hooks.on_mster: unknown key, did you mean 'on_master'?");
+    expect_error(kPair + "[hook]\n", "t.toml:18:2: hook: unknown section, did you mean 'hooks'?");
+    expect_error(kPair + "[failovr]\n", "t.toml:18:2: failovr: unknown section, did you mean 'failover'?");
+}
+
+TEST_CASE("[failover] and [hooks] cross-field rules") {
+    SUBCASE("both need an election") {
+        expect_error(kPlain + "[failover]\nmin_replicas = 1\n",
+                     "t.toml:5:1: failover: [failover] needs [vrrp]: without an election nothing fails over");
+        expect_error(kPlain + "[hooks]\non_master = \"true\"\n",
+                     "t.toml:5:1: hooks: [hooks] needs [vrrp]: without an election there are no role changes to "
+                     "run them on");
+        expect_error(kPlain + "[hooks]\n",
+                     "t.toml:5:1: hooks: [hooks] needs [vrrp]: without an election there are no role changes to "
+                     "run them on");
+    }
+    const std::string w = kPair + "[failover]\nwitnesses = ["; // items start on line 19, column 14
+    SUBCASE("a witness is another host") {
+        expect_error(w + "\"10.77.0.1:80\"]\n",
+                     "t.toml:19:14: failover.witnesses[0] = \"10.77.0.1:80\": is this node's own address "
+                     "(redis.address); a witness must be another host on the network");
+        expect_error(w + "\"10.77.0.100:6379\"]\n",
+                     "t.toml:19:14: failover.witnesses[0] = \"10.77.0.100:6379\": is a VIP (vip.addresses[0]), held "
+                     "by whichever node is master; a witness must be another host on the network");
+        expect_error(w + "\"127.0.0.1:53\"]\n",
+                     "t.toml:19:14: failover.witnesses[0] = \"127.0.0.1:53\": is this host itself (loopback), always "
+                     "reachable; a witness must be another host on the network");
+        expect_error(w + "\"[::1]:53\"]\n",
+                     "t.toml:19:14: failover.witnesses[0] = \"[::1]:53\": is this host itself (loopback), always "
+                     "reachable; a witness must be another host on the network");
+        expect_error(w + "\"10.77.0.2:22\"]\n",
+                     "t.toml:19:14: failover.witnesses[0] = \"10.77.0.2:22\": is the address of peer[0] (redis-b); "
+                     "when that peer fails no node could be master; a witness must be another host on the network");
+        auto unicast = replace(kPair, "priority = 100",
+                               "priority = 100\nunicast_src = \"10.77.0.11\"\nunicast_peers = [\"10.77.0.2\"]");
+        expect_error(unicast + "[failover]\nwitnesses = [\"10.77.0.254:53\", \"10.77.0.11:53\"]\n",
+                     "t.toml:21:32: failover.witnesses[1] = \"10.77.0.11:53\": is this node's own address "
+                     "(vrrp.unicast_src); a witness must be another host on the network");
+    }
+    SUBCASE("a witness is listed once") {
+        expect_error(w + "\"10.77.0.254:53\", \"10.77.0.9:53\", \"10.77.0.254:53\"]\n",
+                     "t.toml:19:48: failover.witnesses[2] = \"10.77.0.254:53\": is listed twice");
+        // The same host on another port is another probe, not a duplicate.
+        auto r = load_string(w + "\"10.77.0.254:53\", \"10.77.0.254:22\"]\n", "t.toml");
+        CHECK_MESSAGE(r, errors(r));
+    }
+    SUBCASE("every bad witness is reported") {
+        auto r = load_string(w + "\"10.77.0.1:80\", \"10.77.0.254:53\", \"10.77.0.100:1\"]\n", "t.toml");
+        CHECK(r.errors.size() == 2);
+    }
+}
+
 TEST_CASE("every error is reported, not just the first") {
     auto text = replace(kPlain, "[redis]", "threads = 0\nmax_clients = -1\n[redis]");
     auto r = load_string(text, "t.toml");
@@ -304,4 +499,11 @@ TEST_CASE("the shipped example configs load") {
         CHECK(r.config->vrrp.has_value());
         CHECK(r.config->peers.size() == 1);
     }
+    // The example sets every key, [failover] and [hooks] at their defaults.
+    auto r = load_file(REDVIP_SOURCE_DIR "/conf/redvip.example.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    CHECK(r.config->failover.catch_up_bytes == 1048576);
+    CHECK(r.config->failover.witnesses.empty());
+    CHECK(r.config->hooks.timeout == 10000ms);
+    CHECK(r.config->hooks.on_stop.empty());
 }

@@ -63,14 +63,22 @@ TEST_CASE("the controller's part: steps, durations, facts, health") {
     FakeClock clock;
     Controller c(config());
     HealthTracker h(redvip::conf::HealthConfig{}, 100);
-    auto run = c.on_election(BecomeMaster{}, clock.now);
-    clock.advance(4ms);
-    run = c.on_step_done(std::get<RunStep>(run[1]).id, StepResult::success(), clock.now);
-    clock.advance(6ms);
-    c.on_step_done(std::get<RunStep>(run[0]).id, StepResult::success(), clock.now);
+    const auto step_id = [](const ControllerActions& actions) {
+        for (const auto& a : actions)
+            if (const auto* r = std::get_if<RunStep>(&a)) return r->id;
+        FAIL("no step started");
+        return std::uint64_t{0};
+    };
     ReplicationFacts f;
     f.role = "master";
     f.master_repl_offset = 77;
+    auto run = c.on_election(BecomeMaster{}, clock.now);
+    c.on_replication(f, clock.now, clock.now); // what CheckPeers reads
+    run = c.on_step_done(step_id(run), StepResult::success(), clock.now);
+    clock.advance(4ms);
+    run = c.on_step_done(step_id(run), StepResult::success(), clock.now);
+    clock.advance(6ms);
+    c.on_step_done(step_id(run), StepResult::success(), clock.now);
     c.on_replication(f, clock.now, clock.now);
 
     const auto j = controller_status(c, h, clock_at(clock.now));
@@ -80,9 +88,9 @@ TEST_CASE("the controller's part: steps, durations, facts, health") {
     CHECK(j["redis_role"]["master_repl_offset"] == 77);
     CHECK(j["role_goal"] == "master");
     CHECK(j["role_settled"] == true);
-    CHECK(j["role_steps"].size() == 4);
-    CHECK(j["role_steps"][1]["name"] == "REPLICAOF NO ONE");
-    CHECK(j["role_steps"][1]["duration_ms"] == doctest::Approx(4.0));
+    CHECK(j["role_steps"].size() == 5);
+    CHECK(j["role_steps"][2]["name"] == "REPLICAOF NO ONE");
+    CHECK(j["role_steps"][2]["duration_ms"] == doctest::Approx(4.0));
     CHECK(j["role_last_transition"]["duration_ms"] == doctest::Approx(10.0));
     CHECK(j["role_last_transition"]["time"] == "2024-05-01T11:59:59.990Z");
     CHECK(j["role_transitions"].size() == 1);

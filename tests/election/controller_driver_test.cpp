@@ -21,6 +21,7 @@ using Calls = std::vector<std::string>;
 // Records every call; the test completes the pending step or read when it
 // chooses, always from the io_context (never inside the call).
 struct FakeRolePorts {
+    asio::io_context* io = nullptr; // where the reads' answers are posted
     Calls calls;
     StepDone pending;
     RedisExecutor::ReadDone pending_read;
@@ -37,6 +38,19 @@ struct FakeRolePorts {
         p.promote_redis = [this](StepDone d) { take("promote", std::move(d)); };
         p.replicate_redis = [this](const redvip::conf::Endpoint& e, StepDone d) {
             take("replicate " + e.to_string(), std::move(d));
+        };
+        // CheckPeers: the local Redis a replica whose master is gone, the
+        // peer's Redis refusing: a plain promotion.
+        p.read_local = [this](RedisExecutor::ReadDone d) {
+            ReplicationFacts f;
+            f.role = "slave";
+            f.master_host = "10.0.0.2";
+            f.master_port = 6379;
+            f.master_link_status = "down";
+            asio::post(*io, [d = std::move(d), f] { d({f, "", false}); });
+        };
+        p.read_peer = [this](const redvip::conf::Endpoint&, RedisExecutor::ReadDone d) {
+            asio::post(*io, [d = std::move(d)] { d({std::nullopt, "Connection refused", true}); });
         };
         if (poll)
             p.read_replication = [this](RedisExecutor::ReadDone d) {
@@ -73,15 +87,15 @@ redvip::conf::Config config() {
 struct Rig {
     asio::io_context io;
     FakeRolePorts fake;
-    std::vector<std::string> election; // what the election was told
+    std::vector<std::string> election;   // what the election was told: faults
+    std::vector<int> priorities;         // and priorities
     ControllerDriver driver;
 
     explicit Rig(bool poll = true)
-        : driver(io.get_executor(), config(), fake.ports(poll),
+        : fake{&io, {}, {}, {}, 0}
+        , driver(io.get_executor(), config(), fake.ports(poll),
                  ElectionPort{[this](bool f) { election.push_back(f ? "fault" : "ok"); },
-                              [this](std::uint8_t p) {
-                                  election.push_back("priority " + std::to_string(p));
-                              }},
+                              [this](std::uint8_t p) { priorities.push_back(p); }},
                  std::make_shared<spdlog::logger>(
                      "role", std::make_shared<spdlog::sinks::null_sink_mt>())) {}
 
@@ -106,6 +120,8 @@ TEST_CASE("the master sequence runs on the ports, each step after the last compl
     Rig r;
     RoleListener& listener = r.driver;
     listener.become_master();
+    CHECK(r.fake.calls == Calls{"proxy HOLDING"});
+    r.settle(); // CheckPeers: the local Redis and the peer's are read
     CHECK(r.fake.calls == Calls{"proxy HOLDING", "promote"});
     r.fake.finish();
     CHECK(r.fake.calls.back() == "VIP acquire");
@@ -123,6 +139,7 @@ TEST_CASE("the master sequence runs on the ports, each step after the last compl
 TEST_CASE("a backup follows the peer's Redis; a stale completion is dropped after supersession") {
     Rig r;
     r.driver.become_master();
+    r.settle();
     r.driver.become_backup(MasterInfo{IpAddr::v4(10, 0, 0, 2), 100});
     CHECK(r.fake.calls.back() == "proxy FENCED");
     r.fake.finish(); // the promotion
@@ -179,7 +196,9 @@ TEST_CASE("a periodic check's facts drive drift repair") {
     r.fake.finish();                  // replicate
     std::this_thread::sleep_for(2ms); // the next check starts after the plan completed
     ReplicationFacts facts;
-    facts.role = "master"; // the local Redis restarted without its replicaof
+    facts.role = "slave"; // set to follow someone else by hand
+    facts.master_host = "10.0.0.9";
+    facts.master_port = 6379;
     r.driver.on_redis_check({true, true, "", 100us, facts});
     r.settle();
     CHECK(r.fake.calls.back() == "VIP release");

@@ -40,28 +40,55 @@ std::string line(const ControllerAction& a) {
     if (const auto* p = std::get_if<SetProxy>(&a)) return describe(RoleStep{*p});
     if (const auto* r = std::get_if<RunStep>(&a)) return "run " + describe(r->step);
     if (const auto* f = std::get_if<RoleFault>(&a)) return f->fault ? "FAULT" : "fault cleared";
-    return "notice";
+    if (const auto* s = std::get_if<SwitchoverDone>(&a))
+        return s->ok ? "switchover done" : "switchover failed";
+    if (std::holds_alternative<Notice>(a)) return "notice";
+    return {}; // SetEligible, TransitionDone: asserted where they matter
 }
 
 using Lines = std::vector<std::string>;
 
 // The controller, a fake clock and the step in flight (as a driver keeps it).
+// CheckPeers is answered at once with `local` and no peer read (as if every
+// peer were down), unless `manual_check` is set: tests of the data-safety
+// rules drive it themselves.
 struct Harness {
     Controller controller{config()};
     FakeClock clock;
     std::optional<std::uint64_t> running;
+    std::optional<RoleStep> running_step;
     ControllerActions last;
+    ControllerActions all; // every action since the last clear
+    bool manual_check = false;
+    ReplicationFacts local = replica_of_b();
+
+    static ReplicationFacts replica_of_b() {
+        ReplicationFacts f;
+        f.role = "slave";
+        f.master_host = "10.0.0.2";
+        f.master_port = 6379;
+        f.master_link_status = "down";
+        return f;
+    }
 
     Lines feed(const ControllerActions& actions) {
         last = actions;
+        all.insert(all.end(), actions.begin(), actions.end());
         Lines out;
         for (const auto& a : actions) {
             if (const auto* r = std::get_if<RunStep>(&a)) {
                 REQUIRE_FALSE(running); // one async step at a time
                 running = r->id;
+                running_step = r->step;
+                if (!manual_check && std::holds_alternative<CheckPeers>(r->step)) {
+                    controller.on_replication(local, clock.now, clock.now);
+                    for (auto& l : complete()) out.push_back(l);
+                    continue;
+                }
             }
-            out.push_back(line(a));
+            if (auto l = line(a); !l.empty()) out.push_back(l);
         }
+        last = actions;
         return out;
     }
     Lines elect(const Action& action) { return feed(controller.on_election(action, clock.now)); }
@@ -69,6 +96,7 @@ struct Harness {
         REQUIRE(running);
         const auto id = *running;
         running.reset();
+        running_step.reset();
         return feed(controller.on_step_done(
             id, ok ? StepResult::success() : StepResult::failure(std::move(error)), clock.now));
     }
@@ -118,12 +146,13 @@ TEST_CASE("master: HOLDING, REPLICAOF NO ONE, VIP acquire, SERVING, each confirm
     CHECK(t.goal == Goal::master);
     CHECK(t.outcome == Outcome::done);
     CHECK(*t.finished - t.started == 12ms);
-    REQUIRE(t.steps.size() == 4);
-    CHECK(t.steps[1].name == "REPLICAOF NO ONE");
-    CHECK(t.steps[1].took == 5ms);
-    CHECK(t.steps[2].name == "VIP acquire");
-    CHECK(t.steps[2].took == 7ms);
-    CHECK(t.steps[3].status == StepStatus::done);
+    REQUIRE(t.steps.size() == 5);
+    CHECK(t.steps[1].name == "read peers");
+    CHECK(t.steps[2].name == "REPLICAOF NO ONE");
+    CHECK(t.steps[2].took == 5ms);
+    CHECK(t.steps[3].name == "VIP acquire");
+    CHECK(t.steps[3].took == 7ms);
+    CHECK(t.steps[4].status == StepStatus::done);
 }
 
 TEST_CASE("backup: FENCED, VIP release, REPLICAOF the winning advert's peer") {
@@ -174,7 +203,7 @@ TEST_CASE("never replicating from itself, whatever [[peer]] says") {
     Controller controller(c);
     FakeClock clock;
     const auto actions = controller.on_election(BecomeBackup{master(v4(10, 0, 0, 7))}, clock.now);
-    REQUIRE(actions.size() == 3);
+    REQUIRE(actions.size() == 4); // notice, eligibility, proxy FENCED, VIP release
     CHECK(std::get<Notice>(actions[0]).text.find("never replicating from itself") !=
           std::string::npos);
     for (const auto& a : actions)
@@ -287,8 +316,8 @@ TEST_CASE("a failed master step is retried with backoff, then given up as a faul
 
     const auto& t = h.latest();
     CHECK(t.outcome == Outcome::abandoned);
-    CHECK(t.steps[1].attempts == 3);
-    CHECK(t.steps[1].status == StepStatus::failed);
+    CHECK(t.steps[2].attempts == 3);
+    CHECK(t.steps[2].status == StepStatus::failed);
     CHECK(h.controller.role_fault());
     CHECK(h.controller.proxy_mode() == ProxyMode::fenced);
     // The fault is held, then cleared so the node may try again.
@@ -353,7 +382,12 @@ TEST_CASE("replication drift after a completed plan is repaired; older facts are
     h.clock.advance(1ms);
     CHECK(h.facts(master_facts(), polled_before).empty()); // sent before the REPLICAOF
     CHECK(h.facts(replica_of("10.0.0.2", 6379), h.clock.now).empty());
-    // The local Redis restarted without its replicaof: it says master.
+    // The local Redis restarted without its replicaof: it says master. A
+    // hand-over to us would look alike for a moment: repaired after the grace.
+    CHECK(h.facts(master_facts(), h.clock.now).empty());
+    h.clock.advance(1999ms);
+    CHECK(h.facts(master_facts(), h.clock.now).empty());
+    h.clock.advance(1ms);
     CHECK(h.facts(master_facts(), h.clock.now) ==
           Lines{"notice", "proxy FENCED", "run VIP release"});
     CHECK(h.latest().cause == "repair: Redis was master");
@@ -363,13 +397,26 @@ TEST_CASE("replication drift after a completed plan is repaired; older facts are
     CHECK(h.controller.facts() == replica_of("10.0.0.3", 6380));
 }
 
-TEST_CASE("a master whose Redis turned replica is promoted again") {
+TEST_CASE("a master whose Redis turned replica of a stranger is promoted again") {
+    Harness h;
+    h.elect(BecomeMaster{});
+    h.finish();
+    h.clock.advance(1ms);
+    CHECK(h.facts(replica_of("10.0.0.9", 6379), h.clock.now) ==
+          Lines{"notice", "proxy HOLDING", "run REPLICAOF NO ONE"});
+}
+
+TEST_CASE("a master whose Redis was handed over to a peer's fences and resigns") {
     Harness h;
     h.elect(BecomeMaster{});
     h.finish();
     h.clock.advance(1ms);
     CHECK(h.facts(replica_of("10.0.0.2", 6379), h.clock.now) ==
-          Lines{"notice", "proxy HOLDING", "run REPLICAOF NO ONE"});
+          Lines{"notice", "proxy FENCED", "run VIP release", "FAULT"});
+    CHECK(h.controller.goal() == Goal::fault);
+    CHECK(h.controller.preempt_suspended());
+    // The peer's adverts end the resignation.
+    CHECK(h.elect(MasterChanged{master(b_vrrp)}) == Lines{"fault cleared"});
 }
 
 TEST_CASE("a completion with an unknown id changes nothing") {

@@ -1,0 +1,96 @@
+// The data-safety rules of a failover, pure: which node may become master,
+// how it takes the role without losing acknowledged writes, and what a node
+// that lost a partition could have acknowledged. Facts in (INFO replication of
+// the local Redis and of each peer's, as last read), decisions out; the
+// controller (controller.hpp) applies them, the driver reads the facts.
+//
+// The rules, in one place:
+//  * Eligibility (may this node preempt, or be elected at all): ineligible
+//    while a peer's Redis that answered is a master this node has not caught
+//    up with (its replica, master_link_status up, offset within
+//    catch_up_bytes), or a replica whose history is ahead of ours (we
+//    restarted empty or from an older dataset). The election sees an
+//    ineligible node at priority 1: it never preempts, yet still takes over
+//    when the master goes silent, and then the promotion rule below decides.
+//  * Promotion (the election made this node master; peers read afresh): a
+//    peer's Redis still alive as master hands over with Redis's FAILOVER
+//    (writes paused there, our offset awaited, no acknowledged write lost);
+//    a peer ahead of us refuses the promotion; otherwise REPLICAOF NO ONE.
+//  * Divergence: a node that was master and now follows a peer could have
+//    acknowledged the bytes between where the peer's history forked from
+//    ours (its second_repl_offset) and our last offset as master.
+#pragma once
+
+#include "conf/config.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace redvip::election {
+
+// INFO replication, the fields the controller uses (redis_role.hpp parses them).
+struct ReplicationFacts {
+    std::string role;        // "master" or "slave"
+    std::string master_host; // a replica's master, as Redis reports it
+    std::uint16_t master_port = 0;
+    std::string master_link_status; // "up" / "down"; empty on a master
+    std::int64_t master_repl_offset = 0;
+    std::string master_replid;        // the history this node serves
+    std::string master_replid2;       // the history it continued from ("000..." if none)
+    std::int64_t second_repl_offset = -1; // where master_replid2's history ends; -1: none
+    int connected_slaves = 0;
+    std::string master_failover_state; // "no-failover", "waiting-for-sync", ...
+    friend bool operator==(const ReplicationFacts&, const ReplicationFacts&) = default;
+};
+// True when `facts` say "replica of exactly `master`" (addresses compared as
+// addresses, so "::1" and "0:0::1" agree).
+bool replicates_from(const ReplicationFacts& facts, const conf::Endpoint& master);
+
+// A peer's Redis as last read: `facts` empty when it did not answer.
+struct PeerFacts {
+    std::string name;
+    conf::Endpoint redis;
+    std::optional<ReplicationFacts> facts;
+    std::string error; // why it did not answer
+};
+
+// True when `a`'s dataset holds `b`'s history and more than `slack` bytes
+// beyond it: the same history further on, or a history that continued from
+// b's (a was promoted after following b) past b's offset. Datasets of
+// unrelated histories compare by offset: a Redis restarted empty starts a new
+// history at offset 0.
+bool history_ahead(const ReplicationFacts& a, const ReplicationFacts& b, std::int64_t slack = 0);
+
+struct Eligibility {
+    bool eligible = true;
+    std::string reason; // why not
+    friend bool operator==(const Eligibility&, const Eligibility&) = default;
+};
+// May this node (whose Redis says `local`) take the master role now?
+Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
+                               const std::vector<PeerFacts>& peers, std::int64_t catch_up_bytes);
+
+// How the election's new master takes the role, from facts read just now.
+struct PromoteLocally {};    // REPLICAOF NO ONE: no peer's Redis is master
+struct HandOverFrom {        // FAILOVER TO us, sent to this master's Redis
+    conf::Endpoint master;
+    std::string name;
+};
+struct RefusePromotion {
+    std::string reason;
+};
+using PromotionPath = std::variant<PromoteLocally, HandOverFrom, RefusePromotion>;
+PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
+                             const std::vector<PeerFacts>& peers);
+
+// Bytes this node acknowledged as master (`ours`, read while it was) that
+// the winner's history (`winner`, read after) does not hold; nullopt when the
+// histories cannot be compared (the winner never followed ours).
+std::optional<std::int64_t> divergent_bytes(const ReplicationFacts& ours,
+                                            const ReplicationFacts& winner);
+
+} // namespace redvip::election

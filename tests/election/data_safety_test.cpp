@@ -1,0 +1,318 @@
+// The data-safety rules (data_safety.hpp) and how the controller applies
+// them: eligibility, promotion by hand-over or refusal, the switchover,
+// divergence after a lost partition, witnesses. Pure: facts in, actions out.
+#include "election/controller.hpp"
+#include "vrrp_test_support.hpp"
+
+#include <string>
+
+using namespace redvip::election;
+using namespace redvip::election::test;
+using redvip::conf::Endpoint;
+
+namespace {
+
+Endpoint ep(const char* host, std::uint16_t port) {
+    return Endpoint{boost::asio::ip::make_address(host), port};
+}
+
+const Endpoint a_redis = ep("10.0.0.1", 6379); // this node
+const Endpoint b_redis = ep("10.0.0.2", 6379);
+const IpAddr b_vrrp = v4(10, 0, 0, 2);
+const std::string r1(40, '1'), r2(40, '2'), r3(40, '3'), zeros(40, '0');
+
+ReplicationFacts master_at(const std::string& replid, std::int64_t offset) {
+    ReplicationFacts f;
+    f.role = "master";
+    f.master_replid = replid;
+    f.master_replid2 = zeros;
+    f.master_repl_offset = offset;
+    return f;
+}
+
+ReplicationFacts replica_at(const Endpoint& of, const std::string& replid, std::int64_t offset,
+                            const char* link = "up") {
+    ReplicationFacts f;
+    f.role = "slave";
+    f.master_host = of.host.to_string();
+    f.master_port = of.port;
+    f.master_link_status = link;
+    f.master_replid = replid;
+    f.master_replid2 = zeros;
+    f.master_repl_offset = offset;
+    return f;
+}
+
+PeerFacts peer_b(std::optional<ReplicationFacts> facts) {
+    return PeerFacts{"b", b_redis, std::move(facts), facts ? "" : "Connection refused"};
+}
+
+ControllerConfig config() {
+    ControllerConfig c;
+    c.self_redis = a_redis;
+    c.peers = {{"b", boost::asio::ip::make_address("10.0.0.2"), b_redis}};
+    c.catch_up_bytes = 100;
+    return c;
+}
+
+// The controller with every action kept; steps are completed by hand.
+struct Node {
+    Controller controller{config()};
+    FakeClock clock;
+    std::optional<RunStep> running;
+    ControllerActions actions;
+
+    void take(ControllerActions out) {
+        for (auto& a : out) {
+            if (const auto* r = std::get_if<RunStep>(&a)) running = *r;
+            actions.push_back(std::move(a));
+        }
+    }
+    void elect(const Action& a) { take(controller.on_election(a, clock.now)); }
+    void local(const ReplicationFacts& f) {
+        take(controller.on_replication(f, clock.now, clock.now));
+    }
+    void peer(std::optional<ReplicationFacts> f) { take(controller.on_peer(peer_b(f), clock.now)); }
+    void complete(bool ok = true, std::string error = "boom") {
+        REQUIRE(running);
+        const auto id = running->id;
+        running.reset();
+        take(controller.on_step_done(
+            id, ok ? StepResult::success() : StepResult::failure(std::move(error)), clock.now));
+    }
+    std::string step() const { return running ? describe(running->step) : "none"; }
+    template <typename T> std::vector<T> all() const {
+        std::vector<T> out;
+        for (const auto& a : actions)
+            if (const auto* t = std::get_if<T>(&a)) out.push_back(*t);
+        return out;
+    }
+    // Runs a master plan to SERVING with b's Redis down.
+    void make_master() {
+        elect(BecomeMaster{});
+        REQUIRE(step() == "read peers");
+        local(master_at(r1, 1000));
+        peer(std::nullopt);
+        while (running)
+            complete();
+        REQUIRE(controller.proxy_mode() == ProxyMode::serving);
+    }
+};
+
+} // namespace
+
+TEST_CASE("history_ahead: same history, continued history, unrelated histories") {
+    CHECK(history_ahead(master_at(r1, 500), master_at(r1, 400)));
+    CHECK_FALSE(history_ahead(master_at(r1, 400), master_at(r1, 500)));
+    CHECK_FALSE(history_ahead(master_at(r1, 450), master_at(r1, 400), 100)); // within slack
+    // b was promoted at offset 400 of r1's history (second_repl_offset 401).
+    auto promoted = master_at(r2, 900);
+    promoted.master_replid2 = r1;
+    promoted.second_repl_offset = 401;
+    CHECK(history_ahead(promoted, master_at(r1, 400)));
+    CHECK(history_ahead(promoted, master_at(r1, 300)));
+    CHECK_FALSE(history_ahead(promoted, master_at(r1, 450))); // r1 went on: diverged
+    CHECK_FALSE(history_ahead(master_at(r1, 400), promoted)); // the old one is never ahead
+    // A Redis restarted empty: a new history at offset 0.
+    CHECK(history_ahead(master_at(r1, 400), master_at(r3, 0)));
+    CHECK_FALSE(history_ahead(master_at(r3, 0), master_at(r1, 400)));
+}
+
+TEST_CASE("eligibility: caught up with a live master, or nobody alive has newer data") {
+    const auto local = replica_at(b_redis, r1, 950);
+    CHECK(assess_eligibility(local, {peer_b(master_at(r1, 1000))}, 100).eligible);
+    const auto behind = assess_eligibility(local, {peer_b(master_at(r1, 1200))}, 100);
+    CHECK_FALSE(behind.eligible);
+    CHECK(behind.reason == "catching up with b: 250 bytes behind");
+    // Restarted empty: a new history, and the peer's data is newer by any byte.
+    CHECK(assess_eligibility(master_at(r3, 0), {peer_b(master_at(r1, 10))}, 100).reason ==
+          "b's Redis has newer data (offset 10, ours 0)");
+    // A peer that is a replica (of a dead master) but holds more history.
+    CHECK(assess_eligibility(master_at(r3, 0), {peer_b(replica_at(a_redis, r1, 1000, "down"))},
+                             100)
+              .reason == "b's Redis has newer data (offset 1000, ours 0)");
+    // Two fresh masters, neither with data: priority decides, not this rule.
+    CHECK(assess_eligibility(master_at(r3, 0), {peer_b(master_at(r1, 0))}, 100).eligible);
+    // Nobody answers: nothing to lose by taking over.
+    CHECK(assess_eligibility(master_at(r3, 0), {peer_b(std::nullopt)}, 100).eligible);
+    CHECK_FALSE(assess_eligibility(std::nullopt, {}, 100).eligible);
+}
+
+TEST_CASE("promotion path: hand-over from a live master, refusal, or plain promotion") {
+    const auto local = replica_at(b_redis, r1, 990);
+    const auto via = promotion_path(local, {peer_b(master_at(r1, 1000))});
+    REQUIRE(std::holds_alternative<HandOverFrom>(via));
+    CHECK(std::get<HandOverFrom>(via).master == b_redis);
+    CHECK(std::holds_alternative<PromoteLocally>(promotion_path(local, {peer_b(std::nullopt)})));
+    const auto refused = promotion_path(master_at(r3, 0), {peer_b(master_at(r1, 1000))});
+    REQUIRE(std::holds_alternative<RefusePromotion>(refused));
+    CHECK(std::get<RefusePromotion>(refused).reason ==
+          "b's Redis is alive with newer data (offset 1000, ours 0)");
+    // A live master whose link to us is down and who is not ahead: ours wins.
+    CHECK(std::holds_alternative<PromoteLocally>(
+        promotion_path(replica_at(b_redis, r1, 1000, "down"), {peer_b(master_at(r1, 1000))})));
+}
+
+TEST_CASE("divergent bytes: what a lost master acknowledged beyond the fork") {
+    auto winner = master_at(r2, 5000);
+    winner.master_replid2 = r1;
+    winner.second_repl_offset = 4001; // promoted at r1's offset 4000
+    CHECK(divergent_bytes(master_at(r1, 4250), winner) == 250);
+    CHECK(divergent_bytes(master_at(r1, 3900), winner) == 0);
+    CHECK(divergent_bytes(master_at(r1, 4000), master_at(r1, 4100)) == 0);
+    CHECK(divergent_bytes(master_at(r3, 10), winner) == std::nullopt);
+}
+
+TEST_CASE("elected while the old master's Redis lives: FAILOVER hands it over, no REPLICAOF NO ONE") {
+    Node n;
+    n.elect(BecomeMaster{});
+    CHECK(n.controller.proxy_mode() == ProxyMode::holding);
+    CHECK(n.step() == "read peers");
+    n.local(replica_at(b_redis, r1, 990));
+    n.peer(master_at(r1, 1000));
+    n.complete();
+    CHECK(n.step() == "FAILOVER TO us, on 10.0.0.2:6379");
+    n.complete();
+    CHECK(n.step() == "VIP acquire");
+    n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::serving);
+}
+
+TEST_CASE("elected with an empty dataset while the peer holds the data: refused, fenced, fault") {
+    Node n;
+    n.elect(BecomeMaster{});
+    n.local(master_at(r3, 0));
+    n.peer(replica_at(a_redis, r1, 8000, "down"));
+    n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.controller.role_fault());
+    REQUIRE(n.all<RoleFault>().size() == 1);
+    CHECK(n.all<RoleFault>()[0].reason == "b's Redis is alive with newer data (offset 8000, ours 0)");
+    CHECK(n.controller.transitions().back().outcome == Outcome::abandoned);
+}
+
+TEST_CASE("a failed hand-over reads the peers again; the old master died meanwhile") {
+    Node n;
+    n.elect(BecomeMaster{});
+    n.local(replica_at(b_redis, r1, 990));
+    n.peer(master_at(r1, 1000));
+    n.complete();
+    n.complete(false, "connect: Connection refused");
+    REQUIRE(n.controller.next_deadline());
+    n.clock.advance(*n.controller.next_deadline() - n.clock.now);
+    n.take(n.controller.handle_timeout(n.clock.now));
+    CHECK(n.step() == "read peers");
+    n.local(replica_at(b_redis, r1, 1000, "down"));
+    n.peer(std::nullopt);
+    n.complete();
+    CHECK(n.step() == "REPLICAOF NO ONE");
+}
+
+TEST_CASE("an ineligible backup is reported, and eligible again once caught up") {
+    Node n;
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
+    n.local(master_at(r3, 0)); // restarted empty
+    n.peer(master_at(r1, 5000));
+    auto seen = n.all<SetEligible>();
+    REQUIRE_FALSE(seen.empty());
+    CHECK_FALSE(seen.back().eligibility.eligible);
+    CHECK(seen.back().eligibility.reason == "b's Redis has newer data (offset 5000, ours 0)");
+    n.local(replica_at(b_redis, r1, 4990));
+    CHECK(n.all<SetEligible>().back().eligibility.eligible);
+    const auto count = n.all<SetEligible>().size();
+    n.local(replica_at(b_redis, r1, 4995));
+    CHECK(n.all<SetEligible>().size() == count); // only changes are reported
+    // Facts too old are no evidence: the peer's last read expires.
+    n.local(master_at(r3, 0));
+    CHECK_FALSE(n.controller.eligibility().eligible);
+    n.clock.advance(std::chrono::seconds{1});
+    n.local(master_at(r3, 0));
+    CHECK(n.controller.eligibility().eligible);
+}
+
+TEST_CASE("switchover: HOLDING, FAILOVER TO the peer, FENCED, VIP released, resign; done when it is master") {
+    Node n;
+    n.make_master();
+    n.local(master_at(r1, 2000));
+    n.peer(replica_at(a_redis, r1, 2000));
+    n.take(n.controller.request_switchover("", n.clock.now));
+    CHECK(n.controller.proxy_mode() == ProxyMode::holding);
+    CHECK(n.step() == "FAILOVER TO 10.0.0.2 6379");
+    n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    REQUIRE_FALSE(n.all<RoleFault>().empty());
+    CHECK(n.all<RoleFault>().back().fault); // the election resigns us: priority 0
+    CHECK(n.all<SwitchoverDone>().empty());
+    n.clock.advance(std::chrono::milliseconds{80});
+    n.elect(EnterFault{});
+    n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
+    REQUIRE(n.all<SwitchoverDone>().size() == 1);
+    CHECK(n.all<SwitchoverDone>()[0].ok);
+    CHECK(n.all<SwitchoverDone>()[0].text == "switched over to b in 80 ms");
+    CHECK_FALSE(n.all<RoleFault>().back().fault);
+    CHECK(n.controller.preempt_suspended());
+    CHECK_FALSE(n.controller.eligibility().eligible);
+}
+
+TEST_CASE("switchover refused: not master, unknown peer, peer not in sync") {
+    Node n;
+    n.take(n.controller.request_switchover("", n.clock.now));
+    REQUIRE(n.all<SwitchoverDone>().size() == 1);
+    CHECK(n.all<SwitchoverDone>()[0].text == "this node is not a settled master (goal none)");
+    n.make_master();
+    n.take(n.controller.request_switchover("zed", n.clock.now));
+    CHECK(n.all<SwitchoverDone>().back().text == "cannot switch over: no [[peer]] named \"zed\"");
+    n.peer(replica_at(a_redis, r1, 10, "down"));
+    n.take(n.controller.request_switchover("b", n.clock.now));
+    CHECK(n.all<SwitchoverDone>().back().text ==
+          "cannot switch over: b's Redis is not a replica of ours with its link up");
+    CHECK(n.controller.goal() == Goal::master);
+}
+
+TEST_CASE("a switchover Redis rolled back: answered as failed, the node serves again") {
+    Node n;
+    n.make_master();
+    n.peer(replica_at(a_redis, r1, 1000));
+    n.take(n.controller.request_switchover("b", n.clock.now));
+    n.complete(false, "FAILOVER TO 10.0.0.2:6379: ROLE still says master after 5000 ms");
+    REQUIRE(n.all<SwitchoverDone>().size() == 1);
+    CHECK_FALSE(n.all<SwitchoverDone>()[0].ok);
+    CHECK(n.step() == "read peers");
+    n.local(master_at(r1, 1000));
+    n.complete();
+    while (n.running)
+        n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::serving);
+}
+
+TEST_CASE("a lost partition: the bytes acknowledged as master that the winner lacks are reported") {
+    Node n;
+    n.make_master();
+    n.local(master_at(r1, 4250));
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
+    auto winner = master_at(r2, 6000);
+    winner.master_replid2 = r1;
+    winner.second_repl_offset = 4001;
+    n.peer(winner);
+    CHECK(n.controller.divergent_bytes_total() == 250);
+    CHECK(n.controller.last_divergence() == "250 bytes acknowledged here as master are not in b's history");
+}
+
+TEST_CASE("witnesses: none reachable refuses mastership and resigns a master") {
+    Node n;
+    n.make_master();
+    n.take(n.controller.on_witness(false, "10.0.0.254:1: timed out", n.clock.now));
+    REQUIRE_FALSE(n.all<RoleFault>().empty());
+    CHECK(n.all<RoleFault>().back().fault);
+    n.elect(EnterFault{});
+    n.take(n.controller.on_witness(true, "10.0.0.254:1", n.clock.now));
+    CHECK_FALSE(n.all<RoleFault>().back().fault);
+    // And a node that cannot see a witness refuses to be promoted.
+    Node m;
+    m.take(m.controller.on_witness(false, "10.0.0.254:1: timed out", m.clock.now));
+    m.elect(BecomeMaster{});
+    CHECK(m.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(m.controller.transitions().back().outcome == Outcome::abandoned);
+}
