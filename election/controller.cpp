@@ -254,8 +254,47 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         }
     }
     plan_ = build_plan(goal, goal_master_);
+    // A master Redis about to follow another: read both afresh first, for
+    // ours may hold writes the other lacks (a healed partition).
+    if (goal_master_ && facts_ && facts_->role == "master" && !plan_.empty() &&
+        std::holds_alternative<ReplicateRedis>(plan_.back()))
+        plan_.insert(plan_.end() - 1, CheckPeers{});
     update_eligibility(now, out);
     advance(now, out);
+}
+
+// After CheckPeers on the way to following `goal_master_`: a local Redis whose
+// data is newer (it kept serving through a partition the other side lost)
+// must not resync from the stale side. It stays master behind a fenced proxy
+// until the stale master yields (see yield_if_stale) and the election
+// promotes this node.
+void Controller::decide_follow(TimePoint now, ControllerActions& out) {
+    if (!facts_ || facts_->role != "master" || !goal_master_) return;
+    for (const auto& peer : fresh_peers(now)) {
+        if (peer.redis != *goal_master_ || !peer.facts) continue;
+        if (!history_ahead(*facts_, *peer.facts)) return;
+        out.emplace_back(Notice{"not following " + peer.name + ": our Redis has newer data (" +
+                                "offset " + std::to_string(facts_->master_repl_offset) +
+                                ", theirs " + std::to_string(peer.facts->master_repl_offset) +
+                                "); fenced until it yields"});
+        plan_.resize(next_); // the REPLICAOF is dropped; the plan ends here
+        return;
+    }
+}
+
+// A master that sees a peer's Redis master with newer data was the stale side
+// of a partition: it yields (fenced, follows, resigns) rather than make the
+// newer side resync from it.
+void Controller::yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out) {
+    const auto* t = current();
+    if (goal_ != Goal::master || !t || t->outcome != Outcome::done || !facts_ || !peer.facts)
+        return;
+    if (peer.facts->role != "master" || !history_ahead(*peer.facts, *facts_)) return;
+    out.emplace_back(Notice{peer.name + "'s Redis is master with newer data (offset " +
+                            std::to_string(peer.facts->master_repl_offset) + ", ours " +
+                            std::to_string(facts_->master_repl_offset) + "): yielding"});
+    start(Goal::fault, peer.redis, "yield to newer data on " + peer.name, now, out);
+    resign("yielding to " + peer.name + "'s newer data", out);
 }
 
 // Applies proxy steps at once and starts the next async step when nothing is
@@ -318,7 +357,10 @@ ControllerActions Controller::on_step_done(std::uint64_t id, const StepResult& r
         attempts_ = 0;
         ++next_;
         if (std::holds_alternative<CheckPeers>(done.step)) {
-            decide_promotion(now, out);
+            if (goal_ == Goal::master)
+                decide_promotion(now, out);
+            else
+                decide_follow(now, out);
             if (current()->outcome != Outcome::running) return out; // refused
         }
         advance(now, out);
@@ -486,6 +528,7 @@ ControllerActions Controller::on_peer(const PeerFacts& peer, TimePoint now) {
         peer_facts_[i].name = config_.peers[i].name;
         peer_facts_at_[i] = now;
         check_divergence(peer_facts_[i], out);
+        yield_if_stale(peer_facts_[i], now, out);
     }
     update_eligibility(now, out);
     return out;

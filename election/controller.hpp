@@ -238,6 +238,8 @@ private:
     bool same_goal(Goal goal, const std::optional<conf::Endpoint>& master) const;
     std::optional<std::string> promotion_refusal() const;
     void decide_promotion(TimePoint now, ControllerActions& out);
+    void decide_follow(TimePoint now, ControllerActions& out);
+    void yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out);
     void update_eligibility(TimePoint now, ControllerActions& out);
     void update_role_fault(const std::string& reason, ControllerActions& out);
     void resign(const std::string& reason, ControllerActions& out);

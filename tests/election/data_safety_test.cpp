@@ -316,3 +316,47 @@ TEST_CASE("witnesses: none reachable refuses mastership and resigns a master") {
     CHECK(m.controller.proxy_mode() == ProxyMode::fenced);
     CHECK(m.controller.transitions().back().outcome == Outcome::abandoned);
 }
+
+TEST_CASE("a healed partition: the stale master yields, the newer side never resyncs from it") {
+    // This node kept serving alone (b's side lost clients): its history
+    // continued past the fork; b, the other master, is stale.
+    Node n;
+    n.make_master();
+    auto ours = master_at(r2, 9000);
+    ours.master_replid2 = r1;
+    ours.second_repl_offset = 4001;
+    n.local(ours);
+    n.peer(master_at(r1, 4000)); // b: a master, never ahead of us
+    CHECK(n.controller.goal() == Goal::master);
+    // b has the higher priority: the election makes us backup of it.
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 200}});
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    CHECK(n.step() == "read peers");
+    n.local(ours);
+    n.peer(master_at(r1, 4000));
+    n.complete();
+    CHECK(n.step() == "none"); // no REPLICAOF: our writes would be wiped
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.controller.settled());
+}
+
+TEST_CASE("the stale master yields when it sees the peer's newer data") {
+    Node n;
+    n.make_master(); // r1 at 1000
+    auto theirs = master_at(r2, 6000);
+    theirs.master_replid2 = r1;
+    theirs.second_repl_offset = 1001; // b was promoted at our offset 1000 and went on
+    n.peer(theirs);
+    CHECK(n.controller.goal() == Goal::fault);
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    REQUIRE_FALSE(n.all<RoleFault>().empty());
+    CHECK(n.all<RoleFault>().back().fault); // priority 0: b takes over
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    CHECK(n.step() == "read peers");
+    n.local(master_at(r1, 1000));
+    n.peer(theirs);
+    n.complete();
+    CHECK(n.step() == "REPLICAOF 10.0.0.2 6379");
+}

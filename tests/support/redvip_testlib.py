@@ -116,12 +116,12 @@ def run(argv, netns=None, check=True, timeout=30, **kwargs):
 class RedisServer:
     """A redis-server of our own: a private dir, no persistence unless asked, bound to one address."""
 
-    def __init__(self, host="127.0.0.1", port=None, netns=None, password=None, extra=()):
+    def __init__(self, host="127.0.0.1", port=None, netns=None, password=None, extra=(), dir=None):
         self.host = host
         self.port = port or (free_port(host) if netns is None else 6379)
         self.netns = netns
         self.password = password
-        self.dir = temp_dir("redvip-redis-")
+        self.dir = dir or temp_dir("redvip-redis-")  # an old dir: restart with its dump.rdb
         argv = ["redis-server", "--bind", host, "--port", str(self.port), "--dir", self.dir,
                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log",
                 "--protected-mode", "no"]

@@ -18,6 +18,7 @@ import redis
 def write(host, port, seconds, rate, out):
     conn = None
     acked, errors, reconnects = [], {}, 0
+    last_ack, max_gap = None, 0.0
     stop_file = out + ".stop"
     end = time.monotonic() + seconds
     interval = 1.0 / rate
@@ -35,13 +36,18 @@ def write(host, port, seconds, rate, out):
                 reconnects += 1
             if conn.set(f"w:{i}", i):
                 acked.append(i)
+                now = time.monotonic()
+                if last_ack is not None:
+                    max_gap = max(max_gap, now - last_ack)
+                last_ack = now
         except redis.exceptions.RedisError as e:
             kind = type(e).__name__ + (": " + str(e).split()[0] if isinstance(e, redis.exceptions.ResponseError) else "")
             errors[kind] = errors.get(kind, 0) + 1
             conn = None
             time.sleep(0.01)
     with open(out, "w") as f:
-        json.dump({"acked": acked, "sent": i, "errors": errors, "reconnects": max(0, reconnects - 1)}, f)
+        json.dump({"acked": acked, "sent": i, "errors": errors, "reconnects": max(0, reconnects - 1),
+                   "window_ms": round(max_gap * 1000)}, f)
 
 
 def verify(host, port, path):

@@ -21,6 +21,7 @@ WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pair_writer.p
 
 class Failover(unittest.TestCase):
     preempt = False
+    extra = ""  # appended to both nodes' configs
 
     def setUp(self):
         self.topo = lib.Topology(["a", "b", "client"])
@@ -39,9 +40,9 @@ class Failover(unittest.TestCase):
             d.stop(signal.SIGKILL)
         self.topo.close()
 
-    def start_redis(self, name):
+    def start_redis(self, name, dir=None):
         self.redis[name] = lib.RedisServer(host=self.topo.address(name), port=6379, netns=self.topo.netns(name),
-                                           extra=["--repl-diskless-sync-delay", "0"])
+                                           extra=["--repl-diskless-sync-delay", "0"], dir=dir)
 
     def start_daemon(self, name, peer, prio):
         workdir = lib.temp_dir(f"redvip-{name}-")
@@ -49,6 +50,7 @@ class Failover(unittest.TestCase):
                              prio, workdir)
         if self.preempt:
             config = config.replace("advert_interval_ms", "preempt = true\nadvert_interval_ms")
+        config += self.extra.replace("{workdir}", workdir)
         self.sockets[name] = f"{workdir}/admin.sock"
         self.daemons[name] = lib.Redvip(config, 6379, netns=self.topo.netns(name), log_level="debug")
 
@@ -122,6 +124,9 @@ class Failover(unittest.TestCase):
         return r.stdout
 
     def assert_in_sync(self, master, replica):
+        # Exactly one master, the other replicating from it: never from itself.
+        self.assertEqual(self.role(master)[:1], ["master"])
+        self.assertEqual(self.role(replica)[:2], ["slave", self.topo.address(master)])
         lib.wait_for(lambda: self.redis[master].cli("DEBUG", "DIGEST") == self.redis[replica].cli("DEBUG", "DIGEST"),
                      "equal DEBUG DIGEST on both", tries=200)
 
@@ -156,6 +161,69 @@ class Switchover(Failover):
         self.assertRegex(r.stderr, "cannot switch over|FAILOVER requires connected replicas")
         self.wait(lambda: self.state("a") == "MASTER" and self.role("a")[:1] == ["master"]
                      and status(self.sockets["a"])["proxy_serving_state"] == "SERVING", "a serving again")
+
+
+class RecoverWithoutPreempt(Failover):
+    def test_a_master_back_empty_without_preempt_stays_a_replica(self):
+        self.start_writer(seconds=60)
+        self.redis["a"].stop(signal.SIGKILL)
+        self.wait(lambda: self.state("b") == "MASTER" and self.holds_vip("b"), "b to take over", tries=400,
+                  delay=0.01)
+        self.start_redis("a")  # empty
+        self.wait(lambda: self.role("a") == ["slave", self.topo.address("b"), "6379", "connected"],
+                  "a's empty Redis to follow b", tries=300)
+        time.sleep(1.5)
+        self.assertEqual(self.state("b"), "MASTER")
+        result = self.stop_writer()
+        check = self.verify("b")
+        print(f"\nempty restart, no preempt: {check['acked']} acknowledged, lost {len(check['lost'])}, "
+              f"window {result['window_ms']} ms")
+        self.assertLessEqual(len(check["lost"]), 50)
+        self.assert_in_sync("b", "a")
+
+
+class RecoverOldData(Failover):
+    preempt = True
+
+    def test_a_master_back_with_its_old_data_and_preempt_loses_nothing_taken_since(self):
+        self.start_writer(seconds=60)
+        self.redis["a"].cli("SAVE")  # the old dataset, with its replication id and offset
+        time.sleep(0.5)
+        old_dir = self.redis["a"].dir
+        self.redis["a"].stop(signal.SIGKILL)
+        self.wait(lambda: self.state("b") == "MASTER" and self.holds_vip("b"), "b to take over", tries=400,
+                  delay=0.01)
+        time.sleep(1.0)
+        self.start_redis("a", dir=old_dir)
+        self.wait(lambda: self.state("a") == "MASTER", "a to take the role back once caught up", tries=600)
+        self.wait_settled("a", "b")
+        time.sleep(1.0)
+        result = self.stop_writer()
+        check = self.verify("a")
+        print(f"\nold-data restart, preempt: {check['acked']} acknowledged, lost {len(check['lost'])}, "
+              f"errors {result['errors']}")
+        self.assertLessEqual(len(check["lost"]), 50)
+        if check["lost"]:
+            self.assertLess(max(check["lost"]) - min(check["lost"]), 100)
+        self.assert_in_sync("a", "b")
+
+
+class GracefulStop(Failover):
+    def test_sigterm_of_the_master_redvip_hands_over_with_nothing_lost(self):
+        self.start_writer()
+        self.daemons["a"].proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.daemons["a"].proc.wait(timeout=20), 0)
+        self.wait(lambda: self.state("b") == "MASTER" and self.holds_vip("b"), "b to take over", tries=400,
+                  delay=0.01)
+        self.wait(lambda: self.role("a") == ["slave", self.topo.address("b"), "6379", "connected"],
+                  "a's Redis handed over to b", tries=300)
+        time.sleep(1.0)
+        result = self.stop_writer()
+        check = self.verify("b")
+        print(f"\ngraceful stop of the master's redvip: {check['acked']} acknowledged, lost {len(check['lost'])}, "
+              f"window {result['window_ms']} ms, errors {result['errors']}")
+        self.assertEqual(check["lost"], [])
+        self.assert_in_sync("b", "a")
 
 
 class KillRedvip(Failover):
@@ -204,6 +272,69 @@ class RecoverEmpty(Failover):
         self.assert_in_sync("a", "b")
         log = self.daemons["a"].read_log()
         self.assertIn("not eligible for the master role", log)
+
+
+class Partition(Failover):
+    # Hooks ride along: each node appends its transitions to a file.
+    extra = """
+[hooks]
+on_master = "echo master >> {workdir}/hooks.log"
+on_backup = "echo backup $REDVIP_MASTER >> {workdir}/hooks.log"
+"""
+
+    def test_master_cut_off_for_5s_rejoins_as_replica_and_nothing_acknowledged_is_lost(self):
+        self.start_writer(seconds=60)
+        self.topo.set_link("a", False)
+        cut_at = time.monotonic()
+        self.wait(lambda: self.state("b") == "MASTER" and self.holds_vip("b"), "b to take over", tries=400,
+                  delay=0.01)
+        time.sleep(max(0.0, 5.0 - (time.monotonic() - cut_at)))
+        self.topo.set_link("a", True)
+        self.wait_settled("b", "a")
+        time.sleep(1.0)
+        result = self.stop_writer()
+        check = self.verify("b")
+        print(f"\nlink down 5 s: {check['acked']} acknowledged, lost {len(check['lost'])}, errors {result['errors']}")
+        # Only what a acknowledged just before the cut and had not streamed.
+        self.assertLessEqual(len(check["lost"]), 50)
+        self.assert_in_sync("b", "a")
+        a = status(self.sockets["a"])
+        self.assertIn("divergent_bytes_total", a)
+        self.assertEqual(a["role_master"], f"{self.topo.address('b')}:6379")
+        with open(os.path.join(os.path.dirname(self.sockets["b"]), "hooks.log")) as f:
+            hooks = f.read().split("\n")
+        # b's hooks, in order: backup of a, then master once it took over.
+        self.assertIn("backup redis-a", hooks)
+        self.assertIn("master", hooks)
+        self.assertLess(hooks.index("backup redis-a"), hooks.index("master"))
+
+
+class PartitionProtected(Failover):
+    extra = """
+[failover]
+min_replicas = 1
+min_replicas_max_lag_s = 1
+"""
+
+    def test_min_replicas_refuses_writes_on_a_lonely_master(self):
+        self.assertEqual(self.redis["a"].cli("CONFIG", "GET", "min-replicas-to-write").split()[1], "1")
+        self.start_writer(seconds=60)
+        self.topo.set_link("a", False)
+        self.wait(lambda: self.state("b") == "MASTER" and self.holds_vip("b"), "b to take over", tries=400,
+                  delay=0.01)
+        time.sleep(3.0)
+        self.topo.set_link("a", True)
+        self.wait_settled("b", "a")
+        self.wait(lambda: "OK" in self.topo.run("client", ["redis-cli", "-h", VIP, "SET", "after", "1"],
+                                                  check=False).stdout, "writes accepted again", tries=200)
+        result = self.stop_writer()
+        check = self.verify("b")
+        print(f"\nlink down with min_replicas = 1: {check['acked']} acknowledged, lost {len(check['lost'])}, "
+              f"errors {result['errors']}")
+        # b alone had no replica: it refused writes rather than acknowledge them.
+        self.assertTrue(any("NOREPLICAS" in k or "NoReplicas" in k or "ResponseError" in k
+                            for k in result["errors"]), result["errors"])
+        self.assertLessEqual(len(check["lost"]), 50)
 
 
 if __name__ == "__main__":
