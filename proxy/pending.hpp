@@ -1,6 +1,7 @@
 // The requests a session has forwarded and not yet had answered, oldest
 // first: one reply pops one entry, so replies are matched to requests in
-// order. Pure: the caller passes the time in.
+// order; a closed link fails what is left, each entry once (fail_all).
+// Pure: the caller passes the time in.
 #pragma once
 
 #include "proxy/command.hpp"
@@ -44,6 +45,17 @@ public:
     void pop() noexcept {
         head_ = (head_ + 1) & (capacity_ - 1);
         --count_;
+    }
+
+    // Empties the queue, oldest first: each entry is popped before `fail`
+    // runs with it, so a callback that looks at the queue sees the rest only.
+    template <class Fail>
+    void fail_all(Fail&& fail) {
+        while (count_ > 0) {
+            PendingRequest request = front();
+            pop();
+            fail(request);
+        }
     }
 
 private:

@@ -61,6 +61,8 @@ void render_proxy_stats(const ProxyStats& s, PrometheusText& out) {
          s.backend_timeouts},
         {"redvip_proxy_idle_timeouts_total", "Idle clients closed.", s.idle_timeouts},
         {"redvip_proxy_fenced_replies_total", "Commands refused while fenced.", s.fenced_replies},
+        {"redvip_proxy_hold_expired_replies_total", "Commands held longer than backend_timeout_ms, then refused.",
+         s.hold_expired_replies},
         {"redvip_proxy_state_changes_total", "Changes of the serving state.", s.state_changes},
     };
     for (const Counter& c : counters) {

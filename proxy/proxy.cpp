@@ -4,6 +4,7 @@
 // stale redvip could bind the same port and take half the clients.)
 #include "proxy/proxy.hpp"
 
+#include "proxy/bound_link.hpp"
 #include "proxy/session.hpp"
 #include "proxy/worker.hpp"
 
@@ -40,6 +41,15 @@ void set_freebind(asio::ip::tcp::acceptor& acceptor, bool v6) {
     int name = v6 ? IPV6_FREEBIND : IP_FREEBIND;
     if (::setsockopt(acceptor.native_handle(), level, name, &one, sizeof one) != 0)
         throw std::system_error(errno, std::generic_category(), "setsockopt(FREEBIND)");
+}
+
+// The thread's sessions, held: what is done to one may end it (and so erase it).
+std::vector<std::shared_ptr<Session>> snapshot(Worker& w) {
+    std::vector<std::shared_ptr<Session>> sessions;
+    sessions.reserve(w.sessions.size());
+    for (Session* s : w.sessions)
+        sessions.push_back(s->shared_from_this());
+    return sessions;
 }
 
 void reject(Worker& w, tcp::socket socket, std::string_view why) {
@@ -130,7 +140,8 @@ void Proxy::Impl::admit(Worker& w, tcp::socket socket) {
         shared.clients.fetch_sub(1, std::memory_order_relaxed);
         reject(w, std::move(socket), kMaxClients);
     } else {
-        std::make_shared<Session>(w, std::move(socket))->start();
+        auto link = std::make_shared<BoundLink>(w.io, w.backends, w.buffers);
+        std::make_shared<Session>(w, std::move(socket), std::move(link))->start();
     }
 }
 
@@ -141,13 +152,18 @@ void Proxy::Impl::sweep(Worker& w) {
         if (ec || w.stopping)
             return;
         auto now = std::chrono::steady_clock::now();
+        const bool hold_expires = w.state == ServingState::holding && !w.hold_expired && now >= w.hold_until;
+        if (hold_expires) {
+            w.hold_expired = true;
+            shared.log->warn("held commands for {} ms and still HOLDING: answering them {}",
+                             shared.config.proxy.backend_timeout.count(), kHoldExpired.substr(0, 9));
+        }
         // check_timeouts may stop (and so erase) a session: walk a copy.
-        std::vector<std::shared_ptr<Session>> sessions;
-        sessions.reserve(w.sessions.size());
-        for (Session* s : w.sessions)
-            sessions.push_back(s->shared_from_this());
-        for (auto& s : sessions)
+        for (auto& s : snapshot(w)) {
+            if (hold_expires)
+                s->on_state_change();
             s->check_timeouts(now);
+        }
         sweep(w);
     });
 }
@@ -220,10 +236,7 @@ void Proxy::stop() {
             worker.stopping = true;
             worker.sweep.cancel();
             worker.backends.stop();
-            std::vector<std::shared_ptr<Session>> sessions;
-            for (Session* s : worker.sessions)
-                sessions.push_back(s->shared_from_this());
-            for (auto& s : sessions)
+            for (auto& s : snapshot(worker))
                 s->stop();
         });
     }
@@ -245,10 +258,9 @@ void Proxy::set_state(ServingState state) {
         Worker& worker = *w;
         asio::post(worker.io, [&worker, state] {
             worker.state = state;
-            std::vector<std::shared_ptr<Session>> sessions;
-            for (Session* s : worker.sessions)
-                sessions.push_back(s->shared_from_this());
-            for (auto& s : sessions)
+            worker.hold_until = std::chrono::steady_clock::now() + worker.shared.config.proxy.backend_timeout;
+            worker.hold_expired = false;
+            for (auto& s : snapshot(worker))
                 s->on_state_change();
         });
     }
@@ -282,6 +294,7 @@ ProxyStats Proxy::stats() const {
         total.backend_timeouts += c.backend_timeouts;
         total.idle_timeouts += c.idle_timeouts;
         total.fenced_replies += c.fenced_replies;
+        total.hold_expired_replies += c.hold_expired_replies;
         for (std::size_t i = 0; i < kCommandClasses; ++i)
             total.latency[i].merge(c.latency[i]);
     }

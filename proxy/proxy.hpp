@@ -51,6 +51,7 @@ struct ProxyStats {
     std::uint64_t backend_timeouts = 0;
     std::uint64_t idle_timeouts = 0;
     std::uint64_t fenced_replies = 0;   // commands refused while fenced
+    std::uint64_t hold_expired_replies = 0; // commands held past backend_timeout, then refused
     std::uint64_t state_changes = 0;
     ServingState state = ServingState::serving;
     // Reply latency of forwarded requests, indexed by CommandClass.

@@ -1,6 +1,7 @@
 #include "proxy/session.hpp"
 
 #include "proxy/command.hpp"
+#include "proxy/redis_texts.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,24 +9,12 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
-#include <cstring>
 
 namespace redvip::proxy {
 
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// Redis 7's own texts, so that clients and their tests see no difference.
-constexpr std::string_view kNoAuth = "-NOAUTH Authentication required.\r\n";
-constexpr std::string_view kWrongPass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-constexpr std::string_view kNoPasswordSet =
-    "-ERR AUTH <password> called without any password configured for the default user. Are you sure your "
-    "configuration is correct?\r\n";
-constexpr std::string_view kHelloNoAuth =
-    "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH "
-    "<user> <pass> option can be used to authenticate the client and select the RESP protocol version at the "
-    "same time\r\n";
 
 // The most of one request the proxy holds before it must decide what to do
 // with it (the rest streams): a request before AUTH (Redis's caps, 10 x 16 KiB),
@@ -44,22 +33,6 @@ constexpr std::chrono::milliseconds kBufferIdle{200};
 
 constexpr std::string_view kTooLarge = "-ERR redvip: request too large for the proxy to answer\r\n";
 
-// Password comparison that takes the same time wherever the first difference is.
-bool same_secret(std::string_view a, std::string_view b) {
-    if (b.empty())
-        return a.empty();
-    unsigned char diff = a.size() == b.size() ? 0 : 1;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        diff |= static_cast<unsigned char>(a[i] ^ b[i % b.size()]);
-    return diff == 0;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
-           });
-}
-
 // XREAD and XREADGROUP block only with a BLOCK option: look for the argument.
 bool has_block_option(std::string_view frame) {
     for (std::size_t at = frame.find("\r\n"); at != std::string_view::npos; at = frame.find("\r\n", at + 2)) {
@@ -69,19 +42,12 @@ bool has_block_option(std::string_view frame) {
     return false;
 }
 
-std::string encode(const std::vector<std::string>& args) {
-    std::string out = fmt::format("*{}\r\n", args.size());
-    for (const auto& a : args)
-        out += fmt::format("${}\r\n{}\r\n", a.size(), a);
-    return out;
-}
-
 } // namespace
 
-Session::Session(Worker& worker, tcp::socket client)
+Session::Session(Worker& worker, tcp::socket client, std::shared_ptr<BackendLink> link)
     : w_(worker)
     , client_(std::move(client))
-    , backend_(worker.io)
+    , link_(std::move(link))
     , requests_(worker.shared.config.proxy.password.empty())
     , last_activity_(clock::now())
     , backend_progress_(last_activity_)
@@ -93,50 +59,33 @@ Session::~Session() {
     w_.sessions.erase(this);
     w_.shared.clients.fetch_sub(1, std::memory_order_relaxed);
     w_.buffers.give_back(in_);
-    w_.buffers.give_back(out_);
 }
 
 void Session::start() {
     error_code ignored;
     client_.set_option(tcp::no_delay(true), ignored);
     client_.non_blocking(true, ignored);
+    link_->attach(*this, weak_from_this());
     read_client();
 }
 
 void Session::stop() {
+    const auto keep = std::move(held_); // freed, if it is the last, as stop() returns
     if (stopped_)
         return;
     stopped_ = true;
     error_code ignored;
     client_.close(ignored);
-    // A connection with no state, no request half-sent and no reply due is as
-    // good as new. Its read (into our buffer) is cancelled before the pool
-    // takes it; the aborted handler finds the session stopped.
-    bool reusable = link_ == Link::bound && !dirty_ && !passthrough_ && !streaming_ && !reply_started_ &&
-                    pending_.empty() && in_flight_ == 0 && out_.size() == 0;
-    if (reusable) {
-        backend_.cancel(ignored);
-        w_.backends.give_back(std::move(backend_));
-    } else {
-        backend_.close(ignored);
-    }
-}
-
-// A socket reported readable: one non-blocking read into `buffer`, taken from
-// the pool only now, so a connection that waits holds no buffer.
-std::size_t Session::read_ready(tcp::socket& socket, Buffer& buffer, error_code& ec) {
-    if (!buffer.allocated())
-        buffer = w_.buffers.take();
-    std::size_t n = socket.read_some(asio::buffer(buffer.write_ptr(), buffer.write_space()), ec);
-    if (!ec)
-        buffer.commit(n);
-    return n;
+    // Back to the pool only with no state left on it and no request half-sent
+    // (the link adds: no reply due).
+    link_->release(!dirty_ && !streaming_ && in_flight_ == 0);
+    link_->detach();
 }
 
 // --- client -> backend ---
 
 void Session::read_client() {
-    if (reading_client_ || stopped_ || waiting_ || pending_.full())
+    if (reading_client_ || stopped_ || waiting_ || link_->pending().full())
         return;
     reading_client_ = true;
     if (!in_.allocated()) {
@@ -154,6 +103,10 @@ void Session::read_client() {
     if (in_.write_space() == 0) {
         if (in_flight_ > 0 || ready_ > 0 || in_.capacity() >= kMaxHeldFrame) {
             reading_client_ = false;
+            // A held session may have nothing else in flight (no link yet) to
+            // keep it: the hold does, until the state changes or it stops.
+            if (holding())
+                held_ = shared_from_this();
             return;
         }
         in_.reserve(std::min(in_.capacity() * 2, kMaxHeldFrame));
@@ -182,7 +135,7 @@ void Session::on_client_readable(const error_code& ec) {
     if (ec)
         return client_gone(ec);
     error_code rec;
-    std::size_t n = read_ready(client_, in_, rec);
+    std::size_t n = read_ready(client_, w_.buffers, in_, rec);
     if (rec == asio::error::would_block)
         return read_client();
     if (rec)
@@ -218,7 +171,7 @@ void Session::process_requests() {
             break;
         }
         const bool mid_frame = streaming_ || dropping_;
-        if (!mid_frame && (pending_.full() || w_.state == ServingState::holding))
+        if (!mid_frame && (link_->pending().full() || holding()))
             break;
         RequestResult r = requests_.feed(in_.data().substr(ready_));
         if (r.status == Status::error) {
@@ -257,7 +210,7 @@ bool Session::end_of_frame(const Request& request, clock::time_point now) {
         // Its head went on long ago; the backend timeout runs from its last byte.
         streaming_ = false;
         ready_ += request.size;
-        pending_.push(PendingRequest{now, frame_blocking_, frame_class_});
+        link_->expect(PendingRequest{now, frame_blocking_, frame_class_});
         return true;
     }
     if (dropping_) { // its head was at the front: nothing was due before it
@@ -297,21 +250,44 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
     frame_blocking_ = traits.has(Trait::blocking) ||
                       (traits.has(Trait::blocking_with_option) && has_block_option(frame));
     begin_forward(traits);
-    pending_.push(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)});
+    link_->expect(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)});
     ready_ += request.size;
     return true;
 }
 
 bool Session::answered_locally(CommandTraits traits) const noexcept {
     bool refused = traits.has(Trait::role_change) && w_.shared.config.vrrp.has_value();
-    return traits.has(Trait::intercepted) || refused || !authenticated_ || w_.state == ServingState::fenced;
+    return traits.has(Trait::intercepted) || refused || !authenticated_ || !refusal().empty();
+}
+
+// What the serving state answers every command with, if anything: FENCED
+// refuses; HOLDING, past its deadline (the worker's sweep), gives up.
+std::string_view Session::refusal() const noexcept {
+    if (w_.state == ServingState::fenced)
+        return kFencedReply;
+    if (w_.state == ServingState::holding && w_.hold_expired)
+        return kHoldExpired;
+    return {};
+}
+
+std::string_view Session::count_refusal() noexcept {
+    ++(w_.state == ServingState::fenced ? w_.counters.fenced_replies : w_.counters.hold_expired_replies);
+    return refusal();
+}
+
+// Requests wait unframed in in_ (bounded by kMaxHeldFrame, then the client is
+// not read) while this node is being made master.
+bool Session::holding() const noexcept {
+    return w_.state == ServingState::holding && !w_.hold_expired;
 }
 
 void Session::begin_forward(CommandTraits traits) {
     if (traits.has(Trait::connection_state))
         dirty_ = true;
-    if (traits.has(Trait::unpaired_replies))
+    if (traits.has(Trait::unpaired_replies) && !passthrough_) {
         passthrough_ = true; // from here on bytes flow both ways unframed
+        link_->unpaired();
+    }
 }
 
 // A request not yet complete, whose head (command and subcommand) the framer
@@ -335,9 +311,8 @@ bool Session::start_partial() {
         if (head->name.view() == "AUTH" && traits.has(Trait::intercepted)) {
             ++w_.counters.auth_failures; // no password of ours is that long
             drop_reply_ = kWrongPass;
-        } else if (w_.state == ServingState::fenced) {
-            ++w_.counters.fenced_replies;
-            drop_reply_ = kFencedReply;
+        } else if (!refusal().empty()) {
+            drop_reply_ = count_refusal();
         } else {
             drop_reply_ = kTooLarge;
         }
@@ -369,8 +344,8 @@ void Session::pass_on_partial() {
 }
 
 bool Session::replies_outstanding() const noexcept {
-    return ready_ > 0 || in_flight_ > 0 || !pending_.empty() || out_.size() > 0 || !local_.empty() ||
-           !local_writing_.empty();
+    return ready_ > 0 || in_flight_ > 0 || !link_->pending().empty() || link_->holds_replies() ||
+           !local_.empty() || !local_writing_.empty();
 }
 
 // A request the proxy answers itself waited for every earlier reply: go on once
@@ -380,157 +355,68 @@ void Session::resume_if_quiet() {
         waiting_ = false;
 }
 
-// Commands the proxy answers itself. Every earlier reply has been written.
-bool Session::run_local(const Request& request, std::string_view frame) {
-    std::string_view name = request.name.view();
-    bool fenced = w_.state == ServingState::fenced;
-    if (name == "QUIT") { // allowed before AUTH, as in Redis
-        in_.consume(request.size);
-        emit_local("+OK\r\n", true);
-        return false;
-    }
-    if (name == "AUTH") {
-        auto args = request_args(frame);
-        in_.consume(request.size);
-        return run_auth(args);
-    }
-    if (fenced) {
-        ++w_.counters.fenced_replies;
-        in_.consume(request.size);
-        emit_local(kFencedReply);
-        return false;
-    }
-    if (name == "HELLO")
-        return run_hello(request_args(frame), request.size);
-    in_.consume(request.size);
-    if (name == "RESET") {
-        // The backend connection's state goes with it; the next command binds
-        // a clean one. The client is logged out, as Redis does.
-        if (link_ == Link::bound) {
-            error_code ignored;
-            backend_.close(ignored);
-            link_ = Link::none;
-        }
-        dirty_ = false;
-        authenticated_ = w_.shared.config.proxy.password.empty();
-        requests_.set_authenticated(authenticated_);
-        emit_local("+RESET\r\n");
-        return false;
-    }
-    emit_local(kNoAuth); // any other command before AUTH
-    return false;
-}
-
-bool Session::run_auth(const std::vector<std::string>& args) {
-    const std::string& password = w_.shared.config.proxy.password;
-    if (args.size() < 2 || args.size() > 3) {
-        emit_local("-ERR wrong number of arguments for 'auth' command\r\n");
-        return false;
-    }
-    if (password.empty() && args.size() == 2) {
-        emit_local(kNoPasswordSet);
-        return false;
-    }
-    bool user_ok = args.size() == 2 || args[1] == "default";
-    if (!user_ok || (!password.empty() && !same_secret(args.back(), password))) {
-        ++w_.counters.auth_failures;
-        emit_local(kWrongPass);
-        return false;
-    }
-    authenticated_ = true;
-    requests_.set_authenticated(true);
-    emit_local("+OK\r\n");
-    return false;
-}
-
-// HELLO [protover [AUTH user pass] [SETNAME name]]: the proxy checks AUTH and
-// forwards the rest, so the backend switches protocol and takes the name.
-bool Session::run_hello(std::vector<std::string> args, std::size_t frame_size) {
-    std::size_t auth_at = 0;
-    for (std::size_t i = 2; i + 2 < args.size() && auth_at == 0; ++i)
-        if (iequals(args[i], "AUTH"))
-            auth_at = i;
-    if (auth_at == 0 && !authenticated_) {
-        in_.consume(frame_size);
-        emit_local(kHelloNoAuth);
-        return false;
-    }
-    if (auth_at != 0) {
-        const std::string& password = w_.shared.config.proxy.password;
-        bool ok = args[auth_at + 1] == "default" && (password.empty() || same_secret(args[auth_at + 2], password));
-        if (!ok) {
-            ++w_.counters.auth_failures;
-            in_.consume(frame_size);
-            emit_local(kWrongPass);
-            return false;
-        }
-        authenticated_ = true;
-        requests_.set_authenticated(true);
-        args.erase(args.begin() + static_cast<std::ptrdiff_t>(auth_at),
-                   args.begin() + static_cast<std::ptrdiff_t>(auth_at + 3));
-        std::string rewritten = encode(args);
-        in_.replace_front(frame_size, rewritten); // shorter than what it replaces
-        frame_size = rewritten.size();
-    }
-    // Forwarded like any command from here (ready_ is 0: nothing was before it).
-    pending_.push(PendingRequest{clock::now(), false, CommandClass::other});
-    ready_ = frame_size;
-    dirty_ = true;
-    return true;
-}
-
 void Session::forward() {
     if (ready_ == in_flight_ || in_flight_ > 0 || stopped_)
         return;
-    if (link_ == Link::none)
-        return bind_backend();
-    if (link_ == Link::connecting)
+    if (!link_->connected()) {
+        if (!link_->connecting())
+            link_->connect(); // on_link_ready() forwards
         return;
+    }
     in_flight_ = ready_;
-    asio::async_write(backend_, asio::buffer(in_.data().data(), in_flight_),
-                      [self = shared_from_this()](const error_code& ec, std::size_t) {
-                          if (self->stopped_)
-                              return;
-                          if (ec)
-                              return self->backend_lost(ec.message());
-                          self->in_.consume(self->in_flight_);
-                          self->ready_ -= self->in_flight_;
-                          self->in_flight_ = 0;
-                          self->resume_if_quiet();
-                          self->process_requests();
-                      });
+    link_->send(in_.data().substr(0, in_flight_));
 }
 
-void Session::bind_backend() {
-    link_ = Link::connecting;
-    w_.backends.acquire([self = shared_from_this()](tcp::socket socket, const std::string& error) {
-        if (self->stopped_) {
-            error_code ignored;
-            socket.close(ignored);
-            return;
-        }
-        if (!error.empty()) {
-            self->link_ = Link::none;
-            return self->fail_unsent(error);
-        }
-        self->backend_ = std::move(socket);
-        self->link_ = Link::bound;
-        self->replies_ = ReplyFramer();
-        self->reply_started_ = false;
-        self->read_backend();
-        self->forward();
-    });
+// --- the link's calls ---
+
+void Session::on_link_ready() {
+    forward();
 }
 
-// The backend could not be reached: every request waiting for it gets an
-// error, in order, and the session stays, unbound, for the next command.
-void Session::fail_unsent(const std::string& error) {
+void Session::on_sent() {
+    in_.consume(in_flight_);
+    ready_ -= in_flight_;
+    in_flight_ = 0;
+    resume_if_quiet();
+    process_requests();
+}
+
+void Session::on_answered(const PendingRequest& answered, clock::time_point now) {
+    w_.counters.latency[static_cast<std::size_t>(answered.cls)].record(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - answered.sent));
+}
+
+void Session::on_replies(clock::time_point now) {
+    backend_progress_ = now;
+    write_client();
+}
+
+// Redis could not be reached (each request gets the error and the session
+// stays, unbound, for the next command), or the bound connection broke (its
+// unanswered requests get the error, then the client is closed: its
+// connection state is gone with the backend's).
+void Session::on_unanswered(const PendingRequest&, const LinkError& error) {
+    if (error.garbled)
+        return; // the client could not tell an error reply from the rest: it is only closed
+    if (error.kind == LinkFailure::unreachable)
+        fmt::format_to(std::back_inserter(local_), "-ERR redvip: cannot reach Redis at {}: {}\r\n",
+                       w_.shared.config.redis.address.to_string(), error.why);
+    else
+        fmt::format_to(std::back_inserter(local_), "-ERR redvip: connection to Redis lost: {}\r\n", error.why);
+}
+
+void Session::on_link_failed(const LinkError& error) {
+    if (stopped_)
+        return;
     ++w_.counters.backend_errors;
-    auto text = fmt::format("-ERR redvip: cannot reach Redis at {}: {}\r\n",
-                            w_.shared.config.redis.address.to_string(), error);
-    std::string replies;
-    for (; !pending_.empty(); pending_.pop())
-        replies += text;
+    if (error.kind == LinkFailure::lost) {
+        w_.shared.log->warn("session lost its Redis connection: {}", error.why);
+        in_.consume(in_.size()); // (a read may be in flight into it)
+        ready_ = in_flight_ = 0;
+        streaming_ = dropping_ = false;
+        emit_local("", true);
+        return;
+    }
     in_.consume(ready_);
     ready_ = 0;
     if (passthrough_) {
@@ -542,164 +428,47 @@ void Session::fail_unsent(const std::string& error) {
         // the rest of it as it arrives, then answer.
         streaming_ = false;
         dropping_ = true;
-        drop_reply_ = text;
+        drop_reply_ = fmt::format("-ERR redvip: cannot reach Redis at {}: {}\r\n",
+                                  w_.shared.config.redis.address.to_string(), error.why);
     }
     passthrough_ = false;
     dirty_ = false;
-    emit_local(replies);
+    emit_local("");
 }
 
-// --- backend -> client ---
+// --- replies to the client ---
 
-void Session::read_backend() {
-    if (reading_backend_ || stopped_ || link_ != Link::bound)
-        return;
-    if (!out_.allocated()) {
-        reading_backend_ = true;
-        backend_.async_wait(tcp::socket::wait_read,
-                            [self = shared_from_this()](const error_code& ec) { self->on_backend_readable(ec); });
-        return;
-    }
-    if (out_flight_ == 0 && replied_ == 0)
-        out_.make_room();
-    // Replies stream, so the framer holds at most a length line: a full buffer
-    // is one being written to the client (whose completion reads again).
-    if (out_.write_space() == 0) {
-        if (out_flight_ > 0 || replied_ > 0)
+// Completion of a write to the client: `then` runs unless the session stopped
+// or the client went away.
+template <class Then>
+auto Session::client_written(Then then) {
+    return [self = shared_from_this(), then](const error_code& ec, std::size_t n) {
+        if (self->stopped_)
             return;
-        out_.compact();
-        if (out_.write_space() == 0)
-            return backend_lost("the reply framer stalled"); // cannot happen: see above
-    }
-    reading_backend_ = true;
-    backend_.async_read_some(asio::buffer(out_.write_ptr(), out_.write_space()),
-                             [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                                 self->on_backend_read(ec, n);
-                             });
-}
-
-void Session::on_backend_read(const error_code& ec, std::size_t n) {
-    reading_backend_ = false;
-    if (stopped_ || link_ != Link::bound)
-        return;
-    if (ec == asio::error::operation_aborted)
-        return release_buffers(); // the sweep found the session idle
-    if (ec)
-        return backend_lost(ec == asio::error::eof ? "connection closed by Redis" : ec.message());
-    out_.commit(n);
-    on_backend_data();
-}
-
-void Session::on_backend_readable(const error_code& ec) {
-    reading_backend_ = false;
-    if (stopped_ || ec == asio::error::operation_aborted)
-        return;
-    if (ec)
-        return backend_lost(ec.message());
-    error_code rec;
-    read_ready(backend_, out_, rec);
-    if (rec == asio::error::would_block)
-        return read_backend();
-    if (rec)
-        return backend_lost(rec == asio::error::eof ? "connection closed by Redis" : rec.message());
-    on_backend_data();
-}
-
-void Session::on_backend_data() {
-    backend_progress_ = clock::now();
-    if (passthrough_)
-        replied_ = out_.size();
-    else
-        frame_replies(backend_progress_);
-    if (stopped_ || link_ != Link::bound)
-        return;
-    write_client();
-    read_backend();
-}
-
-// Whole replies pop their requests; the part of an unfinished one the framer
-// is done with goes to the client at once.
-void Session::frame_replies(clock::time_point now) {
-    while (replied_ < out_.size()) {
-        ReplyResult r = replies_.feed(out_.data().substr(replied_));
-        if (r.status == Status::need_more) {
-            const std::size_t n = replies_.droppable();
-            replies_.discard(n);
-            replied_ += n;
-            reply_started_ = reply_started_ || n > 0;
-            return;
-        }
-        if (r.status == Status::error)
-            return backend_lost(fmt::format("protocol error from Redis: {}", r.error.reply()));
-        replied_ += r.reply.size;
-        reply_started_ = false;
-        if (r.reply.kind == ReplyKind::reply) {
-            if (pending_.empty())
-                return backend_lost("Redis sent a reply nobody asked for");
-            const PendingRequest& answered = pending_.front();
-            w_.counters.latency[static_cast<std::size_t>(answered.cls)].record(
-                std::chrono::duration_cast<std::chrono::microseconds>(now - answered.sent));
-            pending_.pop();
-        }
-    }
+        if (ec)
+            return self->client_gone(ec);
+        self->w_.counters.bytes_out += n;
+        then(*self);
+    };
 }
 
 void Session::write_client() {
-    if (out_flight_ > 0 || replied_ == 0 || stopped_ || !local_writing_.empty())
+    if (link_->replies_lent() || !link_->replies_ready() || stopped_ || !local_writing_.empty())
         return;
-    out_flight_ = replied_;
-    asio::async_write(client_, asio::buffer(out_.data().data(), out_flight_),
-                      [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                          if (self->stopped_)
-                              return;
-                          if (ec)
-                              return self->client_gone(ec);
-                          self->w_.counters.bytes_out += n;
-                          self->backend_progress_ = clock::now();
-                          self->out_.consume(self->out_flight_);
-                          self->replied_ -= self->out_flight_;
-                          self->out_flight_ = 0;
-                          self->after_client_write();
-                      });
+    const std::string_view replies = link_->lend_replies();
+    asio::async_write(client_, asio::buffer(replies.data(), replies.size()), client_written([](Session& s) {
+                          s.backend_progress_ = clock::now();
+                          s.link_->replies_written();
+                          s.after_client_write();
+                      }));
 }
 
 void Session::after_client_write() {
     last_activity_ = clock::now();
     write_client();
-    read_backend();
     flush_local();
     resume_if_quiet();
     process_requests();
-}
-
-// The bound connection broke: replies already framed still go out, then every
-// request left unanswered gets one error, then the client is closed (its
-// connection state is gone with the backend's).
-void Session::backend_lost(const std::string& why) {
-    if (stopped_)
-        return;
-    ++w_.counters.backend_errors;
-    w_.shared.log->warn("session lost its Redis connection: {}", why);
-    error_code ignored;
-    backend_.close(ignored);
-    link_ = Link::none;
-    in_.consume(in_.size()); // (a read may be in flight into it)
-    ready_ = in_flight_ = 0;
-    streaming_ = dropping_ = false;
-    out_.truncate(replied_);
-    // Unframed bytes, or a reply cut in the middle: the client could not tell
-    // an error reply from the rest of it, so it is only closed.
-    if (passthrough_ || reply_started_) {
-        for (; !pending_.empty(); pending_.pop()) {
-        }
-        emit_local("", true);
-        return;
-    }
-    std::string replies;
-    auto text = fmt::format("-ERR redvip: connection to Redis lost: {}\r\n", why);
-    for (; !pending_.empty(); pending_.pop())
-        replies += text;
-    emit_local(replies, true);
 }
 
 // --- the proxy's own replies ---
@@ -715,7 +484,8 @@ void Session::emit_local(std::string_view bytes, bool close_after) {
 
 // Written once every earlier reply is: nothing pending, nothing framed unsent.
 void Session::flush_local() {
-    if (!local_writing_.empty() || out_flight_ > 0 || replied_ > 0 || !pending_.empty() || stopped_)
+    if (!local_writing_.empty() || link_->replies_lent() || link_->replies_ready() || !link_->pending().empty() ||
+        stopped_)
         return;
     if (local_.empty()) {
         if (close_after_local_)
@@ -723,18 +493,12 @@ void Session::flush_local() {
         return;
     }
     local_writing_.swap(local_);
-    asio::async_write(client_, asio::buffer(local_writing_),
-                      [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                          if (self->stopped_)
-                              return;
-                          if (ec)
-                              return self->client_gone(ec);
-                          self->w_.counters.bytes_out += n;
-                          self->local_writing_.clear();
-                          if (self->close_after_local_ && self->local_.empty())
-                              return self->stop();
-                          self->after_client_write();
-                      });
+    asio::async_write(client_, asio::buffer(local_writing_), client_written([](Session& s) {
+                          s.local_writing_.clear();
+                          if (s.close_after_local_ && s.local_.empty())
+                              return s.stop();
+                          s.after_client_write();
+                      }));
 }
 
 // A busy session keeps its buffers (reads go straight into them); one idle
@@ -742,11 +506,11 @@ void Session::flush_local() {
 // costs no buffer. A read in flight into a buffer is cancelled first: its
 // handler comes back here once the buffer is free.
 void Session::release_buffers() {
-    const bool quiet = (pending_.empty() || passthrough_) && in_.empty() && in_flight_ == 0 && out_.empty() && out_flight_ == 0 &&
-                       local_.empty() && local_writing_.empty() && !streaming_ && !dropping_;
+    const bool quiet = (link_->pending().empty() || passthrough_) && in_.empty() && in_flight_ == 0 &&
+                       !link_->holds_replies() && !link_->replies_lent() && local_.empty() &&
+                       local_writing_.empty() && !streaming_ && !dropping_;
     if (!quiet || stopped_) {
         read_client();
-        read_backend();
         return;
     }
     error_code ignored;
@@ -754,17 +518,14 @@ void Session::release_buffers() {
         client_.cancel(ignored); // nothing else is in flight on it
     else
         w_.buffers.give_back(in_);
-    if (reading_backend_ && out_.allocated())
-        backend_.cancel(ignored);
-    else
-        w_.buffers.give_back(out_);
+    link_->release_buffer(); // nothing is being sent: see quiet
     if (local_.capacity() > 32)
         std::string().swap(local_);
     read_client(); // without a buffer now, unless its cancel is still due
-    read_backend();
 }
 
 void Session::on_state_change() {
+    const auto keep = std::move(held_);
     if (stopped_)
         return;
     process_requests();
@@ -774,21 +535,23 @@ void Session::check_timeouts(clock::time_point now) {
     if (stopped_)
         return;
     if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&
-        (in_.allocated() || out_.allocated()))
+        (in_.allocated() || link_->holds_buffer()))
         release_buffers();
     const auto& cfg = w_.shared.config.proxy;
     // From the request's last byte, or Redis's last sign of life; not while the
     // proxy itself waits for the client to take a reply (a slow reader makes
     // Redis wait, not the other way round).
-    const bool client_blocked = out_flight_ > 0 || !local_writing_.empty();
-    if (!passthrough_ && !client_blocked && !pending_.empty() && !pending_.front().blocking &&
-        now - std::max(pending_.front().sent, backend_progress_) > cfg.backend_timeout) {
+    const PendingQueue& pending = link_->pending();
+    const bool client_blocked = link_->replies_lent() || !local_writing_.empty();
+    if (!passthrough_ && !client_blocked && !pending.empty() && !pending.front().blocking &&
+        now - std::max(pending.front().sent, backend_progress_) > cfg.backend_timeout) {
         ++w_.counters.backend_timeouts;
         w_.shared.log->warn("Redis did not answer within {} ms; closing the session", cfg.backend_timeout.count());
         return stop();
     }
-    // Like Redis's timeout: not for clients waiting on a reply or subscribed.
-    if (cfg.idle_timeout.count() > 0 && pending_.empty() && !passthrough_ &&
+    // Like Redis's timeout: not for clients waiting on a reply, held or subscribed.
+    const bool held = holding() && ready_ < in_.size();
+    if (cfg.idle_timeout.count() > 0 && pending.empty() && !passthrough_ && !held &&
         now - last_activity_ > cfg.idle_timeout) {
         ++w_.counters.idle_timeouts;
         stop();

@@ -1,8 +1,8 @@
-// One client connection and the backend connection it is bound to.
+// One client connection and the backend link its requests go to (link.hpp).
 //
 // Two directions, each with one buffer and at most one operation in flight:
-//   client -> in_ -> RequestFramer -> backend   (requests, in order)
-//   backend -> out_ -> ReplyFramer -> client    (one reply pops one pending)
+//   client -> in_ -> RequestFramer -> link.send()        (requests, in order)
+//   link (frames replies, pops pending) -> lend_replies() -> client
 // Both directions stream: a frame's bytes go on as they arrive, so a 512 MiB
 // SET or GET crosses a standard-size buffer (kBufferSize). A request is held
 // whole only while the proxy may answer it itself (AUTH, HELLO, anything before
@@ -14,18 +14,25 @@
 // written only when every earlier reply has been, so the client sees them in
 // request order.
 //
-// Buffers: a busy session keeps its two and reads straight into them
-// (async_read_some costs no epoll_ctl; async_wait re-arms epoll every time);
-// one idle for kBufferIdle gives them back and waits for readability without
-// a buffer, so thousands of idle clients hold none.
+// Serving states (proxy.hpp): HOLDING frames nothing new, so requests wait in
+// in_ (at most kMaxHeldFrame, then the client is not read) until SERVING sends
+// them in order or FENCED refuses each; a hold past backend_timeout refuses
+// them with kHoldExpired.
 //
-// Ownership: handlers hold a shared_ptr; stop() closes both sockets, after
-// which every handler returns at once and the session is freed with the last.
+// Buffers: a busy session keeps its request buffer (and its link its reply
+// buffer) and reads straight into it (async_read_some costs no epoll_ctl;
+// async_wait re-arms epoll every time); one idle for kBufferIdle gives them
+// back and waits for readability without a buffer, so thousands of idle
+// clients hold none.
+//
+// Ownership: handlers hold a shared_ptr, and so do the link's operations
+// (its keepalive); stop() closes the client and releases the link, after which
+// every handler returns at once and the session is freed with the last.
 #pragma once
 
 #include "proxy/buffer.hpp"
 #include "proxy/command.hpp"
-#include "proxy/pending.hpp"
+#include "proxy/link.hpp"
 #include "proxy/resp.hpp"
 #include "proxy/worker.hpp"
 
@@ -33,12 +40,20 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace redvip::proxy {
 
-class Session : public std::enable_shared_from_this<Session> {
+// The answer to commands held longer than backend_timeout while this node is
+// HOLDING: nothing of them ran, and the client may try again (Redis's
+// TRYAGAIN, which cluster clients already retry).
+inline constexpr std::string_view kHoldExpired =
+    "-TRYAGAIN redvip: this node is still changing role, try again\r\n";
+
+class Session : public std::enable_shared_from_this<Session>, private ReplySink {
 public:
-    Session(Worker& worker, tcp::socket client);
+    // `link` is this session's alone (a BoundLink, or a test's fake).
+    Session(Worker& worker, tcp::socket client, std::shared_ptr<BackendLink> link);
     ~Session();
 
     void start();
@@ -50,8 +65,6 @@ public:
 
 private:
     using error_code = boost::system::error_code;
-
-    std::size_t read_ready(tcp::socket& socket, Buffer& buffer, error_code& ec);
 
     // client -> backend
     void read_client();
@@ -66,25 +79,30 @@ private:
     void pass_on_partial();
     void begin_forward(CommandTraits traits);
     bool answered_locally(CommandTraits traits) const noexcept;
+    std::string_view refusal() const noexcept;
+    std::string_view count_refusal() noexcept;
+    bool holding() const noexcept;
     void protocol_error(const ProtocolError& error);
+    void forward();
+
+    // the commands the proxy answers itself (session_commands.cpp)
     bool run_local(const Request& request, std::string_view frame);
     bool run_auth(const std::vector<std::string>& args);
     bool run_hello(std::vector<std::string> args, std::size_t frame_size);
-    void forward();
-    void bind_backend();
-    void fail_unsent(const std::string& error);
 
-    // backend -> client
-    void read_backend();
-    void on_backend_readable(const error_code& ec);
-    void on_backend_read(const error_code& ec, std::size_t n);
-    void on_backend_data();
-    void frame_replies(std::chrono::steady_clock::time_point now);
+    // the link's calls (ReplySink)
+    void on_link_ready() override;
+    void on_sent() override;
+    void on_answered(const PendingRequest& answered, std::chrono::steady_clock::time_point now) override;
+    void on_replies(std::chrono::steady_clock::time_point now) override;
+    void on_unanswered(const PendingRequest& request, const LinkError& error) override;
+    void on_link_failed(const LinkError& error) override;
+
+    // -> client
     void write_client();
+    template <class Then>
+    auto client_written(Then then);
     void after_client_write();
-    void backend_lost(const std::string& why);
-
-    // replies made by the proxy
     bool replies_outstanding() const noexcept;
     void resume_if_quiet();
     void emit_local(std::string_view bytes, bool close_after = false);
@@ -92,25 +110,19 @@ private:
     void release_buffers();
 
     Worker& w_;
+    std::shared_ptr<Session> held_; // itself, while held with nothing in flight
     tcp::socket client_;
-    tcp::socket backend_;
-    enum class Link : std::uint8_t { none, connecting, bound } link_ = Link::none;
+    std::shared_ptr<BackendLink> link_;
     RequestFramer requests_;
-    ReplyFramer replies_;
     Buffer in_;                 // [0, ready_) framed and to forward; then what the framer holds
     std::size_t ready_ = 0;
-    std::size_t in_flight_ = 0; // bytes of in_ being written to the backend
-    Buffer out_;                // [0, replied_) framed replies to write; then a partial one
-    std::size_t replied_ = 0;
-    std::size_t out_flight_ = 0;
+    std::size_t in_flight_ = 0; // bytes of in_ being sent by the link
     std::string local_;         // the proxy's own replies, due after every earlier reply
     std::string local_writing_; // those being written now
-    PendingQueue pending_;
     std::chrono::steady_clock::time_point last_activity_;
     std::chrono::steady_clock::time_point backend_progress_; // a byte from Redis, or a reply written
     std::string drop_reply_;    // answers the frame being dropped, once it ends
     bool reading_client_ = false;
-    bool reading_backend_ = false;
     bool close_after_local_ = false;
     bool waiting_ = false;      // a proxy-answered command waits for earlier replies
     bool passthrough_ = false;  // replies no longer pair with requests (SUBSCRIBE, MONITOR...)
@@ -120,7 +132,6 @@ private:
     bool frame_blocking_ = false; // ...and is a blocking command
     CommandClass frame_class_ = CommandClass::other; // ...of this class
     bool dropping_ = false;     // the current request is consumed unforwarded, then drop_reply_
-    bool reply_started_ = false; // part of the current reply is on its way to the client
     bool stopped_ = false;
 };
 

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -42,7 +43,7 @@ struct Shared {
 struct WorkerCounters {
     std::uint64_t accepted = 0, rejected = 0, commands = 0, bytes_in = 0, bytes_out = 0;
     std::uint64_t protocol_errors = 0, auth_failures = 0, backend_errors = 0, backend_timeouts = 0;
-    std::uint64_t idle_timeouts = 0, fenced_replies = 0;
+    std::uint64_t idle_timeouts = 0, fenced_replies = 0, hold_expired_replies = 0;
     std::array<LatencyHistogram, kCommandClasses> latency{}; // by CommandClass
 };
 
@@ -60,6 +61,12 @@ struct Worker {
     std::unordered_set<Session*> sessions;
     boost::asio::steady_timer sweep;
     ServingState state = ServingState::serving; // this thread's copy of shared.state
+    // HOLDING lasts at most backend_timeout from when this thread saw it: past
+    // hold_until the sweep sets hold_expired, and held and new commands get
+    // kHoldExpired until the state changes (clients see latency, then an error
+    // they can retry, never an unbounded wait).
+    std::chrono::steady_clock::time_point hold_until{};
+    bool hold_expired = false;
     bool stopping = false;                      // set by Proxy::stop() on this thread
 };
 

@@ -23,12 +23,12 @@ DRIVER_BIN = os.environ.get("PROXY_DRIVER_BIN", "proxy_driver")
 class Driver:
     """proxy_driver on loopback: its health reports collected as they come."""
 
-    def __init__(self, redis_port, interval_ms=100, timeout_ms=500):
+    def __init__(self, redis_port, interval_ms=100, timeout_ms=500, extra_proxy=""):
         self.port, self.metrics_port = lib.free_port(), lib.free_port()
         d = lib.temp_dir("redvip-driver-")
         self.config = os.path.join(d, "redvip.toml")
         with open(self.config, "w") as f:
-            f.write(f'[proxy]\nlisten = "127.0.0.1:{self.port}"\n'
+            f.write(f'[proxy]\nlisten = "127.0.0.1:{self.port}"\n{extra_proxy}'
                     f'[redis]\naddress = "127.0.0.1:{redis_port}"\n'
                     f'[health]\ninterval_ms = {interval_ms}\ntimeout_ms = {timeout_ms}\n'
                     f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'

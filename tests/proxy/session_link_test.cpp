@@ -1,0 +1,318 @@
+// The session against the BackendLink interface (link.hpp), with a fake link
+// in memory and a real client socket on loopback: replies reach the client in
+// request order, a closed link fails every pending request exactly once, an
+// unreachable one leaves the session usable, and a pipelined round trip
+// allocates nothing per request.
+#include "alloc_counter.hpp"
+#include "proxy/link.hpp"
+#include "proxy/session.hpp"
+#include "proxy/worker.hpp"
+
+#include <doctest/doctest.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace redvip;
+using namespace redvip::proxy;
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// A link in memory: records what the session sends, answers when the test
+// says. Its calls into the sink are posted, as a real link's come from its
+// event loop.
+class FakeBackendLink final : public BackendLink {
+public:
+    explicit FakeBackendLink(asio::io_context& io) : io_(io) { replies_.reserve(kReplyRoom); }
+
+    void attach(ReplySink& sink, std::weak_ptr<void> keepalive) override {
+        sink_ = &sink;
+        keepalive_ = std::move(keepalive);
+    }
+    void detach() noexcept override { sink_ = nullptr; }
+
+    bool connected() const noexcept override { return state_ == State::bound; }
+    bool connecting() const noexcept override { return state_ == State::connecting; }
+    void connect() override {
+        state_ = State::connecting;
+        ++connects;
+        later([this] {
+            if (refuse_connect) {
+                state_ = State::none;
+                return fail(LinkFailure::unreachable, "refused by the test");
+            }
+            state_ = State::bound;
+            sink_->on_link_ready();
+        });
+    }
+    void expect(const PendingRequest& request) override { pending_.push(request); }
+    void send(std::string_view bytes) override {
+        REQUIRE(connected());
+        sent.append(bytes);
+        later([this] { sink_->on_sent(); });
+    }
+    void unpaired() override {}
+    const PendingQueue& pending() const noexcept override { return pending_; }
+
+    std::string_view lend_replies() override {
+        if (lent_ > 0)
+            return {};
+        lent_ = replies_.size();
+        return replies_;
+    }
+    void replies_written() override {
+        replies_.erase(0, lent_);
+        lent_ = 0;
+    }
+    bool replies_lent() const noexcept override { return lent_ > 0; }
+    bool replies_ready() const noexcept override { return replies_.size() > lent_; }
+    bool holds_replies() const noexcept override { return !replies_.empty(); }
+    bool holds_buffer() const noexcept override { return false; }
+    void release_buffer() override {}
+    void release(bool clean) override {
+        ++releases;
+        released_clean = clean;
+        state_ = State::none;
+    }
+
+    // The test's side: Redis answers the oldest request, or the link breaks.
+    void answer(std::string_view reply) {
+        REQUIRE(sink_ != nullptr);
+        REQUIRE(!pending_.empty());
+        REQUIRE(replies_.size() + reply.size() <= kReplyRoom); // lent bytes never move
+        replies_.append(reply);
+        const PendingRequest answered = pending_.front();
+        pending_.pop();
+        sink_->on_answered(answered, clock::now());
+        sink_->on_replies(clock::now());
+    }
+    // As a real link does with one read holding several replies.
+    void answer_batch(const std::vector<std::string_view>& replies) {
+        for (std::string_view reply : replies) {
+            REQUIRE(!pending_.empty());
+            replies_.append(reply);
+            const PendingRequest answered = pending_.front();
+            pending_.pop();
+            sink_->on_answered(answered, clock::now());
+        }
+        sink_->on_replies(clock::now());
+    }
+    void break_link(std::string_view why) { fail(LinkFailure::lost, why); }
+
+    std::string sent;
+    int connects = 0, releases = 0, unanswered = 0;
+    bool refuse_connect = false, released_clean = false;
+
+private:
+    static constexpr std::size_t kReplyRoom = 1 << 16;
+    enum class State { none, connecting, bound };
+
+    void later(std::function<void()> f) {
+        asio::post(io_, [this, keep = keepalive_.lock(), f = std::move(f)] {
+            if (sink_ != nullptr)
+                f();
+        });
+    }
+    void fail(LinkFailure kind, std::string_view why) {
+        state_ = State::none;
+        const LinkError error{kind, why, false};
+        pending_.fail_all([&](const PendingRequest& request) {
+            ++unanswered;
+            sink_->on_unanswered(request, error);
+        });
+        sink_->on_link_failed(error);
+    }
+
+    asio::io_context& io_;
+    ReplySink* sink_ = nullptr;
+    std::weak_ptr<void> keepalive_;
+    State state_ = State::none;
+    PendingQueue pending_;
+    std::string replies_;
+    std::size_t lent_ = 0;
+};
+
+// A worker with one session on a loopback connection whose client end the
+// test holds, and whose link is a FakeBackendLink.
+struct Rig {
+    Rig() : shared{config, std::make_shared<spdlog::logger>("test")}, worker(shared, 1, {}) {
+        tcp::acceptor acceptor(worker.io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+        client.connect(acceptor.local_endpoint());
+        tcp::socket server(worker.io);
+        acceptor.accept(server);
+        client.non_blocking(true);
+        shared.clients = 1;
+        link = std::make_shared<FakeBackendLink>(worker.io);
+        session = std::make_shared<Session>(worker, std::move(server), link);
+        session->start();
+    }
+    ~Rig() {
+        if (session)
+            session->stop();
+        session.reset();
+        worker.io.poll();
+    }
+
+    void send(std::string_view bytes) { asio::write(client, asio::buffer(bytes.data(), bytes.size())); }
+
+    // Runs the loop until `done` (or fails after 2 s): bounded, never a bare sleep.
+    void run_until(const std::function<bool()>& done) {
+        const auto deadline = clock::now() + std::chrono::seconds(2);
+        while (!done()) {
+            REQUIRE(clock::now() < deadline);
+            worker.io.run_for(std::chrono::milliseconds(1));
+            worker.io.restart();
+        }
+    }
+
+    // What the client has received so far (and whether the proxy closed it).
+    std::string& received() {
+        char buf[4096];
+        for (;;) {
+            boost::system::error_code ec;
+            std::size_t n = client.read_some(asio::buffer(buf), ec);
+            if (ec == asio::error::eof)
+                closed = true;
+            if (ec)
+                break;
+            got.append(buf, n);
+        }
+        return got;
+    }
+    void receive(std::size_t bytes) {
+        run_until([&] { return received().size() >= bytes; });
+    }
+
+    conf::Config config;
+    Shared shared;
+    Worker worker;
+    tcp::socket client{worker.io};
+    std::shared_ptr<FakeBackendLink> link;
+    std::shared_ptr<Session> session;
+    std::string got;
+    bool closed = false;
+};
+
+std::string get(int i) {
+    const std::string key = "k" + std::to_string(i);
+    return "*2\r\n$3\r\nGET\r\n$" + std::to_string(key.size()) + "\r\n" + key + "\r\n";
+}
+
+} // namespace
+
+TEST_CASE("replies reach the client in request order, byte for byte") {
+    Rig rig;
+    std::string pipeline;
+    for (int i = 0; i < 5; ++i)
+        pipeline += get(i);
+    rig.send(pipeline);
+    rig.run_until([&] { return rig.link->pending().size() == 5 && rig.link->sent.size() == pipeline.size(); });
+    CHECK(rig.link->sent == pipeline); // forwarded verbatim, in order
+    CHECK(rig.link->connects == 1);
+
+    std::string expected;
+    for (int i = 0; i < 5; ++i) {
+        const std::string reply = "$2\r\nv" + std::to_string(i) + "\r\n";
+        rig.link->answer(reply);
+        expected += reply;
+        if (i == 2) // some written while others are still owed
+            rig.receive(expected.size());
+    }
+    rig.receive(expected.size());
+    CHECK(rig.got == expected);
+    CHECK(rig.link->pending().empty());
+    CHECK_FALSE(rig.closed);
+}
+
+TEST_CASE("a closed link fails every pending request exactly once, after the replies before it") {
+    Rig rig;
+    std::string pipeline;
+    for (int i = 0; i < 4; ++i)
+        pipeline += get(i);
+    rig.send(pipeline);
+    rig.run_until([&] { return rig.link->pending().size() == 4; });
+    rig.link->answer("+first\r\n");
+    rig.link->break_link("boom");
+    CHECK(rig.link->unanswered == 3);
+    CHECK(rig.link->pending().empty());
+
+    const std::string error = "-ERR redvip: connection to Redis lost: boom\r\n";
+    const std::string expected = "+first\r\n" + error + error + error;
+    rig.run_until([&] { return rig.received().size() >= expected.size() && rig.closed; });
+    CHECK(rig.got == expected); // three errors, not two or four, then the close
+    CHECK(rig.worker.counters.backend_errors == 1);
+    CHECK(rig.link->releases == 1); // the session stopped and released its link once
+}
+
+TEST_CASE("an unreachable link answers each request and the session carries on") {
+    Rig rig;
+    rig.link->refuse_connect = true;
+    rig.send(get(1) + get(2));
+    const std::string error = "-ERR redvip: cannot reach Redis at 0.0.0.0:0: refused by the test\r\n";
+    rig.receive(2 * error.size());
+    CHECK(rig.got == error + error);
+    CHECK(rig.link->unanswered == 2);
+
+    rig.link->refuse_connect = false;
+    rig.got.clear();
+    rig.send(get(3));
+    rig.run_until([&] { return rig.link->pending().size() == 1; });
+    CHECK(rig.link->connects == 2);
+    CHECK(rig.link->sent == get(3)); // nothing of the failed requests went on
+    rig.link->answer("$-1\r\n");
+    rig.receive(5);
+    CHECK(rig.got == "$-1\r\n");
+    CHECK_FALSE(rig.closed);
+}
+
+TEST_CASE("a clean session gives its link back as reusable") {
+    Rig rig;
+    rig.send(get(1));
+    rig.run_until([&] { return rig.link->pending().size() == 1; });
+    rig.link->answer("+ok\r\n");
+    rig.receive(5);
+    rig.session->stop();
+    CHECK(rig.link->releases == 1);
+    CHECK(rig.link->released_clean);
+}
+
+// Asio 1.18 caches one handler block per thread, so a round trip (client
+// read, send, reply, client write) costs the event loop a constant couple of
+// blocks; the session itself (framing, the pending ring, lending replies) must
+// add none per request: 16 pipelined requests cost what one does.
+TEST_CASE("a round trip allocates the same for 1 request as for 16 pipelined") {
+    Rig rig;
+    rig.link->sent.reserve(1 << 22);
+    rig.got.reserve(1 << 12);
+    auto round_trips = [&](int requests) {
+        std::string pipeline;
+        for (int i = 0; i < requests; ++i)
+            pipeline += get(i % 10);
+        std::vector<std::string_view> replies(static_cast<std::size_t>(requests), "+OK\r\n");
+        std::size_t allocated = 0;
+        for (int round = 0; round < 100; ++round) {
+            rig.got.clear();
+            const std::size_t sent_before = rig.link->sent.size();
+            const auto before = test::allocations();
+            rig.send(pipeline);
+            rig.run_until([&] { return rig.link->sent.size() == sent_before + pipeline.size(); });
+            rig.link->answer_batch(replies);
+            rig.receive(5 * replies.size());
+            allocated += test::allocations() - before;
+        }
+        return allocated;
+    };
+    round_trips(1); // warm: buffers, the pending ring
+    round_trips(16);
+    const std::size_t one = round_trips(1);
+    const std::size_t sixteen = round_trips(16);
+    CHECK(sixteen == one); // nothing per request: only the event loop's handler blocks
+}

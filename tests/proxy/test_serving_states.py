@@ -1,0 +1,217 @@
+"""Serving states end to end in plain proxy mode, through tests/proxy/proxy_driver
+("state serving|holding|fenced" on its stdin), with a real redis-server and raw
+sockets: HOLDING queues (bounded in time and bytes), HOLDING -> SERVING releases
+in order, HOLDING -> FENCED refuses what was held, FENCED lets nothing reach
+Redis and refuses new clients, FENCED -> SERVING serves again."""
+
+import select
+import socket
+import time
+import unittest
+
+import redvip_testlib as lib
+from redvip_testlib import encode
+from test_health_metrics import Driver, parse_metrics
+
+READONLY = b"-READONLY redvip: this node is not the master\r\n"
+TRYAGAIN = b"-TRYAGAIN redvip: this node is still changing role, try again\r\n"
+# proxy/session.cpp kMaxHeldFrame: what one held client may make the proxy buffer.
+MAX_HELD_BYTES = 16 * 16 * 1024
+# The hold bound is [proxy] backend_timeout_ms; the sweep runs every 50 ms.
+HOLD_MS = 600
+
+
+def commandstats(redis):
+    """{command: calls} from Redis's INFO commandstats."""
+    out = {}
+    for line in redis.cli("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, fields = line.partition(":")
+            out[name[len("cmdstat_"):]] = int(fields.split(",")[0].split("=")[1])
+    return out
+
+
+def silent_for(sock, seconds):
+    """True when nothing arrives on sock for `seconds` (a bounded wait, not a sleep)."""
+    ready, _, _ = select.select([sock], [], [], seconds)
+    return not ready
+
+
+def read_exactly(reader, size):
+    while len(reader.buf) < size:
+        reader._fill()
+    out, reader.buf = reader.buf[:size], reader.buf[size:]
+    return out
+
+
+class ServingStates(unittest.TestCase):
+    def setUp(self):
+        self.redis = lib.RedisServer()
+        self.driver = Driver(self.redis.port, interval_ms=1000,
+                             extra_proxy=f"backend_timeout_ms = {HOLD_MS}\n")
+
+    def tearDown(self):
+        self.assertEqual(self.driver.stop(), 0)
+        self.redis.stop()
+
+    def client(self):
+        sock, reader = lib.connect(self.driver.port)
+        self.addCleanup(sock.close)
+        return sock, reader
+
+    def metric(self, name):
+        return parse_metrics(self.driver.scrape()[2])[(name, "")]
+
+    def test_holding_queues_then_serving_releases_in_order_byte_exact(self):
+        sock, reader = self.client()
+        sock.sendall(encode("PING"))  # bound to its Redis connection before the hold
+        self.assertEqual(reader.reply(), b"+PONG\r\n")
+        before = commandstats(self.redis)
+        self.driver.command("state holding")
+        n = 300
+        pipeline, expected = [], []
+        for i in range(n):
+            pipeline += [encode("SET", f"k{i}", f"v{i}"), encode("INCR", "counter"), encode("GET", f"k{i}")]
+            expected += [b"+OK\r\n", b":%d\r\n" % (i + 1), b"$%d\r\n%s\r\n" % (len(f"v{i}"), f"v{i}".encode())]
+        sock.sendall(b"".join(pipeline))
+        # Latency, not errors: nothing comes back, and nothing ran.
+        self.assertTrue(silent_for(sock, 0.3))
+        after = commandstats(self.redis)
+        for cmd in ("set", "incr", "get"):
+            self.assertEqual(after.get(cmd, 0), before.get(cmd, 0), cmd)
+        self.driver.command("state serving")
+        raw = read_exactly(reader, len(b"".join(expected)))
+        self.assertEqual(raw, b"".join(expected))  # every reply, in order, byte for byte
+        self.assertTrue(silent_for(sock, 0.1))  # and no more
+        self.assertEqual(commandstats(self.redis)["incr"] - before.get("incr", 0), n)
+
+    def test_a_hold_longer_than_backend_timeout_refuses_held_and_new_commands(self):
+        sock, reader = self.client()
+        self.driver.command("state holding")
+        held_at = time.monotonic()
+        sock.sendall(encode("SET", "a", 1) + encode("INCR", "a") + encode("GET", "a"))
+        for _ in range(3):
+            self.assertEqual(reader.reply(), TRYAGAIN)
+        waited = time.monotonic() - held_at
+        self.assertGreaterEqual(waited, HOLD_MS / 1000 - 0.05)
+        self.assertLess(waited, HOLD_MS / 1000 + 1.0)
+        self.assertIsNone(self.redis.client().get("a"))  # none of them ran
+        # Still HOLDING, past the bound: refused at once, the session stays.
+        sock.sendall(encode("GET", "a"))
+        self.assertEqual(reader.reply(), TRYAGAIN)
+        self.assertEqual(self.metric("redvip_proxy_hold_expired_replies_total"), 4)
+        # The election moves on: served again; a new HOLDING gets a new bound.
+        self.driver.command("state serving")
+        sock.sendall(encode("SET", "a", 1))
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        self.driver.command("state holding")
+        sock.sendall(encode("INCR", "a"))
+        self.assertTrue(silent_for(sock, 0.2))
+        self.driver.command("state serving")
+        self.assertEqual(reader.reply(), b":2\r\n")
+
+    def test_a_hold_buffers_at_most_its_bound_then_stops_reading(self):
+        sock, reader = self.client()
+        self.driver.command("state holding")
+        received_before = self.metric("redvip_proxy_client_bytes_received_total")
+        value = "x" * 1000
+        request = encode("SET", "big", value)
+        total = 32 * 1024 * 1024 // len(request)  # more than both kernels' socket buffers
+        data = request * total
+        sock.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 5
+        while sent < len(data) and time.monotonic() < deadline:
+            _, writable, _ = select.select([], [sock], [], 0.2)
+            if not writable:
+                break  # the client is held back: the proxy reads no more
+            try:
+                sent += sock.send(data[sent:sent + 65536])
+            except BlockingIOError:
+                pass
+        self.assertLess(sent, len(data), "the proxy kept reading a held client")
+        held = self.metric("redvip_proxy_client_bytes_received_total") - received_before
+        self.assertLessEqual(held, MAX_HELD_BYTES)
+        self.assertTrue(silent_for(sock, 0.05))
+        # Serving: every command goes, in order, and the rest of the pipeline follows.
+        self.driver.command("state serving")
+        sock.setblocking(True)
+        sock.settimeout(10)
+        replies = b""
+        want = b"+OK\r\n" * total
+        while sent < len(data) or len(replies) < len(want):
+            readable, writable, _ = select.select([sock], [sock] if sent < len(data) else [], [], 5)
+            self.assertTrue(readable or writable, "stalled")
+            if writable:
+                sent += sock.send(data[sent:sent + 65536])
+            if readable:
+                chunk = sock.recv(1 << 20)
+                self.assertTrue(chunk)
+                replies += chunk
+        self.assertEqual(replies, want)
+        self.assertEqual(self.redis.client().get("big"), value.encode())
+
+    def test_holding_then_fenced_answers_every_held_command_readonly(self):
+        sock, reader = self.client()
+        before = commandstats(self.redis)
+        self.driver.command("state holding")
+        sock.sendall(b"".join(encode("SET", f"f{i}", i) for i in range(5)) + b"PING\r\n")
+        self.assertTrue(silent_for(sock, 0.2))
+        self.driver.command("state fenced")
+        for _ in range(6):
+            self.assertEqual(reader.reply(), READONLY)
+        self.assertTrue(silent_for(sock, 0.1))
+        self.assertEqual(commandstats(self.redis).get("set", 0), before.get("set", 0))
+        self.assertEqual(self.redis.client().keys("f*"), [])
+
+    def test_fenced_refuses_new_clients_and_nothing_reaches_redis_then_serving_serves(self):
+        sock, reader = self.client()
+        sock.sendall(encode("SET", "x", 1))
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        self.driver.command("state fenced")
+        # New connections: the error, then closed.
+        new, new_reader = lib.connect(self.driver.port)
+        with new:
+            self.assertTrue(new_reader.closed())
+            self.assertEqual(new_reader.buf, READONLY)
+        # A client already connected: every command refused, none reaches Redis.
+        monitor = socket.create_connection(("127.0.0.1", self.redis.port), timeout=5)
+        self.addCleanup(monitor.close)
+        monitor.sendall(encode("MONITOR"))
+        mreader = lib.RespReader(monitor)
+        self.assertEqual(mreader.reply(), b"+OK\r\n")
+        before = commandstats(self.redis)
+        commands = [encode("SET", "x", 2), encode("INCR", "x"), encode("DEL", "x"), encode("GET", "x"),
+                    encode("MULTI"), b"FLUSHALL\r\n"]
+        sock.sendall(b"".join(commands))
+        for _ in commands:
+            self.assertEqual(reader.reply(), READONLY)
+        after = commandstats(self.redis)
+        for cmd in ("set", "incr", "del", "get", "multi", "flushall"):
+            self.assertEqual(after.get(cmd, 0), before.get(cmd, 0), cmd)
+        # MONITOR saw none of them (only the health check's PING/INFO, if any).
+        silent_for(monitor, 0.1)
+        monitor.setblocking(False)
+        seen = b""
+        try:
+            while True:
+                chunk = monitor.recv(1 << 16)
+                if not chunk:
+                    break
+                seen += chunk
+        except BlockingIOError:
+            pass
+        for word in (b'"SET"', b'"INCR"', b'"DEL"', b'"GET"', b'"MULTI"', b'"FLUSHALL"'):
+            self.assertNotIn(word, seen.upper())
+        self.assertEqual(self.redis.client().get("x"), b"1")
+        # FENCED -> SERVING: the old session and new ones are served.
+        self.driver.command("state serving")
+        sock.sendall(encode("INCR", "x"))
+        self.assertEqual(reader.reply(), b":2\r\n")
+        again, again_reader = self.client()
+        again.sendall(encode("GET", "x"))
+        self.assertEqual(again_reader.reply(), b"$1\r\n2\r\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
