@@ -6,12 +6,16 @@ Starts one redis-server and, each on its own port, redvip (plain proxy mode),
 haproxy and nutcracker, every one with its own config, pid and log files in a
 temporary directory; runs redis-benchmark against each target in interleaved
 rounds and prints the median of each figure, with ratios to Redis direct; then
-measures the RSS each proxy adds per idle client (clients that sent one PING).
+shows the load generators are not the bottleneck (redvip-bench latency and
+redis-benchmark against the same redis-server, same connections, pipeline,
+keyspace and value size, alternating); then measures the RSS each proxy adds
+per idle client (clients that sent one PING).
 Every process it starts is ended by its pid, on success, failure or Ctrl-C.
 
-    bench/compare_proxies.py [--redvip PATH] [--rounds 3] [--requests 200000]
-                             [--idle-clients 5000] [--redvip-threads 1]
+    bench/compare_proxies.py [--redvip PATH] [--redvip-bench PATH] [--rounds 3]
+                             [--requests 200000] [--idle-clients 5000] [--redvip-threads 1]
                              [--pin REDIS_CPUS:PROXY_CPUS:BENCH_CPUS] [--quick]
+                             [--skip-bench] [--skip-loadgen] [--skip-idle]
 
 --pin runs each side under taskset (e.g. 0:1:1, or 0:0-1:1); the same for
 every target. --quick: one round, 20000 requests, 500 idle clients.
@@ -21,6 +25,7 @@ Reports figures; asserts nothing.
 import argparse
 import csv
 import io
+import json
 import os
 import resource
 import shutil
@@ -224,6 +229,55 @@ def print_table(results, args):
                   f"| {p99 / base[1] if base[1] else float('nan'):.2f} |")
 
 
+LOADGEN_WORKLOADS = [("-c 50 -P 1", 50, 1), ("-c 50 -P 16", 50, 16), ("-c 1 -P 1", 1, 1)]
+LOADGEN_KEYSPACE = 100000
+
+
+def loadgen_redis_benchmark(targets, command, connections, pipeline, requests):
+    extra = ["-t", command, "-d", "32", "-r", str(LOADGEN_KEYSPACE), "-c", str(connections), "-P", str(pipeline)]
+    return bench(targets, targets.redis_port, extra, requests)[command.upper()][0]
+
+
+def loadgen_redvip_bench(targets, args, command, connections, pipeline, requests):
+    out = os.path.join(targets.tmp, "loadgen.json")
+    argv = pinned(targets.bench_cpus, [args.redvip_bench, "latency", "--target", f"127.0.0.1:{targets.redis_port}",
+                                       "--command", command, "--value-size", "32", "--keyspace",
+                                       str(LOADGEN_KEYSPACE), "--connections", str(connections), "--pipeline",
+                                       str(pipeline), "--requests", str(requests), "--json", out])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"redvip-bench failed ({done.returncode}): {' '.join(argv)}\n{done.stderr}")
+    with open(out) as f:
+        return json.load(f)["throughput_rps"]
+
+
+def run_loadgen(targets, args):
+    """Both load generators against Redis direct, alternating (ABBA), the same load for each."""
+    results = {}  # (workload, command, tool) -> [rps per round]
+    for round_ in range(args.rounds):
+        for label, connections, pipeline in LOADGEN_WORKLOADS:
+            for command in ("set", "get"):
+                tools = ["redis-benchmark", "redvip-bench"]
+                for tool in (tools if round_ % 2 == 0 else reversed(tools)):
+                    log(f"round {round_ + 1}/{args.rounds}: load generator {tool} {command} {label} "
+                        f"-n {args.requests} -> redis")
+                    if tool == "redis-benchmark":
+                        rps = loadgen_redis_benchmark(targets, command, connections, pipeline, args.requests)
+                    else:
+                        rps = loadgen_redvip_bench(targets, args, command, connections, pipeline, args.requests)
+                    results.setdefault((label, command, tool), []).append(rps)
+    print(f"\nLoad generators against Redis direct: medians of {args.rounds} alternating round(s), "
+          f"{args.requests} requests, 32-byte values, {LOADGEN_KEYSPACE} keys; ratio = redvip-bench / "
+          f"redis-benchmark (at least 1: redvip-bench is not the bottleneck)\n")
+    print("| workload | test | redis-benchmark rps | redvip-bench rps | ratio |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for label, _, _ in LOADGEN_WORKLOADS:
+        for command in ("set", "get"):
+            theirs = statistics.median(results[(label, command, "redis-benchmark")])
+            ours = statistics.median(results[(label, command, "redvip-bench")])
+            print(f"| {label} | {command.upper()} | {theirs:,.0f} | {ours:,.0f} | {ours / theirs:.2f} |")
+
+
 def idle_clients(targets, name, count):
     """KiB of RSS the proxy adds per client that connected and sent one PING."""
     pid, port = targets.pids[name], targets.ports[name]
@@ -251,6 +305,9 @@ def main():
     default_redvip = next((p for p in (os.path.join(SOURCE, d, "redvip") for d in
                                        ("build/release", "build-px", "build")) if os.path.exists(p)), "redvip")
     parser.add_argument("--redvip", default=os.environ.get("REDVIP_BIN", default_redvip))
+    default_bench = next((p for p in (os.path.join(SOURCE, d, "bench", "redvip-bench") for d in
+                                      ("build/release", "build")) if os.path.exists(p)), "redvip-bench")
+    parser.add_argument("--redvip-bench", default=os.environ.get("REDVIP_BENCH_BIN", default_bench))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200000)
     parser.add_argument("--idle-clients", type=int, default=5000)
@@ -258,12 +315,15 @@ def main():
     parser.add_argument("--haproxy-threads", type=int, default=1)
     parser.add_argument("--pin", default="", help="REDIS_CPUS:PROXY_CPUS:BENCH_CPUS for taskset -c")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--skip-bench", action="store_true", help="only the idle-client RSS")
+    parser.add_argument("--skip-bench", action="store_true", help="no proxy comparison")
+    parser.add_argument("--skip-loadgen", action="store_true", help="no load generator comparison")
+    parser.add_argument("--skip-idle", action="store_true", help="no idle-client RSS")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.requests, args.idle_clients = 1, 20000, 500
     # haproxy sizes its descriptors from maxconn (2 per connection): 8000 fits a 20000 limit.
-    for tool in ("redis-server", "redis-benchmark", "haproxy", "nutcracker"):
+    for tool in ("redis-server", "redis-benchmark", "haproxy", "nutcracker") + (
+            () if args.skip_loadgen else (args.redvip_bench,)):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found")
     # Idle clients: ours plus the proxies' and Redis's descriptors.
@@ -277,8 +337,13 @@ def main():
         log(f"redis {targets.ports['redis']}, redvip {targets.ports['redvip']} ({args.redvip}, "
             f"{args.redvip_threads} thread(s)), haproxy {targets.ports['haproxy']} ({args.haproxy_threads} thread(s)), "
             f"twemproxy {targets.ports['twemproxy']}; pin '{args.pin or 'none'}'")
+        log(f"run at {time.strftime('%Y-%m-%d %H:%M:%S %Z')} on {os.cpu_count()} CPU(s)")
         if not args.skip_bench:
             print_table(run_benchmarks(targets, args), args)
+        if not args.skip_loadgen:
+            run_loadgen(targets, args)
+        if args.skip_idle:
+            return 0
         print(f"\nRSS per idle client ({args.idle_clients} clients, each after one PING; /proc/PID/status VmRSS)\n")
         print("| proxy | RSS before KiB | RSS after KiB | bytes per client |")
         print("| --- | ---: | ---: | ---: |")
