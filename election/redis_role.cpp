@@ -283,6 +283,9 @@ std::string failover_request(const conf::Endpoint& to, milliseconds timeout) {
     return encode_command({"FAILOVER", "TO", to.host.to_string(), std::to_string(to.port),
                            "TIMEOUT", std::to_string(timeout.count())});
 }
+std::string wait_request(milliseconds timeout) {
+    return encode_command({"WAIT", "1", std::to_string(timeout.count())});
+}
 std::string failover_abort_request() {
     return encode_command({"FAILOVER", "ABORT"});
 }
@@ -342,6 +345,11 @@ awaitable<StepResult> run_failover(std::shared_ptr<Link> link, Settings s, conf:
                                    milliseconds timeout) {
     const std::string what = "FAILOVER TO " + to.to_string();
     if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
+    // WAIT makes the replicas acknowledge at once (REPLCONF GETACK); FAILOVER
+    // alone waits for their next periodic ACK, up to a second. The caller
+    // holds new writes, so the offset WAIT confirms is the one FAILOVER needs.
+    const milliseconds wait_bound = std::min(timeout, s.timeouts.command);
+    (void)co_await link->call(wait_request(wait_bound), wait_bound + s.timeouts.command);
     auto reply = co_await link->call(failover_request(to, timeout), s.timeouts.command);
     if (!reply.error.empty()) co_return StepResult::failure(what + ": " + reply.error);
     if (reply.value->kind == RedisValue::Kind::error)

@@ -121,6 +121,8 @@ class Failover(unittest.TestCase):
         took = (time.monotonic() - start) * 1000
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.logs())
         print(f"\n{r.stdout.strip()} (command took {took:.0f} ms)")
+        if os.environ.get("REDVIP_TEST_LOGS"):
+            print(self.logs())
         return r.stdout
 
     def assert_in_sync(self, master, replica):
