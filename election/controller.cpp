@@ -119,7 +119,7 @@ std::string describe(const RoleStep& step) {
             return "FAILOVER TO us, on " + h.master.to_string();
         }
         std::string operator()(const HandOff& h) const {
-            return "FAILOVER TO " + h.to.host.to_string() + " " + std::to_string(h.to.port);
+            return "switch to " + h.to.to_string();
         }
     };
     return std::visit(Describe{}, step);

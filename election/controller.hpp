@@ -71,8 +71,9 @@ struct HandOver {
     conf::Endpoint master;
     friend bool operator==(const HandOver&, const HandOver&) = default;
 };
-// The switchover: `FAILOVER TO <to>` sent to our Redis, confirmed by our
-// ROLE = slave of `to` (Redis rolls back on its timeout: then it fails).
+// The switchover: writes paused on our Redis, `to` caught up and promoted,
+// ours following it (RedisExecutor::async_switch_to); fails with our Redis
+// still master when `to` could not be promoted.
 struct HandOff {
     conf::Endpoint to;
     friend bool operator==(const HandOff&, const HandOff&) = default;

@@ -23,7 +23,7 @@ void use_redis(RolePorts& ports, RedisExecutor& redis, bool poll) {
         redis.async_confirm_role(master, within, std::move(done));
     };
     ports.hand_off = [&redis](const conf::Endpoint& to, std::chrono::milliseconds timeout,
-                              StepDone done) { redis.async_failover(to, timeout, std::move(done)); };
+                              StepDone done) { redis.async_switch_to(to, timeout, std::move(done)); };
     ports.read_local = [&redis](RedisExecutor::ReadDone done) {
         redis.async_read_replication(std::move(done));
     };
@@ -67,7 +67,7 @@ void use_peers(RolePorts& ports, PeerRedis& peers) {
     };
     ports.peer_failover = [&peers](const conf::Endpoint& peer, const conf::Endpoint& to,
                                    std::chrono::milliseconds timeout, StepDone done) {
-        peers.find(peer)->async_failover(to, timeout, std::move(done));
+        peers.find(peer)->async_switch_to(to, timeout, std::move(done));
     };
 }
 

@@ -54,7 +54,7 @@ struct RolePorts {
     // CONFIG SET on the local Redis ([failover] min_replicas at start).
     std::function<void(std::vector<std::pair<std::string, std::string>>, StepDone)> config_set;
     // A peer's Redis (by its [[peer]] redis address): INFO replication, and
-    // `FAILOVER TO <to>` sent to it until it follows `to` (the hand-over).
+    // the hand-over from it to `to` (RedisExecutor::async_switch_to).
     std::function<void(const conf::Endpoint& peer, RedisExecutor::ReadDone)> read_peer;
     std::function<void(const conf::Endpoint& peer, const conf::Endpoint& to,
                        std::chrono::milliseconds timeout, StepDone)>

@@ -117,6 +117,11 @@ public:
     // replica of `to` (the hand-over done); FAILOVER ABORT when it is not
     // within timeout + confirm.
     void async_failover(const conf::Endpoint& to, std::chrono::milliseconds timeout, Done done);
+    // The switchover to `to` (a replica of this Redis, same password): CLIENT
+    // PAUSE WRITE here, `to` caught up, `to` promoted, this Redis follows it,
+    // unpaused. Fails (this Redis still master, unpaused) until `to` is
+    // promoted; succeeds once it is.
+    void async_switch_to(const conf::Endpoint& to, std::chrono::milliseconds timeout, Done done);
     // ROLE until it says master (nullopt) or replica of `master`, changing nothing.
     void async_confirm_role(const std::optional<conf::Endpoint>& master,
                             std::chrono::milliseconds within, Done done);
