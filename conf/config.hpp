@@ -99,7 +99,7 @@ struct FailoverConfig {
     // A replica with master_link_status up and its offset within this many
     // bytes of its master's counts as caught up (may take mastership).
     std::int64_t catch_up_bytes = 1048576;
-    milliseconds switchover_timeout{5000};         // Redis FAILOVER's TIMEOUT
+    milliseconds switchover_timeout{5000};         // the longest a hand-over pauses writes
     // > 0: Redis min-replicas-to-write on the master, so a master cut off from
     // its replicas refuses writes (split brain) instead of taking ones it loses.
     int min_replicas = 0;

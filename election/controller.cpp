@@ -23,8 +23,8 @@ std::vector<RoleStep> build_plan(Goal goal, const std::optional<conf::Endpoint>&
     case Goal::handoff:
         // Commands wait while Redis hands over, so none meets READONLY;
         // then FENCED and the VIP goes, and the election resigns us.
-        return {SetProxy{ProxyMode::holding}, HandOff{*master}, SetProxy{ProxyMode::fenced},
-                ReleaseVip{}};
+        // The VIP stays until the peer is heard as master (see start()).
+        return {SetProxy{ProxyMode::holding}, HandOff{*master}, SetProxy{ProxyMode::fenced}};
     case Goal::backup:
     case Goal::fault: {
         // FENCED first: nothing may write to this Redis once it is not the
@@ -132,6 +132,7 @@ ControllerConfig ControllerConfig::from(const conf::Config& config) {
     c.catch_up_bytes = config.failover.catch_up_bytes;
     c.switchover_timeout = config.failover.switchover_timeout;
     c.peer_facts_max_age = 3 * config.health.interval + config.health.timeout;
+    if (config.vrrp) c.vip_hold = 4 * config.vrrp->advert_interval; // > Master_Down_Interval
     return c;
 }
 
@@ -254,6 +255,17 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         }
     }
     plan_ = build_plan(goal, goal_master_);
+    // Leaving the master role with nobody to follow yet: keep the VIP (the
+    // proxy is fenced, so nothing reaches Redis) until a master is heard or
+    // vip_hold passes. Connections to the VIP are then refused at once and
+    // clients retry within milliseconds, where with the VIP nowhere their SYN
+    // is lost and the kernel resends it only after a second.
+    vip_release_at_.reset();
+    if ((goal == Goal::backup || goal == Goal::fault) && !goal_master_ && vip_held_ &&
+        !vip_hold_over_) {
+        std::erase_if(plan_, [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); });
+        vip_release_at_ = now + config_.vip_hold;
+    }
     // A master Redis about to follow another: read both afresh first, for
     // ours may hold writes the other lacks (a healed partition).
     if (goal_master_ && facts_ && facts_->role == "master" && !plan_.empty() &&
@@ -648,6 +660,14 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
         role_fault_until_.reset();
         update_role_fault("role fault held long enough: may try again", out);
     }
+    if (vip_release_at_ && now >= *vip_release_at_) {
+        vip_release_at_.reset();
+        if ((goal_ == Goal::backup || goal_ == Goal::fault) && !goal_master_ && vip_held_) {
+            vip_hold_over_ = true;
+            start(goal_, std::nullopt, "no master heard: releasing the VIP", now, out);
+            vip_hold_over_ = false;
+        }
+    }
     if (switchover_ && now >= switchover_->deadline)
         finish_switchover(false, switchover_->name + " did not take the master role in time", out);
     if (retry_at_ && now >= *retry_at_) {
@@ -659,7 +679,7 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
 
 std::optional<TimePoint> Controller::next_deadline() const {
     std::optional<TimePoint> when;
-    for (const auto& t : {retry_at_, role_fault_until_,
+    for (const auto& t : {retry_at_, role_fault_until_, vip_release_at_,
                           switchover_ ? std::optional<TimePoint>{switchover_->deadline}
                                       : std::optional<TimePoint>{}})
         if (t && (!when || *t < *when)) when = t;

@@ -175,6 +175,9 @@ struct ControllerConfig {
     Duration switchover_timeout = std::chrono::seconds{5};
     // A peer's facts older than this are not evidence (3 health intervals).
     Duration peer_facts_max_age = std::chrono::milliseconds{300};
+    // How long a former master keeps the VIP (fenced) while no new master is
+    // heard: a little over Master_Down_Interval.
+    Duration vip_hold = std::chrono::seconds{4};
     // How long the local Redis may stay master while we follow a peer
     // before it is set back (a hand-over to us resolves well within it).
     Duration follower_master_grace = std::chrono::seconds{2};
@@ -276,6 +279,8 @@ private:
     std::optional<InFlight> in_flight_;
     std::optional<TimePoint> retry_at_;
     std::optional<TimePoint> role_fault_until_; // give_up_master's hold
+    std::optional<TimePoint> vip_release_at_;   // a former master's VIP, unfollowed
+    bool vip_hold_over_ = false;                // start(): release it now
     bool role_fault_reported_ = false;          // what the election was last told
     bool resigned_ = false; // mastership handed to a peer: fault until a master is heard
     bool witness_ok_ = true;

@@ -230,24 +230,26 @@ TEST_CASE("an ineligible backup is reported, and eligible again once caught up")
     CHECK(n.controller.eligibility().eligible);
 }
 
-TEST_CASE("switchover: HOLDING, FAILOVER TO the peer, FENCED, VIP released, resign; done when it is master") {
+TEST_CASE("switchover: HOLDING, switch to the peer, FENCED, VIP released, resign; done when it is master") {
     Node n;
     n.make_master();
     n.local(master_at(r1, 2000));
     n.peer(replica_at(a_redis, r1, 2000));
     n.take(n.controller.request_switchover("", n.clock.now));
     CHECK(n.controller.proxy_mode() == ProxyMode::holding);
-    CHECK(n.step() == "FAILOVER TO 10.0.0.2 6379");
+    CHECK(n.step() == "switch to 10.0.0.2:6379");
     n.complete();
     CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
-    CHECK(n.step() == "VIP release");
-    n.complete();
+    CHECK(n.step() == "none"); // the VIP stays until b is heard
     REQUIRE_FALSE(n.all<RoleFault>().empty());
     CHECK(n.all<RoleFault>().back().fault); // the election resigns us: priority 0
     CHECK(n.all<SwitchoverDone>().empty());
     n.clock.advance(std::chrono::milliseconds{80});
     n.elect(EnterFault{});
+    CHECK(n.step() == "none");
+    CHECK(n.controller.vip_held());
     n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
+    CHECK(n.step() == "VIP release");
     REQUIRE(n.all<SwitchoverDone>().size() == 1);
     CHECK(n.all<SwitchoverDone>()[0].ok);
     CHECK(n.all<SwitchoverDone>()[0].text == "switched over to b in 80 ms");
@@ -271,12 +273,12 @@ TEST_CASE("switchover refused: not master, unknown peer, peer not in sync") {
     CHECK(n.controller.goal() == Goal::master);
 }
 
-TEST_CASE("a switchover Redis rolled back: answered as failed, the node serves again") {
+TEST_CASE("a switchover that did not reach the peer: answered as failed, the node serves again") {
     Node n;
     n.make_master();
     n.peer(replica_at(a_redis, r1, 1000));
     n.take(n.controller.request_switchover("b", n.clock.now));
-    n.complete(false, "FAILOVER TO 10.0.0.2:6379: ROLE still says master after 5000 ms");
+    n.complete(false, "switch to 10.0.0.2:6379: 10.0.0.2:6379 did not reach offset 1000 within 5000 ms");
     REQUIRE(n.all<SwitchoverDone>().size() == 1);
     CHECK_FALSE(n.all<SwitchoverDone>()[0].ok);
     CHECK(n.step() == "read peers");
@@ -359,4 +361,21 @@ TEST_CASE("the stale master yields when it sees the peer's newer data") {
     n.peer(theirs);
     n.complete();
     CHECK(n.step() == "REPLICAOF 10.0.0.2 6379");
+}
+
+TEST_CASE("a master leaving with nobody to follow keeps the VIP, fenced, until one is heard or vip_hold") {
+    Node n;
+    n.make_master();
+    n.elect(EnterFault{}); // its Redis died: nobody heard yet
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.step() == "none");
+    CHECK(n.controller.vip_held());
+    REQUIRE(n.controller.next_deadline());
+    CHECK(*n.controller.next_deadline() - n.clock.now == std::chrono::seconds{4});
+    n.clock.advance(std::chrono::seconds{4});
+    n.take(n.controller.handle_timeout(n.clock.now));
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    CHECK_FALSE(n.controller.vip_held());
+    CHECK(n.controller.transitions().back().cause == "no master heard: releasing the VIP");
 }
