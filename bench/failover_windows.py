@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Unavailability windows of the three ways mastership moves, each measured
+RUNS times by `redvip-bench failover` from a client namespace, on a fresh pair
+per run (nodes a and b in network namespaces, redis-server and redvip on
+each, 100 ms v3 adverts, the test suite's pair config):
+
+  redis       kill -9 of the master's redis-server
+  redvip      kill -9 of the master's redvip (its Redis lives on)
+  switchover  `redvip switchover` run on the master
+
+Prints each run and the median and worst window, errors and writes lost.
+Run as root from the source tree after a release build:
+
+  python3 bench/failover_windows.py [--runs 5] [--scenarios redis,redvip,switchover]
+
+Traffic stays inside the namespaces it creates (10.77.0.0/16, no default
+route); they and every process it started are removed on exit."""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "system"))
+os.environ.setdefault("REDVIP_BIN", os.path.join(HERE, "..", "build", "release", "redvip"))
+BENCH = os.environ.get("REDVIP_BENCH_BIN", os.path.join(HERE, "..", "build", "release", "bench", "redvip-bench"))
+
+import redvip_testlib as lib  # noqa: E402
+from test_pair import VIP, node_config, status  # noqa: E402
+
+
+class Pair:
+    def __init__(self):
+        self.topo = lib.Topology(["a", "b", "client"])
+        self.redis, self.daemons, self.sockets = {}, {}, {}
+        for name in ("a", "b"):
+            self.redis[name] = lib.RedisServer(host=self.topo.address(name), port=6379, netns=self.topo.netns(name),
+                                               extra=["--repl-diskless-sync-delay", "0"])
+        for name, peer, prio in (("a", "b", 110), ("b", "a", 100)):
+            workdir = lib.temp_dir(f"redvip-{name}-")
+            config = node_config(f"redis-{name}", self.topo.address(name), f"redis-{peer}",
+                                 self.topo.address(peer), prio, workdir)
+            self.sockets[name] = f"{workdir}/admin.sock"
+            self.daemons[name] = lib.Redvip(config, 6379, netns=self.topo.netns(name))
+        a_addr = self.topo.address("a")
+        lib.wait_for(lambda: self.state("a") == "MASTER" and self.state("b") == "BACKUP", "a master", tries=300)
+        lib.wait_for(lambda: self.redis["b"].cli("ROLE", check=False).split()[:4] ==
+                     ["slave", a_addr, "6379", "connected"], "b replicating from a", tries=300)
+
+    def state(self, name):
+        try:
+            return status(self.sockets[name])["vrrp_state"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def close(self):
+        for d in self.daemons.values():
+            d.stop(signal.SIGKILL)
+        self.topo.close()
+
+
+def fault_command(pair, scenario):
+    if scenario == "redis":
+        return f"kill -9 {pair.redis['a'].proc.pid}"
+    if scenario == "redvip":
+        return f"kill -9 {pair.daemons['a'].proc.pid}"
+    return (f"ip netns exec {pair.topo.netns('a')} {os.environ['REDVIP_BIN']} switchover "
+            f"--config {pair.daemons['a'].config} --to redis-b")
+
+
+def one_run(scenario):
+    pair = Pair()
+    try:
+        out = os.path.join(lib.temp_dir("redvip-windows-"), "report.json")
+        lib.run([BENCH, "failover", "--target", f"{VIP}:6379", "--connections", "4", "--rate", "1000",
+                 "--duration", "4", "--fault-at", "1.5", "--fault", fault_command(pair, scenario), "--json", out],
+                netns=pair.topo.netns("client"), timeout=60, check=False)
+        with open(out) as f:
+            return json.load(f)
+    finally:
+        pair.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scenarios", default="redis,redvip,switchover")
+    args = parser.parse_args()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.runs} runs each")
+    summary = []
+    for scenario in args.scenarios.split(","):
+        windows, lost, errors = [], 0, 0
+        for i in range(args.runs):
+            r = one_run(scenario)
+            windows.append(r["window_ms"])
+            lost += r["lost"]
+            errors += sum(r["errors"].values())
+            print(f"{scenario:10} run {i + 1}: window {r['window_ms']:7.1f} ms, acked {r['acked']}, "
+                  f"lost {r['lost']}, errors {r['errors']}", flush=True)
+        summary.append((scenario, statistics.median(windows), max(windows), lost, errors))
+    print("\n| fault | median window | worst | acknowledged writes lost | client errors (all runs) |")
+    print("| --- | --- | --- | --- | --- |")
+    for scenario, median, worst, lost, errors in summary:
+        print(f"| {scenario} | {median:.0f} ms | {worst:.0f} ms | {lost} | {errors} |")
+
+
+if __name__ == "__main__":
+    main()
