@@ -16,8 +16,8 @@ packages=(
     cmake g++ make pkg-config clang-14 libclang-rt-14-dev
     libboost-dev libhiredis-dev libnl-3-dev libnl-route-3-dev libtomlplusplus-dev
     libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libsystemd-dev doctest-dev
-    # the .deb: cpack's Depends comes from dpkg-shlibdeps
-    dpkg-dev
+    # the .deb: cpack's Depends comes from dpkg-shlibdeps; systemd-analyze checks the unit
+    dpkg-dev systemd
     # the real parts the tests and benchmarks drive
     redis-server redis-tools keepalived haproxy nutcracker python3 python3-redis
     iproute2 iputils-ping tcpdump procps

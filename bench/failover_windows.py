@@ -19,7 +19,6 @@ route); they and every process it started are removed on exit."""
 import argparse
 import json
 import os
-import signal
 import statistics
 import sys
 import time
@@ -31,37 +30,18 @@ os.environ.setdefault("REDVIP_BIN", os.path.join(HERE, "..", "build", "release",
 BENCH = os.environ.get("REDVIP_BENCH_BIN", os.path.join(HERE, "..", "build", "release", "bench", "redvip-bench"))
 
 import redvip_testlib as lib  # noqa: E402
-from test_pair import VIP, node_config, status  # noqa: E402
+from test_pair import VIP, PairFixture  # noqa: E402
 
 
-class Pair:
+class Pair(PairFixture):
+    log_level = "info"
+
     def __init__(self):
-        self.topo = lib.Topology(["a", "b", "client"])
-        self.redis, self.daemons, self.sockets = {}, {}, {}
-        for name in ("a", "b"):
-            self.redis[name] = lib.RedisServer(host=self.topo.address(name), port=6379, netns=self.topo.netns(name),
-                                               extra=["--repl-diskless-sync-delay", "0"])
-        for name, peer, prio in (("a", "b", 110), ("b", "a", 100)):
-            workdir = lib.temp_dir(f"redvip-{name}-")
-            config = node_config(f"redis-{name}", self.topo.address(name), f"redis-{peer}",
-                                 self.topo.address(peer), prio, workdir)
-            self.sockets[name] = f"{workdir}/admin.sock"
-            self.daemons[name] = lib.Redvip(config, 6379, netns=self.topo.netns(name))
-        a_addr = self.topo.address("a")
-        lib.wait_for(lambda: self.state("a") == "MASTER" and self.state("b") == "BACKUP", "a master", tries=300)
-        lib.wait_for(lambda: self.redis["b"].cli("ROLE", check=False).split()[:4] ==
-                     ["slave", a_addr, "6379", "connected"], "b replicating from a", tries=300)
-
-    def state(self, name):
-        try:
-            return status(self.sockets[name])["vrrp_state"]
-        except (OSError, ValueError, KeyError):
-            return None
+        self.start_pair()
+        self.wait_settled("a", "b")
 
     def close(self):
-        for d in self.daemons.values():
-            d.stop(signal.SIGKILL)
-        self.topo.close()
+        self.stop_pair()
 
 
 def fault_command(pair, scenario):

@@ -116,7 +116,7 @@ std::string describe(const RoleStep& step) {
         }
         std::string operator()(const CheckPeers&) const { return "read peers"; }
         std::string operator()(const HandOver& h) const {
-            return "FAILOVER TO us, on " + h.master.to_string();
+            return "hand-over from " + h.master.to_string();
         }
         std::string operator()(const HandOff& h) const {
             return "switch to " + h.to.to_string();
@@ -214,7 +214,8 @@ std::optional<std::string> Controller::promotion_refusal() const {
 }
 
 // After CheckPeers: a peer's Redis still alive as master hands over to us
-// (Redis's FAILOVER: no acknowledged write lost); a peer ahead of us refuses.
+// (writes paused there until we hold every byte: no acknowledged write lost);
+// a peer ahead of us refuses.
 void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
     const auto path = promotion_path(facts_, fresh_peers(now));
     if (const auto* refuse = std::get_if<RefusePromotion>(&path))
@@ -234,8 +235,10 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     attempts_ = 0;
     handover_failures_ = 0;
     follower_master_since_.reset();
-    if (goal_ == Goal::master && goal != Goal::master && goal != Goal::handoff && master)
-        divergence_peer_ = master; // what we acknowledged as master is checked against it
+    // Following someone after having been master (perhaps through a Fault
+    // with nobody heard): what we acknowledged as master is checked against it.
+    if (last_as_master_ && (goal == Goal::backup || goal == Goal::fault) && master)
+        divergence_peer_ = master;
     goal_ = goal;
     goal_master_ = std::move(master);
     next_ = 0;
@@ -614,7 +617,7 @@ const conf::PeerConfig* Controller::peer_by_redis(const conf::Endpoint& redis) c
 
 // The local Redis no longer has the role the last completed plan confirmed
 // (restarted without its replicaof, changed by hand, or handed over by
-// Redis's FAILOVER): set it again, or follow the hand-over.
+// a hand-over): set it again, or follow the hand-over.
 void Controller::check_drift(TimePoint now, ControllerActions& out) {
     const auto& f = *facts_;
     const bool follower = goal_ == Goal::backup || goal_ == Goal::fault;
@@ -624,7 +627,7 @@ void Controller::check_drift(TimePoint now, ControllerActions& out) {
     if (f.role != "master") follower_master_since_.reset();
     if (follower && goal_master_ && !replicates_from(f, *goal_master_)) {
         // A master while following: a peer may be handing the role to us
-        // (FAILOVER, then its resignation): give that a moment.
+        // (the hand-over, then its resignation): give that a moment.
         if (f.role == "master") {
             if (!follower_master_since_) follower_master_since_ = now;
             if (now - *follower_master_since_ < config_.follower_master_grace) return;

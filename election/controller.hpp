@@ -64,9 +64,9 @@ struct ReplicateRedis { // REPLICAOF host port, confirmed by ROLE = slave of hos
 struct CheckPeers {
     friend bool operator==(const CheckPeers&, const CheckPeers&) = default;
 };
-// `FAILOVER TO <our Redis>` sent to `master` (a peer's Redis that is still
-// master): Redis pauses writes there, waits for our offset and hands over;
-// confirmed by our ROLE = master.
+// The hand-over from `master` (a peer's Redis that is still master) to ours:
+// writes paused there until ours holds every byte, ours promoted, theirs
+// following (RedisExecutor::async_switch_to); confirmed by our ROLE = master.
 struct HandOver {
     conf::Endpoint master;
     friend bool operator==(const HandOver&, const HandOver&) = default;

@@ -65,7 +65,7 @@ void use_peers(RolePorts& ports, PeerRedis& peers) {
     ports.read_peer = [&peers](const conf::Endpoint& peer, RedisExecutor::ReadDone done) {
         peers.find(peer)->async_read_replication(std::move(done));
     };
-    ports.peer_failover = [&peers](const conf::Endpoint& peer, const conf::Endpoint& to,
+    ports.peer_hand_over = [&peers](const conf::Endpoint& peer, const conf::Endpoint& to,
                                    std::chrono::milliseconds timeout, StepDone done) {
         peers.find(peer)->async_switch_to(to, timeout, std::move(done));
     };
@@ -235,9 +235,9 @@ public:
             read_peer(peer, one_done);
     }
 
-    // FAILOVER TO us on the old master's Redis, then our ROLE until master.
+    // The hand-over from the old master's Redis, then our ROLE until master.
     void hand_over(const conf::Endpoint& master, StepDone done) {
-        ports.peer_failover(
+        ports.peer_hand_over(
             master, self_redis, failover.switchover_timeout,
             [weak = weak_from_this(), done = std::move(done)](const StepResult& result) {
                 auto self = weak.lock();
@@ -247,13 +247,15 @@ public:
             });
     }
 
-    void schedule_peer_poll() {
-        peer_timer.expires_after(poll_interval);
-        peer_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    // Runs `tick` on `timer` every `interval` until stop() cancels it.
+    void every(asio::steady_timer& timer, std::chrono::milliseconds interval, void (Impl::*tick)()) {
+        timer.expires_after(interval);
+        timer.async_wait([weak = weak_from_this(), &timer, interval,
+                          tick](const boost::system::error_code& ec) {
             auto self = weak.lock();
             if (ec || !self || self->stopped) return;
-            self->poll_peers();
-            self->schedule_peer_poll();
+            ((*self).*tick)();
+            self->every(timer, interval, tick);
         });
     }
 
@@ -288,17 +290,6 @@ public:
                                                           Clock::now()));
                 });
         }
-    }
-
-    void schedule_witness_probe() {
-        if (failover.witnesses.empty()) return;
-        witness_timer.expires_after(failover.witness_interval);
-        witness_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-            auto self = weak.lock();
-            if (ec || !self || self->stopped) return;
-            self->probe_witnesses();
-            self->schedule_witness_probe();
-        });
     }
 
     struct WitnessRound {
@@ -362,16 +353,6 @@ public:
             run(controller.on_replication(*check.replication, polled_at, Clock::now()));
     }
 
-    void schedule_poll() {
-        poll_timer.expires_after(poll_interval);
-        poll_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-            auto self = weak.lock();
-            if (ec || !self || self->stopped) return;
-            self->poll();
-            self->schedule_poll();
-        });
-    }
-
     void notify_if_settled() {
         if (settled_waiters.empty() || !controller.settled()) return;
         for (auto& done : std::exchange(settled_waiters, {}))
@@ -415,9 +396,11 @@ ControllerDriver::~ControllerDriver() {
 void ControllerDriver::start() {
     auto& d = *impl_;
     d.poll_peers();
-    d.schedule_peer_poll();
-    d.probe_witnesses();
-    d.schedule_witness_probe();
+    d.every(d.peer_timer, d.poll_interval, &Impl::poll_peers);
+    if (!d.failover.witnesses.empty()) {
+        d.probe_witnesses();
+        d.every(d.witness_timer, d.failover.witness_interval, &Impl::probe_witnesses);
+    }
     if (d.failover.min_replicas > 0 && d.ports.config_set) {
         // Split-brain protection in Redis itself: a master without enough
         // replicas refuses writes (what it would have to drop later).
@@ -431,7 +414,7 @@ void ControllerDriver::start() {
     }
     if (!d.ports.read_replication) return;
     d.poll();
-    d.schedule_poll();
+    d.every(d.poll_timer, d.poll_interval, &Impl::poll);
 }
 
 void ControllerDriver::stop() {

@@ -43,7 +43,7 @@ struct RolePorts {
     std::function<void(StepDone)> release_vip;
     std::function<void(StepDone)> promote_redis;
     std::function<void(const conf::Endpoint&, StepDone)> replicate_redis;
-    // The switchover: FAILOVER TO `to` on the local Redis, until it follows `to`.
+    // The switchover: the hand-over from the local Redis to `to` (async_switch_to).
     std::function<void(const conf::Endpoint& to, std::chrono::milliseconds timeout, StepDone)>
         hand_off;
     // ROLE of the local Redis until master (nullopt) or replica of `master`.
@@ -58,7 +58,7 @@ struct RolePorts {
     std::function<void(const conf::Endpoint& peer, RedisExecutor::ReadDone)> read_peer;
     std::function<void(const conf::Endpoint& peer, const conf::Endpoint& to,
                        std::chrono::milliseconds timeout, StepDone)>
-        peer_failover;
+        peer_hand_over;
     // Optional: when set, the driver polls it every [health] interval (facts
     // and a periodic check at once). Leave it empty when the proxy's health
     // checker feeds on_redis_check: one poller is enough.
@@ -69,7 +69,7 @@ struct RolePorts {
 void use_redis(RolePorts& ports, RedisExecutor& redis, bool poll = false);
 
 // One RedisExecutor per [[peer]]'s Redis (with [redis] password), for
-// read_peer and peer_failover; must outlive the driver. Timeouts are tighter
+// read_peer and peer_hand_over; must outlive the driver. Timeouts are tighter
 // than the local Redis's: a dead peer is known within a health interval or two.
 class PeerRedis {
 public:

@@ -66,7 +66,7 @@ PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
         const auto& theirs = *peer.facts;
         if (is_master(theirs) && replicates_from(*local, peer.redis) &&
             local->master_link_status == "up")
-            return HandOverFrom{peer.redis, peer.name};
+            return HandOverFrom{peer.redis};
         if (history_ahead(theirs, *local))
             return RefusePromotion{peer.name + "'s Redis is alive with newer data (" +
                                    offsets(theirs, *local) + ")"};

@@ -13,8 +13,8 @@
 //    ineligible node at priority 1: it never preempts, yet still takes over
 //    when the master goes silent, and then the promotion rule below decides.
 //  * Promotion (the election made this node master; peers read afresh): a
-//    peer's Redis still alive as master hands over with Redis's FAILOVER
-//    (writes paused there, our offset awaited, no acknowledged write lost);
+//    peer's Redis still alive as master hands over (RedisExecutor::async_switch_to:
+//    writes paused there, our offset awaited, no acknowledged write lost);
 //    a peer ahead of us refuses the promotion; otherwise REPLICAOF NO ONE.
 //  * Divergence: a node that was master and now follows a peer could have
 //    acknowledged the bytes between where the peer's history forked from
@@ -76,9 +76,8 @@ Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
 
 // How the election's new master takes the role, from facts read just now.
 struct PromoteLocally {};    // REPLICAOF NO ONE: no peer's Redis is master
-struct HandOverFrom {        // FAILOVER TO us, sent to this master's Redis
+struct HandOverFrom {        // the hand-over from this master's Redis (async_switch_to)
     conf::Endpoint master;
-    std::string name;
 };
 struct RefusePromotion {
     std::string reason;

@@ -279,21 +279,11 @@ std::string replicaof_request(const std::optional<conf::Endpoint>& master) {
     return encode_command({"REPLICAOF", master->host.to_string(), std::to_string(master->port)});
 }
 
-std::string failover_request(const conf::Endpoint& to, milliseconds timeout) {
-    return encode_command({"FAILOVER", "TO", to.host.to_string(), std::to_string(to.port),
-                           "TIMEOUT", std::to_string(timeout.count())});
-}
 std::string pause_request(milliseconds timeout) {
     return encode_command({"CLIENT", "PAUSE", std::to_string(timeout.count()), "WRITE"});
 }
 std::string unpause_request() {
     return encode_command({"CLIENT", "UNPAUSE"});
-}
-std::string wait_request(milliseconds timeout) {
-    return encode_command({"WAIT", "1", std::to_string(timeout.count())});
-}
-std::string failover_abort_request() {
-    return encode_command({"FAILOVER", "ABORT"});
 }
 std::string config_set_request(const std::string& key, const std::string& value) {
     return encode_command({"CONFIG", "SET", key, value});
@@ -344,31 +334,6 @@ awaitable<StepResult> run_role_step(std::shared_ptr<Link> link, Settings s,
     co_return co_await poll_role(*link, s, master, s.timeouts.confirm, what);
 }
 
-// FAILOVER TO `to` TIMEOUT, then ROLE until this Redis is a replica of `to`.
-// Redis rolls back by itself when `to` does not catch up within the timeout;
-// past it (and a margin), ABORT makes sure no failover is left pending.
-awaitable<StepResult> run_failover(std::shared_ptr<Link> link, Settings s, conf::Endpoint to,
-                                   milliseconds timeout) {
-    const std::string what = "FAILOVER TO " + to.to_string();
-    if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
-    // WAIT makes the replicas acknowledge at once (REPLCONF GETACK); FAILOVER
-    // alone waits for their next periodic ACK, up to a second. The caller
-    // holds new writes, so the offset WAIT confirms is the one FAILOVER needs.
-    const milliseconds wait_bound = std::min(timeout, s.timeouts.command);
-    (void)co_await link->call(wait_request(wait_bound), wait_bound + s.timeouts.command);
-    auto reply = co_await link->call(failover_request(to, timeout), s.timeouts.command);
-    if (!reply.error.empty()) co_return StepResult::failure(what + ": " + reply.error);
-    if (reply.value->kind == RedisValue::Kind::error)
-        co_return StepResult::failure(what + ": " + reply.value->text);
-    // Named, not temporaries: g++ 12 mishandles temporaries that live across
-    // a co_await (the frame freed them early: munmap_chunk() in a test).
-    const std::optional<conf::Endpoint> target = to;
-    const milliseconds within = timeout + s.timeouts.confirm;
-    auto result = co_await poll_role(*link, s, target, within, what);
-    if (!result.ok) (void)co_await link->call(failover_abort_request(), s.timeouts.command);
-    co_return result;
-}
-
 awaitable<std::optional<ReplicationFacts>> read_facts(Link& link, const Settings& s) {
     const auto reply = co_await link.call(info_request(), s.timeouts.command);
     if (!reply.error.empty() || reply.value->kind != RedisValue::Kind::string) co_return std::nullopt;
@@ -379,7 +344,7 @@ awaitable<std::optional<ReplicationFacts>> read_facts(Link& link, const Settings
 // commands meanwhile): pause writes here (Redis 7 also stops its replica
 // PINGs and expiry then, so the offset stands still), wait until `to` has
 // processed every byte, promote it, follow it, unpause. About as safe as
-// FAILOVER and far quicker: FAILOVER waits for the replica's periodic ACK,
+// Redis's FAILOVER and far quicker: FAILOVER waits for the replica's periodic ACK,
 // up to a second. Until `to` is promoted every failure unpauses and leaves
 // this Redis master; after, the step succeeds (the follower plan that comes
 // next sets REPLICAOF again if needed).
@@ -537,14 +502,6 @@ void RedisExecutor::async_replicate(const conf::Endpoint& master, Done done) {
     auto s = impl_->settings;
     impl_->spawn<StepResult>(
         [s, master](std::shared_ptr<Link> l) { return run_role_step(l, s, master); },
-        std::move(done));
-}
-
-void RedisExecutor::async_failover(const conf::Endpoint& to, std::chrono::milliseconds timeout,
-                                   Done done) {
-    auto s = impl_->settings;
-    impl_->spawn<StepResult>(
-        [s, to, timeout](std::shared_ptr<Link> l) { return run_failover(l, s, to, timeout); },
         std::move(done));
 }
 

@@ -113,10 +113,6 @@ public:
     void async_promote(Done done);
     // REPLICAOF host port, then ROLE until it says slave of host:port.
     void async_replicate(const conf::Endpoint& master, Done done);
-    // FAILOVER TO `to` TIMEOUT `timeout`, then ROLE until this Redis is a
-    // replica of `to` (the hand-over done); FAILOVER ABORT when it is not
-    // within timeout + confirm.
-    void async_failover(const conf::Endpoint& to, std::chrono::milliseconds timeout, Done done);
     // The switchover to `to` (a replica of this Redis, same password): CLIENT
     // PAUSE WRITE here, `to` caught up, `to` promoted, this Redis follows it,
     // unpaused. Fails (this Redis still master, unpaused) until `to` is

@@ -163,7 +163,7 @@ TEST_CASE("divergent bytes: what a lost master acknowledged beyond the fork") {
     CHECK(divergent_bytes(master_at(r3, 10), winner) == std::nullopt);
 }
 
-TEST_CASE("elected while the old master's Redis lives: FAILOVER hands it over, no REPLICAOF NO ONE") {
+TEST_CASE("elected while the old master's Redis lives: a hand-over from it, no REPLICAOF NO ONE") {
     Node n;
     n.elect(BecomeMaster{});
     CHECK(n.controller.proxy_mode() == ProxyMode::holding);
@@ -171,7 +171,7 @@ TEST_CASE("elected while the old master's Redis lives: FAILOVER hands it over, n
     n.local(replica_at(b_redis, r1, 990));
     n.peer(master_at(r1, 1000));
     n.complete();
-    CHECK(n.step() == "FAILOVER TO us, on 10.0.0.2:6379");
+    CHECK(n.step() == "hand-over from 10.0.0.2:6379");
     n.complete();
     CHECK(n.step() == "VIP acquire");
     n.complete();
@@ -378,4 +378,17 @@ TEST_CASE("a master leaving with nobody to follow keeps the VIP, fenced, until o
     n.complete();
     CHECK_FALSE(n.controller.vip_held());
     CHECK(n.controller.transitions().back().cause == "no master heard: releasing the VIP");
+}
+
+TEST_CASE("divergence is checked when a former master follows, even after a Fault with nobody heard") {
+    Node n;
+    n.make_master();
+    n.local(master_at(r1, 4250));
+    n.elect(EnterFault{}); // cut off: nobody to follow yet
+    n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
+    auto winner = master_at(r2, 6000);
+    winner.master_replid2 = r1;
+    winner.second_repl_offset = 4001;
+    n.peer(winner);
+    CHECK(n.controller.divergent_bytes_total() == 250);
 }

@@ -68,28 +68,43 @@ def status(socket_path, timeout=1.0):
         return json.loads(data)
 
 
-class Pair(unittest.TestCase):
-    def setUp(self):
+class PairFixture:
+    """Nodes a (priority 110) and b (100), each a namespace running redis-server
+    and redvip, and a client namespace: for test cases (test_failover.py too)
+    and bench/failover_windows.py. `preempt` and `extra` (TOML appended to
+    both configs, "{workdir}" replaced by the node's own dir) vary it."""
+
+    preempt = False
+    extra = ""
+    log_level = "debug"
+
+    def start_pair(self):
         self.topo = lib.Topology(["a", "b", "client"])
         self.redis, self.daemons, self.sockets = {}, {}, {}
+        for name in ("a", "b"):
+            self.start_redis(name)
         for name, peer, prio in (("a", "b", 110), ("b", "a", 100)):
-            ns, addr = self.topo.netns(name), self.topo.address(name)
-            # One replica: no reason to wait 5 s for others before a full sync.
-            self.redis[name] = lib.RedisServer(host=addr, port=6379, netns=ns,
-                                               extra=["--repl-diskless-sync-delay", "0"])
             self.start_daemon(name, peer, prio)
 
-    def tearDown(self):
+    def stop_pair(self):
         for d in self.daemons.values():
             d.stop(signal.SIGKILL)
         self.topo.close()
+
+    def start_redis(self, name, dir=None):
+        # One replica: no reason to wait 5 s for others before a full sync.
+        self.redis[name] = lib.RedisServer(host=self.topo.address(name), port=6379, netns=self.topo.netns(name),
+                                           extra=["--repl-diskless-sync-delay", "0"], dir=dir)
 
     def start_daemon(self, name, peer, prio):
         workdir = lib.temp_dir(f"redvip-{name}-")
         config = node_config(f"redis-{name}", self.topo.address(name), f"redis-{peer}", self.topo.address(peer),
                              prio, workdir)
+        if self.preempt:
+            config = config.replace("advert_interval_ms", "preempt = true\nadvert_interval_ms")
+        config += self.extra.replace("{workdir}", workdir)
         self.sockets[name] = f"{workdir}/admin.sock"
-        self.daemons[name] = lib.Redvip(config, 6379, netns=self.topo.netns(name), log_level="debug")
+        self.daemons[name] = lib.Redvip(config, 6379, netns=self.topo.netns(name), log_level=self.log_level)
 
     def state(self, name):
         try:
@@ -98,8 +113,11 @@ class Pair(unittest.TestCase):
             return None
 
     def role(self, name):
-        out = self.redis[name].cli("ROLE", check=False).split()
-        return out[0] if out else None
+        """ROLE's first four words: ["master", ...] or ["slave", host, port, state]."""
+        return self.redis[name].cli("ROLE", check=False).split()[:4]
+
+    def is_master(self, name):
+        return self.role(name)[:1] == ["master"]
 
     def holds_vip(self, name):
         return f"inet {VIP}/" in self.topo.run(name, ["ip", "-4", "addr", "show", "dev", "eth0"]).stdout
@@ -107,15 +125,22 @@ class Pair(unittest.TestCase):
     def client(self, *args):
         return self.topo.run("client", ["redis-cli", "-h", VIP, "-p", "6379", *args], check=False, timeout=5).stdout
 
-    def wait_settled(self, master, backup):
+    def wait_settled(self, master, backup, tries=300):
         lib.wait_for(lambda: self.state(master) == "MASTER" and self.state(backup) == "BACKUP",
-                     f"{master} MASTER and {backup} BACKUP", tries=200)
-        lib.wait_for(lambda: self.role(master) == "master" and self.holds_vip(master) and not self.holds_vip(backup),
-                     f"{master}'s Redis master and holding the VIP", tries=200)
+                     f"{master} MASTER and {backup} BACKUP", tries=tries)
+        lib.wait_for(lambda: self.is_master(master) and self.holds_vip(master) and not self.holds_vip(backup),
+                     f"{master}'s Redis master and holding the VIP", tries=tries)
         master_addr = self.topo.address(master)
-        lib.wait_for(lambda: self.redis[backup].cli("ROLE", check=False).split()[:4] ==
-                     ["slave", master_addr, "6379", "connected"], f"{backup}'s Redis replicating from {master}",
-                     tries=200)
+        lib.wait_for(lambda: self.role(backup) == ["slave", master_addr, "6379", "connected"],
+                     f"{backup}'s Redis replicating from {master}", tries=tries)
+
+
+class Pair(PairFixture, unittest.TestCase):
+    def setUp(self):
+        self.start_pair()
+
+    def tearDown(self):
+        self.stop_pair()
 
     def test_exactly_one_master_and_its_replica(self):
         self.wait_settled("a", "b")
@@ -150,7 +175,7 @@ class Pair(unittest.TestCase):
         print(f"\ntakeover after kill -9 of the master's redvip: {took_ms:.0f} ms "
               f"(Master_Down_Interval {MASTER_DOWN_B_MS:.0f} ms)")
         self.assertLess(took_ms, MASTER_DOWN_B_MS + 100 + 50)  # + the status poll's own cost
-        lib.wait_for(lambda: self.role("b") == "master" and self.holds_vip("b"), "b's Redis promoted, VIP on b")
+        lib.wait_for(lambda: self.is_master("b") and self.holds_vip("b"), "b's Redis promoted, VIP on b")
         lib.wait_for(lambda: self.client("SET", "after", "b").strip() == "OK", "writes through the VIP reach b")
         self.assertEqual(self.redis["b"].cli("GET", "after").strip(), "b")
 
@@ -164,7 +189,7 @@ class Pair(unittest.TestCase):
         self.assertLess(took_ms, SKEW_B_MS + 100 + 50)
         self.assertEqual(self.daemons["a"].proc.wait(timeout=10), 0)
         self.assertFalse(self.holds_vip("a"))
-        lib.wait_for(lambda: self.role("b") == "master" and self.holds_vip("b"), "b's Redis promoted, VIP on b")
+        lib.wait_for(lambda: self.is_master("b") and self.holds_vip("b"), "b's Redis promoted, VIP on b")
 
     def test_kill_9_of_the_master_redis_hands_over_fast(self):
         self.wait_settled("a", "b")
@@ -175,7 +200,7 @@ class Pair(unittest.TestCase):
         print(f"\ntakeover after kill -9 of the master's redis-server: {took_ms:.0f} ms")
         self.assertLess(took_ms, SKEW_B_MS + 150 + 50)
         self.assertEqual(self.state("a"), "FAULT")
-        lib.wait_for(lambda: self.role("b") == "master" and self.holds_vip("b"), "b's Redis promoted, VIP on b")
+        lib.wait_for(lambda: self.is_master("b") and self.holds_vip("b"), "b's Redis promoted, VIP on b")
         lib.wait_for(lambda: self.client("SET", "after", "b").strip() == "OK", "writes through the VIP reach b")
 
 
