@@ -341,8 +341,10 @@ void handle_signals(asio::signal_set& signals, const LoggerPtr& log, std::functi
 }
 
 // Pings systemd's watchdog (WatchdogSec=) at half its interval from the main
-// io_context, the one the election, controller and proxy run on: a hung event
-// loop stops the pings and systemd restarts us. Does nothing without a watchdog.
+// io_context, the one the election and controller run on: a hung event loop
+// stops the pings and systemd restarts us. The proxy's worker threads have
+// their own io_contexts, which this does not watch. Does nothing without a
+// watchdog.
 class Watchdog {
 public:
     explicit Watchdog(asio::io_context& io) : timer_(io) {

@@ -243,11 +243,13 @@ class Metrics(unittest.TestCase):
         _, after = self.metrics()
         key = ("redvip_proxy_request_duration_seconds_count", 'class="blocking"')
         self.assertEqual(after[key] - before[key], 1)
-        # It waited 200 ms: not in the 100 ms bucket, in the 250 ms one.
+        # It waited at least 200 ms: not in the 100 ms bucket. Redis checks
+        # blocked clients' timeouts on its own timer (hz 10), so the upper
+        # side gets slack: within 1 s even on a loaded machine under ASan.
         le_100ms = ("redvip_proxy_request_duration_seconds_bucket", 'class="blocking",le="0.1"')
-        le_250ms = ("redvip_proxy_request_duration_seconds_bucket", 'class="blocking",le="0.25"')
+        le_1s = ("redvip_proxy_request_duration_seconds_bucket", 'class="blocking",le="1"')
         self.assertEqual(after[le_100ms] - before[le_100ms], 0)
-        self.assertEqual(after[le_250ms] - before[le_250ms], 1)
+        self.assertEqual(after[le_1s] - before[le_1s], 1)
 
     def test_state_changes_are_exported(self):
         _, before = self.metrics()
