@@ -83,6 +83,7 @@ proxy::ServingState to_serving(election::ProxyMode mode) {
     case election::ProxyMode::serving: return proxy::ServingState::serving;
     case election::ProxyMode::holding: return proxy::ServingState::holding;
     case election::ProxyMode::fenced: return proxy::ServingState::fenced;
+    case election::ProxyMode::relaying: return proxy::ServingState::relaying; // through relay_to()
     }
     return proxy::ServingState::fenced;
 }
@@ -286,7 +287,21 @@ private:
 
     election::RolePorts ports() {
         election::RolePorts p;
-        p.set_proxy = [this](election::ProxyMode mode) { proxy_.set_state(to_serving(mode)); };
+        p.set_proxy = [this](election::ProxyMode mode, const std::optional<redvip::conf::Endpoint>& relay) {
+            if (mode == election::ProxyMode::relaying && relay)
+                proxy_.relay_to(*relay);
+            else
+                proxy_.set_state(to_serving(mode));
+        };
+        p.drain_proxy = [this](election::StepDone done) {
+            proxy_.when_drained([this, done = std::move(done)](std::size_t busy) {
+                asio::post(io_, [this, done, busy] {
+                    if (busy > 0)
+                        log_->warn("proxy drain: {} sessions still awaiting Redis, going on", busy);
+                    done(election::StepResult::success());
+                });
+            });
+        };
         p.acquire_vip = [this](election::StepDone done) { vip_.async_acquire(from_vip(std::move(done))); };
         p.release_vip = [this](election::StepDone done) { vip_.async_release(from_vip(std::move(done))); };
         election::use_redis(p, redis_); // health and facts come from the proxy's checks

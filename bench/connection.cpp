@@ -4,7 +4,9 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <cstring>
+#include <sys/socket.h>
 #include <fmt/format.h>
 
 namespace redvip::bench {
@@ -79,6 +81,13 @@ void RedisLink::close() {
     in_.clear();
 }
 
+bool RedisLink::closed_by_peer() {
+    if (!socket_.is_open()) return true;
+    char byte = 0;
+    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK); // EOF, stray bytes or an error
+}
+
 LinkError RedisLink::failure(const boost::system::error_code& ec, std::string_view doing) const {
     const std::string who = target_.text();
     if (timed_out_)
@@ -109,7 +118,7 @@ asio::awaitable<void> RedisLink::connect(Clock::duration timeout) {
 }
 
 asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string& password,
-                                      Clock::duration timeout) {
+                                      Clock::duration timeout, bool ping) {
     close();
     target_ = target;
     co_await connect(timeout);
@@ -122,6 +131,7 @@ asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string&
                             fmt::format("{}: authentication failed: {}", who, auth.text));
         }
     }
+    if (!ping) co_return;
     const OwnedReply pong = co_await call(ping_request(), timeout);
     if (pong.kind == ReplyKind::simple && pong.text == "PONG") co_return;
     close();

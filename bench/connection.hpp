@@ -82,15 +82,22 @@ class RedisLink {
 public:
     explicit RedisLink(asio::io_context& io);
 
-    // Connects, sets TCP_NODELAY, AUTHs when a password is given and checks
-    // that PING answers PONG. Throws LinkError with a one-line reason.
+    // Connects, sets TCP_NODELAY, AUTHs when a password is given and (with
+    // `ping`) checks that PING answers PONG. Throws LinkError with a one-line
+    // reason.
     asio::awaitable<void> open(const Endpoint& target, const std::string& password,
-                               Clock::duration timeout);
+                               Clock::duration timeout, bool ping = true);
     // Writes `request` and reads one reply. Throws LinkError on a socket
     // error, a timeout or a protocol error (and closes the socket).
     asio::awaitable<OwnedReply> call(std::string_view request, Clock::duration timeout);
     void close();
     bool is_open() const { return socket_.is_open(); }
+    // Between calls: has the server closed the connection (its FIN, or bytes
+    // nobody asked for, are waiting)? One non-blocking peek, as redis-py's
+    // and go-redis's pools check a connection before reusing it, so a server
+    // that closes idle connections (a proxy handing over) costs a reconnect,
+    // not an error.
+    bool closed_by_peer();
 
     tcp::socket& socket() { return socket_; }
     ReadBuffer& buffer() { return in_; }

@@ -35,6 +35,7 @@ struct Writer {
     explicit Writer(asio::io_context& io) : link(io), timer(io) {}
     RedisLink link;
     asio::steady_timer timer;
+    bool last_ok = true; // the last write was acknowledged
 };
 
 class FailoverRun {
@@ -121,36 +122,51 @@ private:
         while (true) {
             co_await sleep_until(w.timer, next);
             if (now_ns() >= end_ns_) break;
-            if (!w.link.is_open())
-                co_await reconnect(w);
-            else
-                co_await write_one(w.link);
+            if (!w.link.is_open()) {
+                co_await reconnect(w); // after an error: this slot goes to reconnecting
+            } else {
+                if (w.link.closed_by_peer()) {
+                    w.link.close();
+                    co_await reconnect(w, w.last_ok); // after an error reply: with backoff
+                }
+                if (w.link.is_open()) w.last_ok = co_await write_one(w.link);
+            }
             next = std::max(next + interval, now_ns());
         }
     }
 
-    asio::awaitable<void> write_one(RedisLink& link) {
+    // True when the write was acknowledged.
+    asio::awaitable<bool> write_one(RedisLink& link) {
         const std::uint64_t seq = record_.issued++;
         const std::string request = set_request(prefix_, seq);
         const std::int64_t sent = now_ns();
         try {
             const OwnedReply reply = co_await link.call(request, seconds(options_.reply_timeout_s));
-            if (reply.kind == ReplyKind::error)
+            if (reply.kind == ReplyKind::error) {
                 count(classify_error_reply(reply.text));
-            else
-                record_.acks.push_back({seq, sent - start_ns_, now_ns() - start_ns_});
+                co_return false;
+            }
+            record_.acks.push_back({seq, sent - start_ns_, now_ns() - start_ns_});
+            co_return true;
         } catch (const LinkError& e) {
             count(e.kind());
         }
+        co_return false;
     }
 
-    asio::awaitable<void> reconnect(Writer& w) {
+    // After an error, from kMinBackoff on; a connection the server closed
+    // between calls is made again at once and used without a PING first
+    // (`at_once`), as a client's pool would.
+    asio::awaitable<void> reconnect(Writer& w, bool at_once = false) {
         auto backoff = duration_cast<Clock::duration>(kMinBackoff);
+        bool fresh = at_once;
         while (now_ns() < end_ns_) {
-            co_await sleep_until(w.timer, now_ns() + std::chrono::nanoseconds(backoff).count());
+            if (!std::exchange(at_once, false))
+                co_await sleep_until(w.timer, now_ns() + std::chrono::nanoseconds(backoff).count());
             try {
+                const bool ping = !std::exchange(fresh, false);
                 co_await w.link.open(options_.target, options_.password,
-                                     seconds(options_.connect_timeout_s));
+                                     seconds(options_.connect_timeout_s), ping);
                 ++record_.reconnects;
                 co_return;
             } catch (const LinkError& e) {

@@ -18,31 +18,36 @@ std::vector<RoleStep> build_plan(Goal goal, const std::optional<conf::Endpoint>&
         // Redis is confirmed master and the VIP routes clients here.
         // CheckPeers decides how PromoteRedis is done (data_safety.hpp):
         // it may become a HandOver from a peer's Redis, or a refusal.
-        return {SetProxy{ProxyMode::holding}, CheckPeers{}, PromoteRedis{}, AcquireVip{},
-                SetProxy{ProxyMode::serving}};
+        return {SetProxy{ProxyMode::holding, {}}, CheckPeers{}, PromoteRedis{}, AcquireVip{},
+                SetProxy{ProxyMode::serving, {}}};
     case Goal::handoff:
-        // Commands wait while Redis hands over, so none meets READONLY;
-        // then FENCED and the VIP goes, and the election resigns us.
-        // The VIP stays until the peer is heard as master (see start()).
-        return {SetProxy{ProxyMode::holding}, HandOff{*master}, SetProxy{ProxyMode::fenced}};
+        // Commands wait while Redis hands over, so none meets READONLY
+        // (those already sent are answered first: DrainProxy); the election
+        // then resigns us. The VIP stays until the peer is heard as master
+        // (see start()).
+        // Then RELAYING: held and new commands go to the new master's Redis
+        // until the VIP has moved (see keep_relaying()).
+        return {SetProxy{ProxyMode::holding, {}}, DrainProxy{}, HandOff{*master},
+                SetProxy{ProxyMode::relaying, *master}};
     case Goal::backup:
     case Goal::fault: {
         // FENCED first: nothing may write to this Redis once it is not the
         // master; the VIP goes before Redis changes role so clients move on.
-        std::vector<RoleStep> plan{SetProxy{ProxyMode::fenced}, ReleaseVip{}};
+        std::vector<RoleStep> plan{SetProxy{ProxyMode::fenced, {}}, ReleaseVip{}};
         if (master) plan.emplace_back(ReplicateRedis{*master});
         return plan;
     }
     case Goal::stopped:
-        return {SetProxy{ProxyMode::fenced}, ReleaseVip{}};
+        return {SetProxy{ProxyMode::fenced, {}}, ReleaseVip{}};
     case Goal::none:
         break;
     }
     return {};
 }
 
+// Steps the driver runs (SetProxy is applied at once, HoldVip timed here).
 bool is_async(const RoleStep& step) {
-    return !std::holds_alternative<SetProxy>(step);
+    return !std::holds_alternative<SetProxy>(step) && !std::holds_alternative<HoldVip>(step);
 }
 
 } // namespace
@@ -55,6 +60,8 @@ std::string_view to_string(ProxyMode mode) {
         return "HOLDING";
     case ProxyMode::fenced:
         return "FENCED";
+    case ProxyMode::relaying:
+        return "RELAYING";
     }
     return "?";
 }
@@ -106,8 +113,11 @@ std::string_view to_string(Outcome outcome) {
 std::string describe(const RoleStep& step) {
     struct Describe {
         std::string operator()(const SetProxy& s) const {
-            return "proxy " + std::string(to_string(s.mode));
+            return "proxy " + std::string(to_string(s.mode)) +
+                   (s.relay ? " to " + s.relay->to_string() : std::string{});
         }
+        std::string operator()(const DrainProxy&) const { return "proxy drain"; }
+        std::string operator()(const HoldVip&) const { return "VIP overlap"; }
         std::string operator()(const AcquireVip&) const { return "VIP acquire"; }
         std::string operator()(const ReleaseVip&) const { return "VIP release"; }
         std::string operator()(const PromoteRedis&) const { return "REPLICAOF NO ONE"; }
@@ -133,6 +143,7 @@ ControllerConfig ControllerConfig::from(const conf::Config& config) {
     c.switchover_timeout = config.failover.switchover_timeout;
     c.peer_facts_max_age = 3 * config.health.interval + config.health.timeout;
     if (config.vrrp) c.vip_hold = 4 * config.vrrp->advert_interval; // > Master_Down_Interval
+    if (config.vrrp) c.vip_overlap = 2 * config.vrrp->advert_interval;
     return c;
 }
 
@@ -232,6 +243,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     }
     if (in_flight_) in_flight_->stale = true; // completes later; its effect is noted then
     retry_at_.reset();
+    hold_vip_until_.reset();
     attempts_ = 0;
     handover_failures_ = 0;
     follower_master_since_.reset();
@@ -269,6 +281,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         std::erase_if(plan_, [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); });
         vip_release_at_ = now + config_.vip_hold;
     }
+    keep_relaying();
     // A master Redis about to follow another: read both afresh first, for
     // ours may hold writes the other lacks (a healed partition).
     if (goal_master_ && facts_ && facts_->role == "master" && !plan_.empty() &&
@@ -276,6 +289,26 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         plan_.insert(plan_.end() - 1, CheckPeers{});
     update_eligibility(now, out);
     advance(now, out);
+}
+
+// Relaying to the peer we handed the role to, and now backup or fault
+// following it (or nobody yet): relaying never touches the local Redis, so
+// it is as safe as fencing. With nobody heard the proxy goes on relaying
+// while the VIP is kept (vip_hold). Once the VIP is to go, FENCED comes
+// first, which after relaying closes each session once quiet (and relays
+// until then, new connections too), and the VIP stays vip_overlap longer,
+// until the new master has announced it: requests on their way here are
+// still answered, and clients reconnect to the new master between two
+// requests.
+void Controller::keep_relaying() {
+    if (!proxy_relay_ || (goal_ != Goal::backup && goal_ != Goal::fault)) return;
+    if (goal_master_ && goal_master_ != proxy_relay_) return; // someone else: fence at once
+    if (plan_.empty() || plan_.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
+    const auto release = std::find(plan_.begin(), plan_.end(), RoleStep{ReleaseVip{}});
+    if (release == plan_.end() && proxy_mode_ == ProxyMode::relaying)
+        plan_.erase(plan_.begin());
+    else if (release != plan_.end())
+        plan_.insert(release, HoldVip{});
 }
 
 // After CheckPeers on the way to following `goal_master_`: a local Redis whose
@@ -323,9 +356,23 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
             if (!in_flight_ && !retry_at_) launch(step, now, out);
             return;
         }
-        const auto mode = std::get<SetProxy>(step).mode;
-        out.emplace_back(SetProxy{mode});
-        proxy_mode_ = mode;
+        if (std::holds_alternative<HoldVip>(step)) {
+            if (!hold_vip_until_) {
+                hold_vip_until_ = now + config_.vip_overlap;
+                t->steps.push_back(StepRecord{describe(step), now, {}, 1, StepStatus::running, {}});
+            }
+            if (now < *hold_vip_until_) return; // handle_timeout comes back
+            hold_vip_until_.reset();
+            t->steps.back().took = now - t->steps.back().started;
+            t->steps.back().status = StepStatus::done;
+            ++next_;
+            continue;
+        }
+        const auto& set = std::get<SetProxy>(step);
+        out.emplace_back(set);
+        proxy_mode_ = set.mode;
+        // The proxy relays until SERVING: FENCED after RELAYING relays too.
+        if (set.mode == ProxyMode::relaying || set.mode == ProxyMode::serving) proxy_relay_ = set.relay;
         t->steps.push_back(StepRecord{describe(step), now, {}, 1, StepStatus::done, {}});
         ++next_;
     }
@@ -389,7 +436,10 @@ ControllerActions Controller::on_step_done(std::uint64_t id, const StepResult& r
 // held after a failed acquire, since the addresses added so far stay.
 void Controller::note_effect(const RoleStep& step, const StepResult& result) {
     if (std::holds_alternative<AcquireVip>(step)) vip_held_ = true;
-    if (std::holds_alternative<ReleaseVip>(step) && result.ok) vip_held_ = false;
+    if (std::holds_alternative<ReleaseVip>(step) && result.ok) {
+        vip_held_ = false;
+        proxy_relay_.reset(); // clients reach the new master directly now (keep_relaying())
+    }
 }
 
 // Failure policy: on the way to master, `master_attempts` tries then give up
@@ -432,7 +482,7 @@ void Controller::give_up_master(const std::string& reason, TimePoint now, Contro
     next_ = 0;
     attempts_ = 0;
     retry_at_.reset();
-    out.emplace_back(SetProxy{ProxyMode::fenced}); // clients must not wait on us
+    out.emplace_back(SetProxy{ProxyMode::fenced, {}}); // clients must not wait on us
     proxy_mode_ = ProxyMode::fenced;
     t->steps.push_back(StepRecord{"proxy FENCED", now, {}, 1, StepStatus::done, {}});
     role_fault_until_ = now + config_.role_fault_hold;
@@ -677,12 +727,13 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
         retry_at_.reset();
         advance(now, out);
     }
+    if (hold_vip_until_ && now >= *hold_vip_until_) advance(now, out);
     return out;
 }
 
 std::optional<TimePoint> Controller::next_deadline() const {
     std::optional<TimePoint> when;
-    for (const auto& t : {retry_at_, role_fault_until_, vip_release_at_,
+    for (const auto& t : {retry_at_, role_fault_until_, vip_release_at_, hold_vip_until_,
                           switchover_ ? std::optional<TimePoint>{switchover_->deadline}
                                       : std::optional<TimePoint>{}})
         if (t && (!when || *t < *when)) when = t;

@@ -10,6 +10,9 @@
 //   Master:            proxy HOLDING -> REPLICAOF NO ONE (ROLE = master) -> VIP acquire -> proxy
 //   SERVING Backup, Fault:     proxy FENCED -> VIP release -> REPLICAOF <master's Redis> (ROLE =
 //   slave of it) Stopped (SIGTERM): proxy FENCED -> VIP release
+//   Switchover away:   proxy HOLDING -> drain -> hand-off to the peer -> proxy RELAYING to it;
+//                      then Backup: proxy FENCED (sessions close once quiet, relaying until
+//                      then) -> VIP kept vip_overlap -> VIP release -> REPLICAOF
 // Every step is idempotent, so a plan always runs whole rather than trusting
 // a belief about what the previous one left behind.
 //
@@ -37,13 +40,15 @@ namespace redvip::election {
 
 // The proxy's serving states, declared here because the election does not
 // include proxy/ (main maps them onto proxy::ServingState one to one).
-enum class ProxyMode : std::uint8_t { serving, holding, fenced };
+// relaying: after a switchover, commands go to the new master's Redis (`relay`).
+enum class ProxyMode : std::uint8_t { serving, holding, fenced, relaying };
 std::string_view to_string(ProxyMode mode);
 
 // The steps. SetProxy is synchronous (Proxy::set_state applies at once and
 // cannot fail); the others are asynchronous and complete exactly once.
 struct SetProxy {
     ProxyMode mode = ProxyMode::fenced;
+    std::optional<conf::Endpoint> relay; // RELAYING: to this Redis
     friend bool operator==(const SetProxy&, const SetProxy&) = default;
 };
 struct AcquireVip {
@@ -58,6 +63,19 @@ struct PromoteRedis { // REPLICAOF NO ONE, confirmed by ROLE = master
 struct ReplicateRedis { // REPLICAOF host port, confirmed by ROLE = slave of host:port
     conf::Endpoint master;
     friend bool operator==(const ReplicateRedis&, const ReplicateRedis&) = default;
+};
+// Wait until no command sent through the proxy awaits its reply from the local
+// Redis (HOLDING sends no more), so pausing Redis's writes catches none of
+// them: they would meet READONLY once it follows the new master.
+struct DrainProxy {
+    friend bool operator==(const DrainProxy&, const DrainProxy&) = default;
+};
+// Keep the VIP `vip_overlap` longer (after a switchover, the new master
+// announcing it): a request in flight to it still reaches this node, which
+// relays it, rather than being dropped here and reset there. The controller
+// times it itself (next_deadline()); it never reaches the driver.
+struct HoldVip {
+    friend bool operator==(const HoldVip&, const HoldVip&) = default;
 };
 // Read the local Redis and every peer's afresh (on_replication and on_peer
 // before the step completes): a promotion decides on facts, not memories.
@@ -79,7 +97,7 @@ struct HandOff {
     friend bool operator==(const HandOff&, const HandOff&) = default;
 };
 using RoleStep = std::variant<SetProxy, AcquireVip, ReleaseVip, PromoteRedis, ReplicateRedis,
-                              CheckPeers, HandOver, HandOff>;
+                              CheckPeers, HandOver, HandOff, DrainProxy, HoldVip>;
 std::string describe(const RoleStep& step); // "proxy FENCED", "REPLICAOF 10.0.0.2:6379"
 
 struct StepResult {
@@ -178,6 +196,9 @@ struct ControllerConfig {
     // How long a former master keeps the VIP (fenced) while no new master is
     // heard: a little over Master_Down_Interval.
     Duration vip_hold = std::chrono::seconds{4};
+    // How long a node that relays to the new master keeps the VIP after
+    // hearing it (HoldVip): its announcement is out by then (2 adverts).
+    Duration vip_overlap = std::chrono::milliseconds{200};
     // How long the local Redis may stay master while we follow a peer
     // before it is set back (a hand-over to us resolves well within it).
     Duration follower_master_grace = std::chrono::seconds{2};
@@ -214,6 +235,7 @@ public:
     Goal goal() const { return goal_; }
     const std::optional<conf::Endpoint>& goal_master() const { return goal_master_; }
     ProxyMode proxy_mode() const { return proxy_mode_; }
+    const std::optional<conf::Endpoint>& proxy_relay() const { return proxy_relay_; }
     bool vip_held() const { return vip_held_; } // after a failed acquire: true (some may stay)
     bool role_fault() const { return role_fault_reported_; }
     bool settled() const; // no plan running, no step in flight
@@ -244,6 +266,7 @@ private:
     void decide_promotion(TimePoint now, ControllerActions& out);
     void decide_follow(TimePoint now, ControllerActions& out);
     void yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out);
+    void keep_relaying();
     void update_eligibility(TimePoint now, ControllerActions& out);
     void update_role_fault(const std::string& reason, ControllerActions& out);
     void resign(const std::string& reason, ControllerActions& out);
@@ -280,6 +303,7 @@ private:
     std::optional<TimePoint> retry_at_;
     std::optional<TimePoint> role_fault_until_; // give_up_master's hold
     std::optional<TimePoint> vip_release_at_;   // a former master's VIP, unfollowed
+    std::optional<TimePoint> hold_vip_until_;   // a HoldVip step's end
     bool vip_hold_over_ = false;                // start(): release it now
     bool role_fault_reported_ = false;          // what the election was last told
     bool resigned_ = false; // mastership handed to a peer: fault until a master is heard
@@ -308,6 +332,7 @@ private:
     };
     std::optional<Switchover> switchover_;
     ProxyMode proxy_mode_ = ProxyMode::fenced; // main starts the proxy fenced with [vrrp]
+    std::optional<conf::Endpoint> proxy_relay_; // while RELAYING
     bool vip_held_ = false;                    // main removes stale VIPs at start
     std::uint64_t next_id_ = 0;
     std::uint64_t next_seq_ = 0;

@@ -99,8 +99,8 @@ public:
     void run(const ControllerActions& actions) {
         for (const auto& action : actions) {
             if (const auto* proxy = std::get_if<SetProxy>(&action)) {
-                log->info("step: proxy {}", to_string(proxy->mode));
-                ports.set_proxy(proxy->mode);
+                log->info("step: {}", describe(RoleStep{*proxy}));
+                ports.set_proxy(proxy->mode, proxy->relay);
             } else if (const auto* step = std::get_if<RunStep>(&action)) {
                 start_step(*step);
             } else if (const auto* fault = std::get_if<RoleFault>(&action)) {
@@ -143,6 +143,7 @@ public:
             Impl& d;
             StepDone& done;
             void operator()(const SetProxy&) const {} // never a RunStep
+            void operator()(const HoldVip&) const {}  // never a RunStep
             void operator()(const AcquireVip&) const { d.ports.acquire_vip(std::move(done)); }
             void operator()(const ReleaseVip&) const { d.ports.release_vip(std::move(done)); }
             void operator()(const PromoteRedis&) const { d.ports.promote_redis(std::move(done)); }
@@ -150,6 +151,7 @@ public:
                 d.ports.replicate_redis(r.master, std::move(done));
             }
             void operator()(const CheckPeers&) const { d.check_peers(std::move(done)); }
+            void operator()(const DrainProxy&) const { d.ports.drain_proxy(std::move(done)); }
             void operator()(const HandOver& h) const { d.hand_over(h.master, std::move(done)); }
             void operator()(const HandOff& h) const {
                 d.ports.hand_off(h.to, d.failover.switchover_timeout, std::move(done));

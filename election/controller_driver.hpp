@@ -38,7 +38,10 @@ using StepDone = std::function<void(const StepResult&)>;
 // What the controller drives. Each async member calls its StepDone exactly
 // once, never from inside the call (VipManager and RedisExecutor promise both).
 struct RolePorts {
-    std::function<void(ProxyMode)> set_proxy; // synchronous: Proxy::set_state
+    // Synchronous: Proxy::set_state, or Proxy::relay_to(*relay) for RELAYING.
+    std::function<void(ProxyMode, const std::optional<conf::Endpoint>& relay)> set_proxy;
+    // Proxy::when_drained: done once nothing awaits the local Redis's reply.
+    std::function<void(StepDone)> drain_proxy;
     std::function<void(StepDone)> acquire_vip;
     std::function<void(StepDone)> release_vip;
     std::function<void(StepDone)> promote_redis;

@@ -8,8 +8,9 @@ namespace redvip::proxy {
 
 using clock = std::chrono::steady_clock;
 
-BoundLink::BoundLink(asio::io_context& io, BackendPool& pool, BufferPool& buffers)
-    : pool_(pool), buffers_(buffers), socket_(io) {}
+BoundLink::BoundLink(asio::io_context& io, BackendPool& pool, BufferPool& buffers,
+                     std::shared_ptr<BackendPool> shared)
+    : pool_(pool), shared_pool_(std::move(shared)), buffers_(buffers), socket_(io) {}
 
 BoundLink::~BoundLink() { buffers_.give_back(out_); }
 

@@ -15,13 +15,16 @@
 #include "proxy/link.hpp"
 #include "proxy/resp.hpp"
 
+#include <memory>
 #include <string>
 
 namespace redvip::proxy {
 
 class BoundLink final : public BackendLink {
 public:
-    BoundLink(asio::io_context& io, BackendPool& pool, BufferPool& buffers);
+    // `shared`, when given, is `pool` held for the link's life (a relay's pool).
+    BoundLink(asio::io_context& io, BackendPool& pool, BufferPool& buffers,
+              std::shared_ptr<BackendPool> shared = nullptr);
     ~BoundLink() override;
 
     void attach(ReplySink& sink, std::weak_ptr<void> keepalive) override;
@@ -58,6 +61,7 @@ private:
     bool live() const noexcept { return sink_ != nullptr && state_ == State::bound; }
 
     BackendPool& pool_;
+    std::shared_ptr<BackendPool> shared_pool_;
     BufferPool& buffers_;
     ReplySink* sink_ = nullptr;
     std::weak_ptr<void> keepalive_;

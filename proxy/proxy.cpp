@@ -17,7 +17,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <future>
+#include <stdexcept>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -52,6 +54,15 @@ std::vector<std::shared_ptr<Session>> snapshot(Worker& w) {
     return sessions;
 }
 
+// Relaying is over (home again, or its grace passed): spares to the peer
+// close now; links still on it keep the pool until they end.
+void end_relay(Worker& w) {
+    if (!w.relay)
+        return;
+    w.relay->stop();
+    w.relay.reset();
+}
+
 void reject(Worker& w, tcp::socket socket, std::string_view why) {
     ++w.counters.rejected;
     auto s = std::make_shared<tcp::socket>(std::move(socket));
@@ -63,11 +74,28 @@ void reject(Worker& w, tcp::socket socket, std::string_view why) {
 
 } // namespace
 
+std::shared_ptr<BackendLink> Worker::new_link() {
+    return std::make_shared<BoundLink>(io, current_pool(), buffers, relay);
+}
+
+void Worker::check_drained(std::chrono::steady_clock::time_point now) {
+    if (drains.empty())
+        return;
+    std::size_t busy = 0;
+    for (const Session* s : sessions)
+        busy += s->busy() ? 1 : 0;
+    if (busy > 0 && now < drain_until)
+        return;
+    for (auto& done : std::exchange(drains, {}))
+        done(busy);
+}
+
 std::string_view to_string(ServingState state) noexcept {
     switch (state) {
     case ServingState::serving: return "SERVING";
     case ServingState::holding: return "HOLDING";
     case ServingState::fenced: return "FENCED";
+    case ServingState::relaying: return "RELAYING";
     }
     return "?";
 }
@@ -92,6 +120,7 @@ struct Proxy::Impl {
     std::size_t next_worker = 0;
     tcp::endpoint bound;
     std::uint64_t state_changes = 0;
+    int spares = 1; // per thread, for the local pool and a relay's
     bool started = false;
 };
 
@@ -134,14 +163,13 @@ void Proxy::Impl::accept() {
 
 void Proxy::Impl::admit(Worker& w, tcp::socket socket) {
     ++w.counters.accepted;
-    if (w.state == ServingState::fenced) {
+    if (w.state == ServingState::fenced && !w.relay) { // after relaying: served there until the VIP goes
         reject(w, std::move(socket), kFencedReply);
     } else if (shared.clients.fetch_add(1, std::memory_order_relaxed) >= shared.config.proxy.max_clients) {
         shared.clients.fetch_sub(1, std::memory_order_relaxed);
         reject(w, std::move(socket), kMaxClients);
     } else {
-        auto link = std::make_shared<BoundLink>(w.io, w.backends, w.buffers);
-        std::make_shared<Session>(w, std::move(socket), std::move(link))->start();
+        std::make_shared<Session>(w, std::move(socket))->start(); // its link comes with its first command
     }
 }
 
@@ -158,12 +186,18 @@ void Proxy::Impl::sweep(Worker& w) {
             shared.log->warn("held commands for {} ms and still HOLDING: answering them {}",
                              shared.config.proxy.backend_timeout.count(), kHoldExpired.substr(0, 9));
         }
+        const bool relay_ends = w.state == ServingState::fenced && w.relay && !w.relay_over && now >= w.relay_until;
+        if (relay_ends)
+            w.relay_over = true; // every session still open closes now
         // check_timeouts may stop (and so erase) a session: walk a copy.
         for (auto& s : snapshot(w)) {
             if (hold_expires)
                 s->on_state_change();
             s->check_timeouts(now);
         }
+        if (relay_ends)
+            end_relay(w);
+        w.check_drained(now);
         sweep(w);
     });
 }
@@ -178,6 +212,7 @@ void Proxy::start() {
     const auto& cfg = im.shared.config;
     int threads = cfg.proxy.threads;
     int spares = std::max(1, (cfg.redis.pool_size + threads - 1) / threads);
+    im.spares = spares;
     for (int i = 0; i < threads; ++i) {
         BackendEvents events;
         // Pool events come from every thread; the observer posts them where it
@@ -236,6 +271,7 @@ void Proxy::stop() {
             worker.stopping = true;
             worker.sweep.cancel();
             worker.backends.stop();
+            end_relay(worker);
             for (auto& s : snapshot(worker))
                 s->stop();
         });
@@ -250,6 +286,8 @@ void Proxy::stop() {
 
 void Proxy::set_state(ServingState state) {
     auto& im = *impl_;
+    if (state == ServingState::relaying)
+        throw std::invalid_argument("Proxy::set_state: RELAYING needs relay_to()");
     if (im.shared.state.exchange(state) == state)
         return;
     ++im.state_changes;
@@ -257,11 +295,64 @@ void Proxy::set_state(ServingState state) {
     for (auto& w : im.workers) {
         Worker& worker = *w;
         asio::post(worker.io, [&worker, state] {
+            const auto now = std::chrono::steady_clock::now();
             worker.state = state;
-            worker.hold_until = std::chrono::steady_clock::now() + worker.shared.config.proxy.backend_timeout;
+            worker.hold_until = now + worker.shared.config.proxy.backend_timeout;
             worker.hold_expired = false;
+            if (state == ServingState::serving)
+                end_relay(worker); // clean sessions come back at their next command
+            worker.relay_until = now + kRelayGrace;
+            worker.relay_over = false;
             for (auto& s : snapshot(worker))
                 s->on_state_change();
+        });
+    }
+}
+
+void Proxy::relay_to(const conf::Endpoint& redis) {
+    auto& im = *impl_;
+    im.shared.state.store(ServingState::relaying);
+    ++im.state_changes;
+    im.shared.log->info("serving state: RELAYING to {}", redis.to_string());
+    conf::RedisConfig target = im.shared.config.redis;
+    target.address = redis;
+    for (auto& w : im.workers) {
+        Worker& worker = *w;
+        asio::post(worker.io, [&worker, target, spares = im.spares] {
+            end_relay(worker);
+            // No events: the peer's Redis is not this node's health.
+            worker.relay = std::make_shared<BackendPool>(worker.io, target, worker.shared.config.proxy.backend_timeout,
+                                                         spares, BackendEvents{});
+            worker.relay->start();
+            worker.state = ServingState::relaying;
+            worker.relay_over = false;
+            for (auto& s : snapshot(worker))
+                s->on_state_change();
+        });
+    }
+}
+
+void Proxy::when_drained(std::function<void(std::size_t busy)> done) {
+    auto& im = *impl_;
+    struct Join {
+        Join(std::function<void(std::size_t)> d, std::size_t n) : done(std::move(d)), left(n) {}
+        std::function<void(std::size_t)> done;
+        std::atomic<std::size_t> left;
+        std::atomic<std::size_t> busy{0};
+    };
+    auto join = std::make_shared<Join>(std::move(done), im.workers.size());
+    for (auto& w : im.workers) {
+        Worker& worker = *w;
+        asio::post(worker.io, [&worker, join] {
+            const auto now = std::chrono::steady_clock::now();
+            if (worker.drains.empty())
+                worker.drain_until = now + kDrainTimeout;
+            worker.drains.push_back([join](std::size_t busy) {
+                join->busy += busy;
+                if (--join->left == 0)
+                    join->done(join->busy.load());
+            });
+            worker.check_drained(now);
         });
     }
 }
@@ -295,6 +386,8 @@ ProxyStats Proxy::stats() const {
         total.idle_timeouts += c.idle_timeouts;
         total.fenced_replies += c.fenced_replies;
         total.hold_expired_replies += c.hold_expired_replies;
+        total.relayed_sessions += c.relayed_sessions;
+        total.retired_sessions += c.retired_sessions;
         for (std::size_t i = 0; i < kCommandClasses; ++i)
             total.latency[i].merge(c.latency[i]);
     }

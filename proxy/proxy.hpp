@@ -17,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,9 +34,20 @@ enum class ServingState : std::uint8_t {
     serving, // forward every command
     holding, // queue commands (bounded), so a promotion shows as latency, not errors
     fenced,  // this node is not the master: nothing reaches the local Redis
+    // This node handed the master role to a peer (a switchover): commands go
+    // to that peer's Redis, so clients see latency, not READONLY, until the
+    // VIP has moved. Nothing reaches the local Redis.
+    relaying,
 };
 
 std::string_view to_string(ServingState state) noexcept;
+
+// How long FENCED after relaying goes on relaying: by then the VIP has
+// moved, so clients' packets no longer reach this node anyway.
+inline constexpr std::chrono::milliseconds kRelayGrace{1000};
+// How long when_drained() waits for requests in flight: a Redis that has not
+// answered by then is not answering (the backend timeout ends those sessions).
+inline constexpr std::chrono::milliseconds kDrainTimeout{1000};
 
 // Counters summed over the proxy's threads; exported to metrics in one place.
 struct ProxyStats {
@@ -53,6 +65,8 @@ struct ProxyStats {
     std::uint64_t fenced_replies = 0;   // commands refused while fenced
     std::uint64_t hold_expired_replies = 0; // commands held past backend_timeout, then refused
     std::uint64_t state_changes = 0;
+    std::uint64_t relayed_sessions = 0; // sessions that moved to the Redis relayed to
+    std::uint64_t retired_sessions = 0; // closed because their state could not move
     ServingState state = ServingState::serving;
     // Reply latency of forwarded requests, indexed by CommandClass.
     std::array<LatencyHistogram, kCommandClasses> latency{};
@@ -85,8 +99,25 @@ public:
     // Closes the listener and every session, joins the threads. Idempotent.
     void stop();
 
+    // SERVING, HOLDING or FENCED. SERVING points sessions at the local Redis
+    // again after relaying; HOLDING and FENCED keep where they point. FENCED
+    // after relaying goes on relaying (new connections too) and closes each
+    // session once it is quiet, no request unanswered: the VIP is leaving and
+    // the client reconnects to the new master. kRelayGrace later every
+    // session left is closed, and FENCED is FENCED.
     void set_state(ServingState state);
+    // RELAYING to `redis` (a peer's Redis, now the master): a clean session
+    // moves its next command to a connection there; one whose connection holds
+    // state (SELECT, MULTI, subscriptions...) is answered READONLY and closed
+    // once its earlier replies are out. New connections are served too.
+    void relay_to(const conf::Endpoint& redis);
     ServingState state() const noexcept;
+    // `done(busy)` once no session has a request on the local Redis awaiting
+    // its reply (blocking commands and subscriptions aside), or after
+    // kDrainTimeout with `busy` the sessions still waiting. With HOLDING set
+    // first, nothing more is sent: a switchover then pauses Redis's writes
+    // knowing none of ours is caught in the pause. Called on a proxy thread.
+    void when_drained(std::function<void(std::size_t busy)> done);
 
     boost::asio::ip::tcp::endpoint local_endpoint() const;
     // Sums every thread's counters: asks each thread and waits for it, so call

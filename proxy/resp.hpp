@@ -59,10 +59,12 @@ inline constexpr std::int64_t kMaxUnauthenticatedBulkLen = 16 * 1024;
 inline constexpr std::size_t kMaxCommandToken = 32;
 
 // Redis's own replies nest at most about 7 deep (COMMAND DOCS, XINFO STREAM
-// FULL); only a script's nested tables go further. Each level costs 4.4 bytes of
-// fixed state per framer (every session has one); past 128 the peer is broken
-// or hostile.
-inline constexpr std::size_t kMaxReplyDepth = 128;
+// FULL); only a script's nested tables go further, and Debian 12's hiredis
+// (redis-cli and its clients) reads no deeper than 7. Each level costs 4.4
+// bytes of fixed state per framer, and every backend link has one (so every
+// client that sent a command: 5,000 idle clients pay 128 levels with 2.8 MB);
+// past 32 the peer is broken or hostile.
+inline constexpr std::size_t kMaxReplyDepth = 32;
 
 // hiredis's default maxelements (redis-cli and hiredis clients refuse more).
 // Counts drive no allocation here: this only detects a desynchronised stream.

@@ -42,12 +42,46 @@ bool has_block_option(std::string_view frame) {
     return false;
 }
 
+// The link of a session that has sent Redis nothing yet: it holds nothing
+// and is never connected (bind_link() replaces it first), so one immutable
+// instance serves every thread.
+class NoLink final : public BackendLink {
+public:
+    void attach(ReplySink&, std::weak_ptr<void>) override {}
+    void detach() noexcept override {}
+    bool connected() const noexcept override { return false; }
+    bool connecting() const noexcept override { return false; }
+    void connect() override {}
+    void expect(const PendingRequest&) override {}
+    void send(std::string_view) override {}
+    void unpaired() override {}
+    const PendingQueue& pending() const noexcept override { return none_; }
+    std::string_view lend_replies() override { return {}; }
+    void replies_written() override {}
+    bool replies_lent() const noexcept override { return false; }
+    bool replies_ready() const noexcept override { return false; }
+    bool holds_replies() const noexcept override { return false; }
+    bool holds_buffer() const noexcept override { return false; }
+    void release_buffer() override {}
+    void release(bool) override {}
+
+private:
+    PendingQueue none_;
+};
+
+NoLink kNoLink;
+
+std::shared_ptr<BackendLink> no_link() {
+    return std::shared_ptr<BackendLink>(std::shared_ptr<void>(), &kNoLink); // owns nothing
+}
+
 } // namespace
 
 Session::Session(Worker& worker, tcp::socket client, std::shared_ptr<BackendLink> link)
     : w_(worker)
     , client_(std::move(client))
-    , link_(std::move(link))
+    , link_(link ? std::move(link) : no_link())
+    , link_pool_(link_.get() == &kNoLink ? nullptr : &worker.backends)
     , requests_(worker.shared.config.proxy.password.empty())
     , last_activity_(clock::now())
     , backend_progress_(last_activity_)
@@ -74,6 +108,8 @@ void Session::stop() {
     if (stopped_)
         return;
     stopped_ = true;
+    if (!w_.drains.empty())
+        w_.check_drained(clock::now());
     error_code ignored;
     client_.close(ignored);
     // Back to the pool only with no state left on it and no request half-sent
@@ -171,7 +207,9 @@ void Session::process_requests() {
             break;
         }
         const bool mid_frame = streaming_ || dropping_;
-        if (!mid_frame && (link_->pending().full() || holding()))
+        // A link on a pool no longer current (relaying began or ended) is
+        // left only once it owes nothing: then the session moves or retires.
+        if (!mid_frame && (link_->pending().full() || holding() || (stale() && !link_->pending().empty())))
             break;
         RequestResult r = requests_.feed(in_.data().substr(ready_));
         if (r.status == Status::error) {
@@ -263,16 +301,20 @@ bool Session::answered_locally(CommandTraits traits) const noexcept {
 // What the serving state answers every command with, if anything: FENCED
 // refuses; HOLDING, past its deadline (the worker's sweep), gives up.
 std::string_view Session::refusal() const noexcept {
-    if (w_.state == ServingState::fenced)
+    // FENCED after relaying serves as RELAYING does (sessions close once quiet).
+    if (w_.state == ServingState::fenced && !w_.relay)
         return kFencedReply;
     if (w_.state == ServingState::holding && w_.hold_expired)
         return kHoldExpired;
+    if (stale() && !movable())
+        return kFencedReply; // its state is on a Redis that is not the master now: retired
     return {};
 }
 
 std::string_view Session::count_refusal() noexcept {
-    ++(w_.state == ServingState::fenced ? w_.counters.fenced_replies : w_.counters.hold_expired_replies);
-    return refusal();
+    const std::string_view why = refusal();
+    ++(why == kHoldExpired ? w_.counters.hold_expired_replies : w_.counters.fenced_replies);
+    return why;
 }
 
 // Requests wait unframed in in_ (bounded by kMaxHeldFrame, then the client is
@@ -281,7 +323,39 @@ bool Session::holding() const noexcept {
     return w_.state == ServingState::holding && !w_.hold_expired;
 }
 
+// The link is on a pool that is no longer where commands go.
+bool Session::stale() const noexcept {
+    return link_pool_ != nullptr && link_pool_ != &w_.current_pool();
+}
+
+// Its connection holds nothing another cannot (asked once it owes no reply).
+bool Session::movable() const noexcept {
+    return !dirty_ && !passthrough_ && !streaming_ && in_flight_ == 0 && !link_->connecting();
+}
+
+// Before a request goes to Redis: a session with no link yet, or one on a
+// pool no longer current (and movable(), or refusal() had answered), takes a
+// new link on the current pool.
+void Session::bind_link() {
+    BackendPool& pool = w_.current_pool();
+    if (link_pool_ == &pool)
+        return;
+    if (link_pool_ != nullptr) {
+        link_->release(true);
+        link_->detach();
+        // Its cancelled read is queued: it runs before this, on this thread,
+        // and must find the link alive.
+        asio::post(w_.io, [old = std::move(link_)] {});
+    }
+    if (&pool != &w_.backends)
+        ++w_.counters.relayed_sessions;
+    link_ = w_.new_link();
+    link_pool_ = &pool;
+    link_->attach(*this, weak_from_this());
+}
+
 void Session::begin_forward(CommandTraits traits) {
+    bind_link();
     if (traits.has(Trait::connection_state))
         dirty_ = true;
     if (traits.has(Trait::unpaired_replies) && !passthrough_) {
@@ -384,6 +458,8 @@ void Session::on_sent() {
 void Session::on_answered(const PendingRequest& answered, clock::time_point now) {
     w_.counters.latency[static_cast<std::size_t>(answered.cls)].record(
         std::chrono::duration_cast<std::chrono::microseconds>(now - answered.sent));
+    if (!w_.drains.empty())
+        w_.check_drained(now);
 }
 
 void Session::on_replies(clock::time_point now) {
@@ -408,6 +484,8 @@ void Session::on_unanswered(const PendingRequest&, const LinkError& error) {
 void Session::on_link_failed(const LinkError& error) {
     if (stopped_)
         return;
+    if (!w_.drains.empty())
+        w_.check_drained(clock::now());
     ++w_.counters.backend_errors;
     if (error.kind == LinkFailure::lost) {
         w_.shared.log->warn("session lost its Redis connection: {}", error.why);
@@ -460,6 +538,7 @@ void Session::write_client() {
                           s.backend_progress_ = clock::now();
                           s.link_->replies_written();
                           s.after_client_write();
+                          s.close_if_quiet();
                       }));
 }
 
@@ -469,6 +548,32 @@ void Session::after_client_write() {
     flush_local();
     resume_if_quiet();
     process_requests();
+}
+
+// FENCED after relaying: the VIP is leaving for the new master, so every
+// session closes once it owes its client nothing, between two requests, and
+// the client reconnects there (a client that checks its pooled connection
+// before reuse, as redis-py and go-redis do, sees no error). Until then they
+// are relayed; past kRelayGrace all close. Checked when Redis's replies are
+// written, not the proxy's own: a client that connected meanwhile gets its
+// AUTH or HELLO answered and its first command through.
+void Session::close_if_quiet() {
+    if (stopped_ || w_.state != ServingState::fenced || !w_.relay)
+        return;
+    error_code ignored;
+    const bool writing = link_->replies_lent() || !local_writing_.empty();
+    const bool quiet = passthrough_ ? !writing
+                                    : !replies_outstanding() && in_.empty() && !streaming_ && !dropping_ &&
+                                          client_.available(ignored) == 0;
+    if (quiet || w_.relay_over)
+        stop();
+}
+
+bool Session::busy() const noexcept {
+    if (stopped_ || passthrough_ || link_pool_ != &w_.backends)
+        return false;
+    const PendingQueue& pending = link_->pending();
+    return in_flight_ > 0 || streaming_ || (!pending.empty() && !pending.front().blocking);
 }
 
 // --- the proxy's own replies ---
@@ -529,9 +634,11 @@ void Session::on_state_change() {
     if (stopped_)
         return;
     process_requests();
+    close_if_quiet();
 }
 
 void Session::check_timeouts(clock::time_point now) {
+    close_if_quiet();
     if (stopped_)
         return;
     if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&

@@ -17,7 +17,12 @@
 // Serving states (proxy.hpp): HOLDING frames nothing new, so requests wait in
 // in_ (at most kMaxHeldFrame, then the client is not read) until SERVING sends
 // them in order or FENCED refuses each; a hold past backend_timeout refuses
-// them with kHoldExpired.
+// them with kHoldExpired. RELAYING sends them to the peer's Redis instead:
+// a session's link is bound to one pool (Worker::current_pool()), and a
+// session whose pool is no longer the current one moves to a new link when
+// it holds no state there (movable()), or is answered READONLY and closed
+// (retired). FENCED after RELAYING relays as RELAYING does, and closes each
+// session once it is quiet (kRelayGrace at the latest).
 //
 // Buffers: a busy session keeps its request buffer (and its link its reply
 // buffer) and reads straight into it (async_read_some costs no epoll_ctl;
@@ -52,8 +57,10 @@ inline constexpr std::string_view kHoldExpired =
 
 class Session : public std::enable_shared_from_this<Session>, private ReplySink {
 public:
-    // `link` is this session's alone (a BoundLink, or a test's fake).
-    Session(Worker& worker, tcp::socket client, std::shared_ptr<BackendLink> link);
+    // `link` is this session's alone (a test's fake); without one, the
+    // session takes Worker::new_link() at its first command for Redis, so an
+    // idle client holds no link.
+    Session(Worker& worker, tcp::socket client, std::shared_ptr<BackendLink> link = nullptr);
     ~Session();
 
     void start();
@@ -62,6 +69,8 @@ public:
     void on_state_change();
     // Called by the worker's sweep: idle and backend timeouts.
     void check_timeouts(std::chrono::steady_clock::time_point now);
+    // A request sent to the local Redis awaits its reply (when_drained()).
+    bool busy() const noexcept;
 
 private:
     using error_code = boost::system::error_code;
@@ -82,6 +91,10 @@ private:
     std::string_view refusal() const noexcept;
     std::string_view count_refusal() noexcept;
     bool holding() const noexcept;
+    void bind_link();
+    bool movable() const noexcept;
+    bool stale() const noexcept;
+    void close_if_quiet();
     void protocol_error(const ProtocolError& error);
     void forward();
 
@@ -113,6 +126,7 @@ private:
     std::shared_ptr<Session> held_; // itself, while held with nothing in flight
     tcp::socket client_;
     std::shared_ptr<BackendLink> link_;
+    const BackendPool* link_pool_ = nullptr; // where link_'s connection comes from; null: no link yet
     RequestFramer requests_;
     Buffer in_;                 // [0, ready_) framed and to forward; then what the framer holds
     std::size_t ready_ = 0;

@@ -41,9 +41,14 @@ bool Session::run_local(const Request& request, std::string_view frame) {
         in_.consume(request.size);
         return run_auth(args);
     }
-    if (!refusal().empty()) { // fenced, or held too long
+    if (!refusal().empty()) { // fenced, held too long, or retired
         in_.consume(request.size);
-        emit_local(count_refusal());
+        // Retired (its state is on the Redis that was master): the error, then
+        // the connection closes, so the client reconnects to the new master.
+        const bool retire = stale() && w_.state != ServingState::fenced && refusal() == kFencedReply;
+        if (retire)
+            ++w_.counters.retired_sessions;
+        emit_local(count_refusal(), retire);
         return false;
     }
     if (name == "HELLO")
@@ -115,6 +120,7 @@ bool Session::run_hello(std::vector<std::string> args, std::size_t frame_size) {
         frame_size = rewritten.size();
     }
     // Forwarded like any command from here (ready_ is 0: nothing was before it).
+    bind_link();
     link_->expect(PendingRequest{std::chrono::steady_clock::now(), false, CommandClass::other});
     ready_ = frame_size;
     dirty_ = true;

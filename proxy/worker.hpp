@@ -4,6 +4,7 @@
 
 #include "proxy/backend.hpp"
 #include "proxy/buffer.hpp"
+#include "proxy/link.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/resp.hpp"
 
@@ -13,10 +14,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -44,6 +47,7 @@ struct WorkerCounters {
     std::uint64_t accepted = 0, rejected = 0, commands = 0, bytes_in = 0, bytes_out = 0;
     std::uint64_t protocol_errors = 0, auth_failures = 0, backend_errors = 0, backend_timeouts = 0;
     std::uint64_t idle_timeouts = 0, fenced_replies = 0, hold_expired_replies = 0;
+    std::uint64_t relayed_sessions = 0, retired_sessions = 0;
     std::array<LatencyHistogram, kCommandClasses> latency{}; // by CommandClass
 };
 
@@ -68,6 +72,24 @@ struct Worker {
     std::chrono::steady_clock::time_point hold_until{};
     bool hold_expired = false;
     bool stopping = false;                      // set by Proxy::stop() on this thread
+
+    // Where sessions' links go: the local pool, or while relaying the pool to
+    // the peer's Redis (links bound to it share it, so it lives until the
+    // last of them ends). A session whose link is on another pool than this
+    // moves at its next command when clean, or is retired.
+    std::shared_ptr<BackendPool> relay;
+    BackendPool& current_pool() noexcept { return relay ? *relay : backends; }
+    // FENCED after relaying: relayed sessions close once quiet, or at relay_until.
+    std::chrono::steady_clock::time_point relay_until{};
+    bool relay_over = false;
+    // when_drained() callers, answered by check_drained().
+    std::vector<std::function<void(std::size_t busy)>> drains;
+    std::chrono::steady_clock::time_point drain_until{};
+
+    // A link on current_pool(), for a session's next command.
+    std::shared_ptr<BackendLink> new_link();
+    // Answers the drain waiters once no session is busy, or past drain_until.
+    void check_drained(std::chrono::steady_clock::time_point now);
 };
 
 } // namespace redvip::proxy

@@ -30,7 +30,8 @@ struct FakeRolePorts {
     // `poll`: offer read_replication (the driver then polls it itself).
     RolePorts ports(bool poll) {
         RolePorts p;
-        p.set_proxy = [this](ProxyMode m) {
+        p.drain_proxy = [this](StepDone d) { take("drain", std::move(d)); };
+        p.set_proxy = [this](ProxyMode m, const std::optional<redvip::conf::Endpoint>&) {
             calls.push_back("proxy " + std::string(to_string(m)));
         };
         p.acquire_vip = [this](StepDone d) { take("VIP acquire", std::move(d)); };

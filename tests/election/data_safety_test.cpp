@@ -230,16 +230,21 @@ TEST_CASE("an ineligible backup is reported, and eligible again once caught up")
     CHECK(n.controller.eligibility().eligible);
 }
 
-TEST_CASE("switchover: HOLDING, switch to the peer, FENCED, VIP released, resign; done when it is master") {
+TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resign; done when it is "
+          "master; then FENCED, the VIP overlap, VIP release") {
     Node n;
     n.make_master();
     n.local(master_at(r1, 2000));
     n.peer(replica_at(a_redis, r1, 2000));
     n.take(n.controller.request_switchover("", n.clock.now));
     CHECK(n.controller.proxy_mode() == ProxyMode::holding);
+    CHECK(n.step() == "proxy drain"); // nothing of ours caught in the pause
+    n.complete();
     CHECK(n.step() == "switch to 10.0.0.2:6379");
     n.complete();
-    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.controller.proxy_mode() == ProxyMode::relaying);
+    CHECK(n.controller.proxy_relay() == b_redis);
+    CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::relaying, b_redis});
     CHECK(n.step() == "none"); // the VIP stays until b is heard
     REQUIRE_FALSE(n.all<RoleFault>().empty());
     CHECK(n.all<RoleFault>().back().fault); // the election resigns us: priority 0
@@ -248,14 +253,48 @@ TEST_CASE("switchover: HOLDING, switch to the peer, FENCED, VIP released, resign
     n.elect(EnterFault{});
     CHECK(n.step() == "none");
     CHECK(n.controller.vip_held());
+    CHECK(n.controller.proxy_mode() == ProxyMode::relaying); // clients still served, by b
     n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
-    CHECK(n.step() == "VIP release");
+    // FENCED after relaying: sessions close once quiet; the VIP stays while
+    // b announces it, so requests on their way here are still relayed.
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.step() == "none");
+    CHECK(n.controller.vip_held());
+    REQUIRE(n.controller.next_deadline());
+    CHECK(*n.controller.next_deadline() == n.clock.now + n.controller.config().vip_overlap);
     REQUIRE(n.all<SwitchoverDone>().size() == 1);
     CHECK(n.all<SwitchoverDone>()[0].ok);
     CHECK(n.all<SwitchoverDone>()[0].text == "switched over to b in 80 ms");
     CHECK_FALSE(n.all<RoleFault>().back().fault);
     CHECK(n.controller.preempt_suspended());
     CHECK_FALSE(n.controller.eligibility().eligible);
+    n.clock.advance(n.controller.config().vip_overlap);
+    n.take(n.controller.handle_timeout(n.clock.now));
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    CHECK(n.step() == "read peers"); // our last facts say master: both sides read before following
+}
+
+TEST_CASE("relaying with nobody heard as master: after vip_hold, FENCED, the overlap, then the VIP goes") {
+    Node n;
+    n.make_master();
+    n.local(master_at(r1, 2000));
+    n.peer(replica_at(a_redis, r1, 2000));
+    n.take(n.controller.request_switchover("", n.clock.now));
+    n.complete();
+    n.complete();
+    REQUIRE(n.controller.proxy_mode() == ProxyMode::relaying);
+    n.elect(EnterFault{});
+    CHECK(n.step() == "none");
+    n.clock.advance(n.controller.config().vip_hold);
+    n.take(n.controller.handle_timeout(n.clock.now));
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.step() == "none"); // the overlap first
+    n.clock.advance(n.controller.config().vip_overlap);
+    n.take(n.controller.handle_timeout(n.clock.now));
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    CHECK_FALSE(n.controller.vip_held());
 }
 
 TEST_CASE("switchover refused: not master, unknown peer, peer not in sync") {

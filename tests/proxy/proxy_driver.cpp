@@ -1,7 +1,8 @@
 // A small daemon for the proxy's integration tests of what main.cpp does not
 // wire yet: runs a Proxy from a config file, prints each health report as a
 // JSON line on stdout, serves [metrics] listen with render_prometheus(), and
-// takes commands on stdin ("state serving|holding|fenced", "quit").
+// takes commands on stdin ("state serving|holding|fenced", "relay HOST:PORT",
+// "drain" -> {"event":"drained","busy":N}, "quit").
 //
 //   proxy_driver CONFIG   -> {"event":"ready","metrics_port":N} then reports
 #include "conf/config.hpp"
@@ -101,6 +102,17 @@ int main(int argc, char** argv) {
             px.set_state(proxy::ServingState::holding);
         else if (line == "state fenced")
             px.set_state(proxy::ServingState::fenced);
+        else if (line.starts_with("relay ")) {
+            auto target = conf::parse_endpoint(line.substr(6));
+            if (!target) {
+                std::cerr << "relay: not HOST:PORT: " << line.substr(6) << '\n';
+                return 2;
+            }
+            px.relay_to(*target);
+        } else if (line == "drain")
+            px.when_drained([](std::size_t busy) {
+                emit({{"event", "drained"}, {"busy", busy}, {"mono_ns", mono_ns()}});
+            });
         emit({{"event", "ack"}, {"command", line}});
     }
     if (metrics)

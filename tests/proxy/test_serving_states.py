@@ -1,8 +1,12 @@
 """Serving states end to end in plain proxy mode, through tests/proxy/proxy_driver
-("state serving|holding|fenced" on its stdin), with a real redis-server and raw
-sockets: HOLDING queues (bounded in time and bytes), HOLDING -> SERVING releases
-in order, HOLDING -> FENCED refuses what was held, FENCED lets nothing reach
-Redis and refuses new clients, FENCED -> SERVING serves again."""
+("state serving|holding|fenced", "relay HOST:PORT", "drain" on its stdin), with
+real redis-servers and raw sockets: HOLDING queues (bounded in time and bytes),
+HOLDING -> SERVING releases in order, HOLDING -> FENCED refuses what was held,
+FENCED lets nothing reach Redis and refuses new clients, FENCED -> SERVING
+serves again; a drain waits for requests in flight; RELAYING sends held and
+new commands to another Redis (a switchover's new master), moving clean
+sessions and retiring those with state, and FENCED after it closes each
+session once it is quiet."""
 
 import select
 import socket
@@ -211,6 +215,129 @@ class ServingStates(unittest.TestCase):
         again, again_reader = self.client()
         again.sendall(encode("GET", "x"))
         self.assertEqual(again_reader.reply(), b"$1\r\n2\r\n")
+
+
+# proxy/proxy.hpp kRelayGrace: how long FENCED after RELAYING goes on relaying.
+RELAY_GRACE_S = 1.0
+
+
+def drained(e):
+    return e["event"] == "drained"
+
+
+class Relaying(unittest.TestCase):
+    def setUp(self):
+        self.redis = lib.RedisServer()  # the local Redis
+        self.peer = lib.RedisServer()   # the new master's
+        self.driver = Driver(self.redis.port, interval_ms=1000, extra_proxy="backend_timeout_ms = 5000\n")
+
+    def tearDown(self):
+        self.assertEqual(self.driver.stop(), 0)
+        self.redis.stop()
+        self.peer.stop()
+
+    def client(self):
+        sock, reader = lib.connect(self.driver.port)
+        self.addCleanup(sock.close)
+        return sock, reader
+
+    def metric(self, name):
+        return parse_metrics(self.driver.scrape()[2])[(name, "")]
+
+    def relay(self):
+        self.driver.command(f"relay 127.0.0.1:{self.peer.port}")
+
+    def test_relaying_sends_held_and_new_commands_to_the_peer_and_serving_brings_sessions_home(self):
+        sock, reader = self.client()
+        sock.sendall(encode("SET", "before", 1))  # bound to the local Redis
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        self.driver.command("state holding")
+        sock.sendall(encode("SET", "k", "v") + encode("INCR", "c"))
+        self.assertTrue(silent_for(sock, 0.2))
+        self.driver.command("drain")
+        self.assertEqual(self.driver.next(drained)["busy"], 0)
+        self.relay()
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        self.assertEqual(reader.reply(), b":1\r\n")
+        peer, local = self.peer.client(), self.redis.client()
+        self.assertEqual((peer.get("k"), peer.get("c")), (b"v", b"1"))
+        self.assertEqual((local.get("k"), local.get("c")), (None, None))
+        # A client that connects while relaying is served there too.
+        new, new_reader = self.client()
+        new.sendall(encode("SET", "new", 1))
+        self.assertEqual(new_reader.reply(), b"+OK\r\n")
+        self.assertEqual(peer.get("new"), b"1")
+        self.assertEqual(self.metric("redvip_proxy_relayed_sessions_total"), 2)
+        self.assertEqual(self.metric("redvip_proxy_fenced_replies_total"), 0)
+        # SERVING: a clean session moves back to the local Redis at its next command.
+        self.driver.command("state serving")
+        sock.sendall(encode("SET", "home", 1))
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        self.assertEqual((local.get("home"), peer.get("home")), (b"1", None))
+
+    def test_relaying_retires_a_session_whose_connection_holds_state(self):
+        sock, reader = self.client()
+        sock.sendall(encode("SELECT", 1))  # state on the local Redis's connection
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        self.relay()
+        sock.sendall(encode("SET", "x", 1))
+        self.assertTrue(reader.closed())
+        self.assertEqual(reader.buf, READONLY)  # the error, then closed
+        self.assertEqual(self.metric("redvip_proxy_retired_sessions_total"), 1)
+        for r in (self.redis, self.peer):
+            for db in (0, 1):
+                self.assertIsNone(r.client(db=db).get("x"))
+
+    def test_fenced_after_relaying_closes_each_session_once_quiet_and_relays_until_then(self):
+        idle, idle_reader = self.client()
+        idle.sendall(encode("PING"))
+        self.assertEqual(idle_reader.reply(), b"+PONG\r\n")
+        busy, busy_reader = self.client()
+        self.relay()
+        # A reply Redis takes a while to give: BLPOP with a timeout (blocking,
+        # so no backend timeout), pushed by nobody.
+        busy.sendall(encode("BLPOP", "nothing", "0.5"))
+        lib.wait_for(lambda: int(self.peer.cli("INFO", "clients").split("blocked_clients:")[1].split()[0]) == 1,
+                     "BLPOP blocked on the peer's Redis")
+        self.driver.command("state fenced")
+        self.assertTrue(idle_reader.closed(timeout=2))  # quiet: closed at once
+        self.assertEqual(idle_reader.buf, b"")
+        self.assertTrue(busy_reader.closed(timeout=3))  # its reply first, then closed
+        self.assertEqual(busy_reader.buf, b"*-1\r\n")
+        # Within the grace a new client is still served there, then closed.
+        new, new_reader = self.client()
+        new.sendall(encode("SET", "late", 1))
+        self.assertTrue(new_reader.closed(timeout=2))
+        self.assertEqual(new_reader.buf, b"+OK\r\n")
+        self.assertEqual(self.peer.client().get("late"), b"1")
+        # Past it, FENCED is FENCED: new clients are refused.
+        time.sleep(RELAY_GRACE_S + 0.2)
+        refused, refused_reader = self.client()
+        self.assertTrue(refused_reader.closed())
+        self.assertEqual(refused_reader.buf, READONLY)
+
+    def test_a_drain_waits_for_requests_in_flight_but_not_for_blocked_ones(self):
+        blocked, _ = self.client()
+        blocked.sendall(encode("BLPOP", "nothing", "0"))
+        lib.wait_for(lambda: int(self.redis.cli("INFO", "clients").split("blocked_clients:")[1].split()[0]) == 1,
+                     "BLPOP blocked on the local Redis")
+        slow, slow_reader = self.client()
+        # A request Redis takes a second to answer, not a blocking command:
+        # a script that spins for 1 s.
+        spin = ("local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+                "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - s > 1000000 return 1")
+        slow.sendall(encode("EVAL", spin, 0))
+        # Forwarded once counted (the proxy sends it in the same turn).
+        lib.wait_for(lambda: self.metric("redvip_proxy_commands_total") == 2, "the script forwarded")
+        self.driver.command("state holding")
+        self.driver.command("drain")
+        with self.assertRaises(AssertionError):
+            self.driver.next(drained, timeout=0.5)  # the script is still running
+        self.assertEqual(self.driver.next(drained, timeout=5)["busy"], 0)
+        self.assertEqual(slow_reader.reply(), b":1\r\n")
+        # The BLPOP is still waiting: a drain does not wait for it.
+        self.driver.command("drain")
+        self.assertEqual(self.driver.next(drained, timeout=2)["busy"], 0)
 
 
 if __name__ == "__main__":

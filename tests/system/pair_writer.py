@@ -17,7 +17,7 @@ import redis
 
 def write(host, port, seconds, rate, out):
     conn = None
-    acked, errors, reconnects = [], {}, 0
+    acked, errors, reconnects, samples = [], {}, 0, []
     last_ack, max_gap = None, 0.0
     stop_file = out + ".stop"
     end = time.monotonic() + seconds
@@ -43,10 +43,13 @@ def write(host, port, seconds, rate, out):
         except redis.exceptions.RedisError as e:
             kind = type(e).__name__ + (": " + str(e).split()[0] if isinstance(e, redis.exceptions.ResponseError) else "")
             errors[kind] = errors.get(kind, 0) + 1
+            if len(samples) < 5:
+                samples.append(f"{time.monotonic() - (end - seconds):.3f}s {type(e).__name__}: {e}")
             conn = None
             time.sleep(0.01)
     with open(out, "w") as f:
-        json.dump({"acked": acked, "sent": i, "errors": errors, "reconnects": max(0, reconnects - 1),
+        json.dump({"acked": acked, "sent": i, "errors": errors, "samples": samples,
+                   "reconnects": max(0, reconnects - 1),
                    "window_ms": round(max_gap * 1000)}, f)
 
 

@@ -99,12 +99,20 @@ class Switchover(Failover):
         self.assertIn("switched over to redis-b", self.switchover("a", "redis-b"))
         self.wait_settled("b", "a")
         time.sleep(1.0)
+        # The writer's session went on through a's proxy to b's Redis.
+        self.assertGreaterEqual(self.metric("a", "redvip_proxy_relayed_sessions_total"), 1)
         self.assertIn("switched over to redis-a", self.switchover("b", "redis-a"))
         self.wait_settled("a", "b")
         time.sleep(1.0)
+        self.assertGreaterEqual(self.metric("b", "redvip_proxy_relayed_sessions_total"), 1)
         result = self.stop_writer()
         print(f"writes: {len(result['acked'])} acknowledged of {result['sent']}, errors {result['errors']}, "
-              f"reconnects {result['reconnects']}")
+              f"reconnects {result['reconnects']}, first errors {result['samples']}")
+        # No client error (redis-py checks a pooled connection before reuse, so
+        # a connection closed once quiet is reopened): held commands went on to
+        # the new master. A request crossing that close on the wire is reset;
+        # one such in the two switchovers is allowed (0 in 8 runs here).
+        self.assertLessEqual(sum(result["errors"].values()), 1, result["samples"])
         check = self.verify("a")
         self.assertGreater(check["acked"], 1000)
         self.assertEqual(check["lost"], [])

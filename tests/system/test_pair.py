@@ -119,6 +119,18 @@ class PairFixture:
     def is_master(self, name):
         return self.role(name)[:1] == ["master"]
 
+    def metrics(self, name):
+        """/metrics of a node, scraped on its own loopback."""
+        scrape = ["/usr/bin/python3", "-c",
+                  "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9121/metrics').read().decode())"]
+        return self.topo.run(name, scrape).stdout
+
+    def metric(self, name, metric):
+        for line in self.metrics(name).splitlines():
+            if line.startswith(metric + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"{metric} not in {name}'s /metrics")
+
     def holds_vip(self, name):
         return f"inet {VIP}/" in self.topo.run(name, ["ip", "-4", "addr", "show", "dev", "eth0"]).stdout
 
@@ -158,13 +170,10 @@ class Pair(PairFixture, unittest.TestCase):
         self.assertEqual(json.loads(r.stdout)["vrrp_state"], "MASTER")
         table = lib.run([lib.REDVIP_BIN, "status", "--config", self.daemons["b"].config]).stdout
         self.assertIn("BACKUP", table)
-        # /metrics on each node's own loopback.
-        scrape = ["/usr/bin/python3", "-c",
-                  "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9121/metrics').read().decode())"]
-        metrics = self.topo.run("a", scrape).stdout
+        metrics = self.metrics("a")
         self.assertIn('redvip_vrrp_state{state="MASTER"} 1', metrics)
         self.assertIn('redvip_vip_held 1', metrics)
-        self.assertIn('redvip_vrrp_state{state="BACKUP"} 1', self.topo.run("b", scrape).stdout)
+        self.assertIn('redvip_vrrp_state{state="BACKUP"} 1', self.metrics("b"))
 
     def test_kill_9_of_the_master_redvip(self):
         self.wait_settled("a", "b")
