@@ -84,6 +84,7 @@ proxy::ServingState to_serving(election::ProxyMode mode) {
     case election::ProxyMode::holding: return proxy::ServingState::holding;
     case election::ProxyMode::fenced: return proxy::ServingState::fenced;
     case election::ProxyMode::relaying: return proxy::ServingState::relaying; // through relay_to()
+    case election::ProxyMode::closing: return proxy::ServingState::closing;
     }
     return proxy::ServingState::fenced;
 }
@@ -288,8 +289,8 @@ private:
     election::RolePorts ports() {
         election::RolePorts p;
         p.set_proxy = [this](election::ProxyMode mode, const std::optional<redvip::conf::Endpoint>& relay) {
-            if (mode == election::ProxyMode::relaying && relay)
-                proxy_.relay_to(*relay);
+            if (mode == election::ProxyMode::relaying)
+                relay ? proxy_.relay_to(*relay) : proxy_.set_state(proxy::ServingState::fenced);
             else
                 proxy_.set_state(to_serving(mode));
         };

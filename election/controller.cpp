@@ -62,6 +62,8 @@ std::string_view to_string(ProxyMode mode) {
         return "FENCED";
     case ProxyMode::relaying:
         return "RELAYING";
+    case ProxyMode::closing:
+        return "CLOSING";
     }
     return "?";
 }
@@ -294,21 +296,37 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
 // Relaying to the peer we handed the role to, and now backup or fault
 // following it (or nobody yet): relaying never touches the local Redis, so
 // it is as safe as fencing. With nobody heard the proxy goes on relaying
-// while the VIP is kept (vip_hold). Once the VIP is to go, FENCED comes
-// first, which after relaying closes each session once quiet (and relays
-// until then, new connections too), and the VIP stays vip_overlap longer,
-// until the new master has announced it: requests on their way here are
-// still answered, and clients reconnect to the new master between two
-// requests.
+// while the VIP is kept (vip_hold). Once the VIP is to go: CLOSING (relayed
+// still, each connection closed once quiet, so clients reconnect to the new
+// master between two requests), the VIP kept vip_overlap longer while the
+// new master announces it (requests on their way here are still answered),
+// the VIP released, then FENCED.
 void Controller::keep_relaying() {
     if (!proxy_relay_ || (goal_ != Goal::backup && goal_ != Goal::fault)) return;
     if (goal_master_ && goal_master_ != proxy_relay_) return; // someone else: fence at once
     if (plan_.empty() || plan_.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
-    const auto release = std::find(plan_.begin(), plan_.end(), RoleStep{ReleaseVip{}});
-    if (release == plan_.end() && proxy_mode_ == ProxyMode::relaying)
-        plan_.erase(plan_.begin());
-    else if (release != plan_.end())
-        plan_.insert(release, HoldVip{});
+    const auto is_release = [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); };
+    auto release = std::find_if(plan_.begin(), plan_.end(), is_release);
+    if (release == plan_.end()) {
+        plan_.erase(plan_.begin()); // relaying (or closing) goes on
+        return;
+    }
+    plan_.front() = SetProxy{ProxyMode::closing, proxy_relay_};
+    release = plan_.insert(release, HoldVip{}) + 1;
+    plan_.insert(release + 1, SetProxy{ProxyMode::fenced, {}});
+}
+
+// A proxy step, applied at once and recorded. The proxy relays from
+// RELAYING until SERVING or FENCED; so does the controller's memory of it.
+void Controller::apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out) {
+    out.emplace_back(set);
+    proxy_mode_ = set.mode;
+    if (set.mode == ProxyMode::relaying)
+        proxy_relay_ = set.relay;
+    else if (set.mode == ProxyMode::serving || set.mode == ProxyMode::fenced)
+        proxy_relay_.reset();
+    if (auto* t = current())
+        t->steps.push_back(StepRecord{describe(RoleStep{set}), now, {}, 1, StepStatus::done, {}});
 }
 
 // After CheckPeers on the way to following `goal_master_`: a local Redis whose
@@ -368,12 +386,7 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
             ++next_;
             continue;
         }
-        const auto& set = std::get<SetProxy>(step);
-        out.emplace_back(set);
-        proxy_mode_ = set.mode;
-        // The proxy relays until SERVING: FENCED after RELAYING relays too.
-        if (set.mode == ProxyMode::relaying || set.mode == ProxyMode::serving) proxy_relay_ = set.relay;
-        t->steps.push_back(StepRecord{describe(step), now, {}, 1, StepStatus::done, {}});
+        apply_proxy(std::get<SetProxy>(step), now, out);
         ++next_;
     }
     t->outcome = Outcome::done;
@@ -436,10 +449,7 @@ ControllerActions Controller::on_step_done(std::uint64_t id, const StepResult& r
 // held after a failed acquire, since the addresses added so far stay.
 void Controller::note_effect(const RoleStep& step, const StepResult& result) {
     if (std::holds_alternative<AcquireVip>(step)) vip_held_ = true;
-    if (std::holds_alternative<ReleaseVip>(step) && result.ok) {
-        vip_held_ = false;
-        proxy_relay_.reset(); // clients reach the new master directly now (keep_relaying())
-    }
+    if (std::holds_alternative<ReleaseVip>(step) && result.ok) vip_held_ = false;
 }
 
 // Failure policy: on the way to master, `master_attempts` tries then give up
@@ -482,9 +492,7 @@ void Controller::give_up_master(const std::string& reason, TimePoint now, Contro
     next_ = 0;
     attempts_ = 0;
     retry_at_.reset();
-    out.emplace_back(SetProxy{ProxyMode::fenced, {}}); // clients must not wait on us
-    proxy_mode_ = ProxyMode::fenced;
-    t->steps.push_back(StepRecord{"proxy FENCED", now, {}, 1, StepStatus::done, {}});
+    apply_proxy(SetProxy{ProxyMode::fenced, {}}, now, out); // clients must not wait on us
     role_fault_until_ = now + config_.role_fault_hold;
     out.emplace_back(Notice{"not taking the master role: " + reason + "; reporting a fault"});
     update_role_fault(reason, out);

@@ -11,8 +11,8 @@
 //   SERVING Backup, Fault:     proxy FENCED -> VIP release -> REPLICAOF <master's Redis> (ROLE =
 //   slave of it) Stopped (SIGTERM): proxy FENCED -> VIP release
 //   Switchover away:   proxy HOLDING -> drain -> hand-off to the peer -> proxy RELAYING to it;
-//                      then Backup: proxy FENCED (sessions close once quiet, relaying until
-//                      then) -> VIP kept vip_overlap -> VIP release -> REPLICAOF
+//                      then Backup: proxy CLOSING (sessions close once quiet, relayed until
+//                      then) -> VIP kept vip_overlap -> VIP release -> proxy FENCED -> REPLICAOF
 // Every step is idempotent, so a plan always runs whole rather than trusting
 // a belief about what the previous one left behind.
 //
@@ -40,8 +40,9 @@ namespace redvip::election {
 
 // The proxy's serving states, declared here because the election does not
 // include proxy/ (main maps them onto proxy::ServingState one to one).
-// relaying: after a switchover, commands go to the new master's Redis (`relay`).
-enum class ProxyMode : std::uint8_t { serving, holding, fenced, relaying };
+// relaying: after a switchover, commands go to the new master's Redis (`relay`);
+// closing: still relaying while the VIP leaves, each connection closed once quiet.
+enum class ProxyMode : std::uint8_t { serving, holding, fenced, relaying, closing };
 std::string_view to_string(ProxyMode mode);
 
 // The steps. SetProxy is synchronous (Proxy::set_state applies at once and
@@ -267,6 +268,7 @@ private:
     void decide_follow(TimePoint now, ControllerActions& out);
     void yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out);
     void keep_relaying();
+    void apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out);
     void update_eligibility(TimePoint now, ControllerActions& out);
     void update_role_fault(const std::string& reason, ControllerActions& out);
     void resign(const std::string& reason, ControllerActions& out);
@@ -332,7 +334,7 @@ private:
     };
     std::optional<Switchover> switchover_;
     ProxyMode proxy_mode_ = ProxyMode::fenced; // main starts the proxy fenced with [vrrp]
-    std::optional<conf::Endpoint> proxy_relay_; // while RELAYING
+    std::optional<conf::Endpoint> proxy_relay_; // RELAYING, and HOLDING or CLOSING after it
     bool vip_held_ = false;                    // main removes stale VIPs at start
     std::uint64_t next_id_ = 0;
     std::uint64_t next_seq_ = 0;

@@ -52,6 +52,7 @@ public:
     void give_back(tcp::socket socket);
 
     std::size_t spare_count() const noexcept { return ready_.size(); }
+    const tcp::endpoint& address() const noexcept { return address_; }
 
 private:
     struct Attempt;

@@ -64,7 +64,7 @@ void render_proxy_stats(const ProxyStats& s, PrometheusText& out) {
         {"redvip_proxy_hold_expired_replies_total", "Commands held longer than backend_timeout_ms, then refused.",
          s.hold_expired_replies},
         {"redvip_proxy_state_changes_total", "Changes of the serving state.", s.state_changes},
-        {"redvip_proxy_relayed_sessions_total", "Sessions moved to the new master's Redis after a switchover.",
+        {"redvip_proxy_relayed_sessions_total", "Sessions sent to the new master's Redis after a switchover.",
          s.relayed_sessions},
         {"redvip_proxy_retired_sessions_total",
          "Sessions closed after a switchover because their connection state could not move.", s.retired_sessions},
@@ -76,9 +76,9 @@ void render_proxy_stats(const ProxyStats& s, PrometheusText& out) {
     out.family("redvip_proxy_connections_active", "gauge", "Client connections open now.");
     out.sample("redvip_proxy_connections_active", "", s.connections_active);
     out.family("redvip_proxy_serving_state", "gauge",
-               "The serving state: 1 for the current one of serving, holding, fenced, relaying.");
-    for (ServingState state :
-         {ServingState::serving, ServingState::holding, ServingState::fenced, ServingState::relaying})
+               "The serving state: 1 for the current one of serving, holding, fenced, relaying, closing.");
+    for (ServingState state : {ServingState::serving, ServingState::holding, ServingState::fenced,
+                               ServingState::relaying, ServingState::closing})
         out.sample("redvip_proxy_serving_state", fmt::format("state=\"{}\"", to_string(state)),
                    std::uint64_t{s.state == state ? 1U : 0U});
     out.family("redvip_proxy_request_duration_seconds", "histogram",

@@ -54,7 +54,7 @@ std::vector<std::shared_ptr<Session>> snapshot(Worker& w) {
     return sessions;
 }
 
-// Relaying is over (home again, or its grace passed): spares to the peer
+// Relaying is over (SERVING or FENCED): spares to the peer
 // close now; links still on it keep the pool until they end.
 void end_relay(Worker& w) {
     if (!w.relay)
@@ -96,6 +96,7 @@ std::string_view to_string(ServingState state) noexcept {
     case ServingState::holding: return "HOLDING";
     case ServingState::fenced: return "FENCED";
     case ServingState::relaying: return "RELAYING";
+    case ServingState::closing: return "CLOSING";
     }
     return "?";
 }
@@ -163,7 +164,7 @@ void Proxy::Impl::accept() {
 
 void Proxy::Impl::admit(Worker& w, tcp::socket socket) {
     ++w.counters.accepted;
-    if (w.state == ServingState::fenced && !w.relay) { // after relaying: served there until the VIP goes
+    if (w.state == ServingState::fenced || (w.state == ServingState::closing && !w.relay)) {
         reject(w, std::move(socket), kFencedReply);
     } else if (shared.clients.fetch_add(1, std::memory_order_relaxed) >= shared.config.proxy.max_clients) {
         shared.clients.fetch_sub(1, std::memory_order_relaxed);
@@ -186,17 +187,12 @@ void Proxy::Impl::sweep(Worker& w) {
             shared.log->warn("held commands for {} ms and still HOLDING: answering them {}",
                              shared.config.proxy.backend_timeout.count(), kHoldExpired.substr(0, 9));
         }
-        const bool relay_ends = w.state == ServingState::fenced && w.relay && !w.relay_over && now >= w.relay_until;
-        if (relay_ends)
-            w.relay_over = true; // every session still open closes now
         // check_timeouts may stop (and so erase) a session: walk a copy.
         for (auto& s : snapshot(w)) {
             if (hold_expires)
                 s->on_state_change();
             s->check_timeouts(now);
         }
-        if (relay_ends)
-            end_relay(w);
         w.check_drained(now);
         sweep(w);
     });
@@ -299,10 +295,8 @@ void Proxy::set_state(ServingState state) {
             worker.state = state;
             worker.hold_until = now + worker.shared.config.proxy.backend_timeout;
             worker.hold_expired = false;
-            if (state == ServingState::serving)
+            if (state == ServingState::serving || state == ServingState::fenced)
                 end_relay(worker); // clean sessions come back at their next command
-            worker.relay_until = now + kRelayGrace;
-            worker.relay_over = false;
             for (auto& s : snapshot(worker))
                 s->on_state_change();
         });
@@ -325,7 +319,6 @@ void Proxy::relay_to(const conf::Endpoint& redis) {
                                                          spares, BackendEvents{});
             worker.relay->start();
             worker.state = ServingState::relaying;
-            worker.relay_over = false;
             for (auto& s : snapshot(worker))
                 s->on_state_change();
         });

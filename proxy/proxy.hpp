@@ -38,13 +38,15 @@ enum class ServingState : std::uint8_t {
     // to that peer's Redis, so clients see latency, not READONLY, until the
     // VIP has moved. Nothing reaches the local Redis.
     relaying,
+    // The VIP is leaving for that peer: relaying still (new connections too),
+    // and each connection closes once it is quiet (every reply written,
+    // nothing unread), so its client reconnects to the new master between
+    // two requests. Without a relay, as FENCED.
+    closing,
 };
 
 std::string_view to_string(ServingState state) noexcept;
 
-// How long FENCED after relaying goes on relaying: by then the VIP has
-// moved, so clients' packets no longer reach this node anyway.
-inline constexpr std::chrono::milliseconds kRelayGrace{1000};
 // How long when_drained() waits for requests in flight: a Redis that has not
 // answered by then is not answering (the backend timeout ends those sessions).
 inline constexpr std::chrono::milliseconds kDrainTimeout{1000};
@@ -99,17 +101,15 @@ public:
     // Closes the listener and every session, joins the threads. Idempotent.
     void stop();
 
-    // SERVING, HOLDING or FENCED. SERVING points sessions at the local Redis
-    // again after relaying; HOLDING and FENCED keep where they point. FENCED
-    // after relaying goes on relaying (new connections too) and closes each
-    // session once it is quiet, no request unanswered: the VIP is leaving and
-    // the client reconnects to the new master. kRelayGrace later every
-    // session left is closed, and FENCED is FENCED.
+    // SERVING, HOLDING, FENCED or CLOSING. SERVING and FENCED end relaying
+    // (sessions point at the local Redis again; FENCED refuses them);
+    // HOLDING and CLOSING keep where sessions point.
     void set_state(ServingState state);
     // RELAYING to `redis` (a peer's Redis, now the master): a clean session
     // moves its next command to a connection there; one whose connection holds
     // state (SELECT, MULTI, subscriptions...) is answered READONLY and closed
-    // once its earlier replies are out. New connections are served too.
+    // once its earlier replies are out (closed as soon as it is quiet, if it
+    // is). New connections are served too.
     void relay_to(const conf::Endpoint& redis);
     ServingState state() const noexcept;
     // `done(busy)` once no session has a request on the local Redis awaiting

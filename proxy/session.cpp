@@ -208,8 +208,9 @@ void Session::process_requests() {
         }
         const bool mid_frame = streaming_ || dropping_;
         // A link on a pool no longer current (relaying began or ended) is
-        // left only once it owes nothing: then the session moves or retires.
-        if (!mid_frame && (link_->pending().full() || holding() || (stale() && !link_->pending().empty())))
+        // left only once everything sent on it is answered and written to
+        // the client: then the session moves or retires.
+        if (!mid_frame && (link_->pending().full() || holding() || (stale() && replies_outstanding())))
             break;
         RequestResult r = requests_.feed(in_.data().substr(ready_));
         if (r.status == Status::error) {
@@ -301,8 +302,8 @@ bool Session::answered_locally(CommandTraits traits) const noexcept {
 // What the serving state answers every command with, if anything: FENCED
 // refuses; HOLDING, past its deadline (the worker's sweep), gives up.
 std::string_view Session::refusal() const noexcept {
-    // FENCED after relaying serves as RELAYING does (sessions close once quiet).
-    if (w_.state == ServingState::fenced && !w_.relay)
+    // CLOSING relays as RELAYING does (sessions close once quiet).
+    if (w_.state == ServingState::fenced || (w_.state == ServingState::closing && !w_.relay))
         return kFencedReply;
     if (w_.state == ServingState::holding && w_.hold_expired)
         return kHoldExpired;
@@ -323,6 +324,14 @@ bool Session::holding() const noexcept {
     return w_.state == ServingState::holding && !w_.hold_expired;
 }
 
+// The Redis this session's link goes to, for error texts.
+std::string Session::redis_name() const {
+    const auto& to = (link_pool_ ? *link_pool_ : w_.backends).address();
+    if (to.address().is_v6())
+        return fmt::format("[{}]:{}", to.address().to_string(), to.port());
+    return fmt::format("{}:{}", to.address().to_string(), to.port());
+}
+
 // The link is on a pool that is no longer where commands go.
 bool Session::stale() const noexcept {
     return link_pool_ != nullptr && link_pool_ != &w_.current_pool();
@@ -330,7 +339,8 @@ bool Session::stale() const noexcept {
 
 // Its connection holds nothing another cannot (asked once it owes no reply).
 bool Session::movable() const noexcept {
-    return !dirty_ && !passthrough_ && !streaming_ && in_flight_ == 0 && !link_->connecting();
+    return !dirty_ && !passthrough_ && !streaming_ && in_flight_ == 0 && !link_->connecting() &&
+           !link_->holds_replies() && !link_->replies_lent();
 }
 
 // Before a request goes to Redis: a session with no link yet, or one on a
@@ -358,6 +368,8 @@ void Session::begin_forward(CommandTraits traits) {
     bind_link();
     if (traits.has(Trait::connection_state))
         dirty_ = true;
+    else
+        served_ = true;
     if (traits.has(Trait::unpaired_replies) && !passthrough_) {
         passthrough_ = true; // from here on bytes flow both ways unframed
         link_->unpaired();
@@ -475,8 +487,8 @@ void Session::on_unanswered(const PendingRequest&, const LinkError& error) {
     if (error.garbled)
         return; // the client could not tell an error reply from the rest: it is only closed
     if (error.kind == LinkFailure::unreachable)
-        fmt::format_to(std::back_inserter(local_), "-ERR redvip: cannot reach Redis at {}: {}\r\n",
-                       w_.shared.config.redis.address.to_string(), error.why);
+        fmt::format_to(std::back_inserter(local_), "-ERR redvip: cannot reach Redis at {}: {}\r\n", redis_name(),
+                       error.why);
     else
         fmt::format_to(std::back_inserter(local_), "-ERR redvip: connection to Redis lost: {}\r\n", error.why);
 }
@@ -506,8 +518,7 @@ void Session::on_link_failed(const LinkError& error) {
         // the rest of it as it arrives, then answer.
         streaming_ = false;
         dropping_ = true;
-        drop_reply_ = fmt::format("-ERR redvip: cannot reach Redis at {}: {}\r\n",
-                                  w_.shared.config.redis.address.to_string(), error.why);
+        drop_reply_ = fmt::format("-ERR redvip: cannot reach Redis at {}: {}\r\n", redis_name(), error.why);
     }
     passthrough_ = false;
     dirty_ = false;
@@ -538,7 +549,7 @@ void Session::write_client() {
                           s.backend_progress_ = clock::now();
                           s.link_->replies_written();
                           s.after_client_write();
-                          s.close_if_quiet();
+                          s.leave_if_quiet();
                       }));
 }
 
@@ -550,22 +561,28 @@ void Session::after_client_write() {
     process_requests();
 }
 
-// FENCED after relaying: the VIP is leaving for the new master, so every
-// session closes once it owes its client nothing, between two requests, and
-// the client reconnects there (a client that checks its pooled connection
-// before reuse, as redis-py and go-redis do, sees no error). Until then they
-// are relayed; past kRelayGrace all close. Checked when Redis's replies are
-// written, not the proxy's own: a client that connected meanwhile gets its
-// AUTH or HELLO answered and its first command through.
-void Session::close_if_quiet() {
-    if (stopped_ || w_.state != ServingState::fenced || !w_.relay)
+// A session whose connection cannot move to where commands go now closes
+// once it owes its client nothing, between two requests, and the client
+// reconnects (one whose pool checks a connection before reusing it, as
+// redis-py's and go-redis's do, sees no error): in CLOSING, every session
+// that has sent a command (the VIP is leaving for the new master; one that
+// connected meanwhile gets its handshake through first); otherwise a
+// session whose state is on a Redis no longer the master (its next command
+// would be refused). Checked when the state changes, when Redis's replies are
+// written and at each sweep.
+void Session::leave_if_quiet() {
+    if (stopped_)
+        return;
+    const bool leave = (w_.state == ServingState::closing && (stale() || served_)) ||
+                       (stale() && (dirty_ || passthrough_));
+    if (!leave)
         return;
     error_code ignored;
     const bool writing = link_->replies_lent() || !local_writing_.empty();
     const bool quiet = passthrough_ ? !writing
                                     : !replies_outstanding() && in_.empty() && !streaming_ && !dropping_ &&
                                           client_.available(ignored) == 0;
-    if (quiet || w_.relay_over)
+    if (quiet)
         stop();
 }
 
@@ -634,11 +651,11 @@ void Session::on_state_change() {
     if (stopped_)
         return;
     process_requests();
-    close_if_quiet();
+    leave_if_quiet();
 }
 
 void Session::check_timeouts(clock::time_point now) {
-    close_if_quiet();
+    leave_if_quiet();
     if (stopped_)
         return;
     if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&

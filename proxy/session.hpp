@@ -21,8 +21,8 @@
 // a session's link is bound to one pool (Worker::current_pool()), and a
 // session whose pool is no longer the current one moves to a new link when
 // it holds no state there (movable()), or is answered READONLY and closed
-// (retired). FENCED after RELAYING relays as RELAYING does, and closes each
-// session once it is quiet (kRelayGrace at the latest).
+// (retired) unless it closes first, once quiet. CLOSING relays as RELAYING
+// does, and closes each session once it is quiet (leave_if_quiet()).
 //
 // Buffers: a busy session keeps its request buffer (and its link its reply
 // buffer) and reads straight into it (async_read_some costs no epoll_ctl;
@@ -94,7 +94,8 @@ private:
     void bind_link();
     bool movable() const noexcept;
     bool stale() const noexcept;
-    void close_if_quiet();
+    void leave_if_quiet();
+    std::string redis_name() const;
     void protocol_error(const ProtocolError& error);
     void forward();
 
@@ -141,6 +142,7 @@ private:
     bool waiting_ = false;      // a proxy-answered command waits for earlier replies
     bool passthrough_ = false;  // replies no longer pair with requests (SUBSCRIBE, MONITOR...)
     bool dirty_ = false;        // state left on the backend connection
+    bool served_ = false;       // a command other than connection set-up went to Redis
     bool authenticated_ = false;
     bool streaming_ = false;    // the current request goes to Redis as it arrives
     bool frame_blocking_ = false; // ...and is a blocking command

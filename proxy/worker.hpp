@@ -79,9 +79,6 @@ struct Worker {
     // moves at its next command when clean, or is retired.
     std::shared_ptr<BackendPool> relay;
     BackendPool& current_pool() noexcept { return relay ? *relay : backends; }
-    // FENCED after relaying: relayed sessions close once quiet, or at relay_until.
-    std::chrono::steady_clock::time_point relay_until{};
-    bool relay_over = false;
     // when_drained() callers, answered by check_drained().
     std::vector<std::function<void(std::size_t busy)>> drains;
     std::chrono::steady_clock::time_point drain_until{};

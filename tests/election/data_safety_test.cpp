@@ -255,9 +255,9 @@ TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resig
     CHECK(n.controller.vip_held());
     CHECK(n.controller.proxy_mode() == ProxyMode::relaying); // clients still served, by b
     n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
-    // FENCED after relaying: sessions close once quiet; the VIP stays while
-    // b announces it, so requests on their way here are still relayed.
-    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    // CLOSING: relayed still, sessions close once quiet; the VIP stays while
+    // b announces it, so requests on their way here are still answered.
+    CHECK(n.controller.proxy_mode() == ProxyMode::closing);
     CHECK(n.step() == "none");
     CHECK(n.controller.vip_held());
     REQUIRE(n.controller.next_deadline());
@@ -272,6 +272,8 @@ TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resig
     n.take(n.controller.handle_timeout(n.clock.now));
     CHECK(n.step() == "VIP release");
     n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK_FALSE(n.controller.proxy_relay());
     CHECK(n.step() == "read peers"); // our last facts say master: both sides read before following
 }
 
@@ -288,13 +290,33 @@ TEST_CASE("relaying with nobody heard as master: after vip_hold, FENCED, the ove
     CHECK(n.step() == "none");
     n.clock.advance(n.controller.config().vip_hold);
     n.take(n.controller.handle_timeout(n.clock.now));
-    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.controller.proxy_mode() == ProxyMode::closing);
     CHECK(n.step() == "none"); // the overlap first
     n.clock.advance(n.controller.config().vip_overlap);
     n.take(n.controller.handle_timeout(n.clock.now));
     CHECK(n.step() == "VIP release");
     n.complete();
     CHECK_FALSE(n.controller.vip_held());
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+}
+
+TEST_CASE("relaying, then a master plan given up: FENCED ends the relay, later backups fence first") {
+    Node n;
+    n.make_master();
+    n.local(master_at(r1, 2000));
+    n.peer(replica_at(a_redis, r1, 2000));
+    n.take(n.controller.request_switchover("", n.clock.now));
+    n.complete();
+    n.complete();
+    REQUIRE(n.controller.proxy_mode() == ProxyMode::relaying);
+    // b never took the role; we are elected again, and may not take it (no witness).
+    n.take(n.controller.on_witness(false, "10.0.0.254:1 unreachable", n.clock.now));
+    n.elect(BecomeMaster{});
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced); // refused
+    CHECK_FALSE(n.controller.proxy_relay());
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
+    CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::fenced, {}});
+    CHECK(n.step() == "VIP release"); // at once: no overlap, no relaying
 }
 
 TEST_CASE("switchover refused: not master, unknown peer, peer not in sync") {

@@ -1,7 +1,7 @@
 // A small daemon for the proxy's integration tests of what main.cpp does not
 // wire yet: runs a Proxy from a config file, prints each health report as a
 // JSON line on stdout, serves [metrics] listen with render_prometheus(), and
-// takes commands on stdin ("state serving|holding|fenced", "relay HOST:PORT",
+// takes commands on stdin ("state serving|holding|fenced|closing", "relay HOST:PORT",
 // "drain" -> {"event":"drained","busy":N}, "quit").
 //
 //   proxy_driver CONFIG   -> {"event":"ready","metrics_port":N} then reports
@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
             px.set_state(proxy::ServingState::holding);
         else if (line == "state fenced")
             px.set_state(proxy::ServingState::fenced);
+        else if (line == "state closing")
+            px.set_state(proxy::ServingState::closing);
         else if (line.starts_with("relay ")) {
             auto target = conf::parse_endpoint(line.substr(6));
             if (!target) {

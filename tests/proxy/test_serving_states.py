@@ -5,7 +5,7 @@ HOLDING -> SERVING releases in order, HOLDING -> FENCED refuses what was held,
 FENCED lets nothing reach Redis and refuses new clients, FENCED -> SERVING
 serves again; a drain waits for requests in flight; RELAYING sends held and
 new commands to another Redis (a switchover's new master), moving clean
-sessions and retiring those with state, and FENCED after it closes each
+sessions and closing or retiring those with state, and CLOSING closes each
 session once it is quiet."""
 
 import select
@@ -48,11 +48,14 @@ def read_exactly(reader, size):
     return out
 
 
-class ServingStates(unittest.TestCase):
+class DriverCase(unittest.TestCase):
+    """A proxy_driver in front of a redis-server of its own."""
+    backend_timeout_ms = HOLD_MS
+
     def setUp(self):
         self.redis = lib.RedisServer()
         self.driver = Driver(self.redis.port, interval_ms=1000,
-                             extra_proxy=f"backend_timeout_ms = {HOLD_MS}\n")
+                             extra_proxy=f"backend_timeout_ms = {self.backend_timeout_ms}\n")
 
     def tearDown(self):
         self.assertEqual(self.driver.stop(), 0)
@@ -65,6 +68,9 @@ class ServingStates(unittest.TestCase):
 
     def metric(self, name):
         return parse_metrics(self.driver.scrape()[2])[(name, "")]
+
+
+class ServingStates(DriverCase):
 
     def test_holding_queues_then_serving_releases_in_order_byte_exact(self):
         sock, reader = self.client()
@@ -217,32 +223,17 @@ class ServingStates(unittest.TestCase):
         self.assertEqual(again_reader.reply(), b"$1\r\n2\r\n")
 
 
-# proxy/proxy.hpp kRelayGrace: how long FENCED after RELAYING goes on relaying.
-RELAY_GRACE_S = 1.0
-
-
 def drained(e):
     return e["event"] == "drained"
 
 
-class Relaying(unittest.TestCase):
+class Relaying(DriverCase):
+    backend_timeout_ms = 5000  # the drain test's script runs 1 s
+
     def setUp(self):
-        self.redis = lib.RedisServer()  # the local Redis
-        self.peer = lib.RedisServer()   # the new master's
-        self.driver = Driver(self.redis.port, interval_ms=1000, extra_proxy="backend_timeout_ms = 5000\n")
-
-    def tearDown(self):
-        self.assertEqual(self.driver.stop(), 0)
-        self.redis.stop()
-        self.peer.stop()
-
-    def client(self):
-        sock, reader = lib.connect(self.driver.port)
-        self.addCleanup(sock.close)
-        return sock, reader
-
-    def metric(self, name):
-        return parse_metrics(self.driver.scrape()[2])[(name, "")]
+        super().setUp()  # self.redis: the local Redis
+        self.peer = lib.RedisServer()  # the new master's
+        self.addCleanup(self.peer.stop)
 
     def relay(self):
         self.driver.command(f"relay 127.0.0.1:{self.peer.port}")
@@ -275,20 +266,36 @@ class Relaying(unittest.TestCase):
         self.assertEqual(reader.reply(), b"+OK\r\n")
         self.assertEqual((local.get("home"), peer.get("home")), (b"1", None))
 
-    def test_relaying_retires_a_session_whose_connection_holds_state(self):
+    def test_relaying_closes_a_quiet_session_whose_connection_holds_state(self):
         sock, reader = self.client()
         sock.sendall(encode("SELECT", 1))  # state on the local Redis's connection
         self.assertEqual(reader.reply(), b"+OK\r\n")
         self.relay()
-        sock.sendall(encode("SET", "x", 1))
+        # Quiet: closed at once, without an error, so its pool reconnects.
         self.assertTrue(reader.closed())
-        self.assertEqual(reader.buf, READONLY)  # the error, then closed
+        self.assertEqual(reader.buf, b"")
+        self.assertEqual(self.metric("redvip_proxy_retired_sessions_total"), 0)
+
+    def test_relaying_retires_a_busy_session_whose_connection_holds_state(self):
+        sock, reader = self.client()
+        sock.sendall(encode("SELECT", 1))
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        # Busy when relaying starts (a BLPOP waiting), and a SET sent after.
+        sock.sendall(encode("BLPOP", "nothing", "0.3"))
+        lib.wait_for(lambda: int(self.redis.cli("INFO", "clients").split("blocked_clients:")[1].split()[0]) == 1,
+                     "BLPOP blocked on the local Redis")
+        self.relay()
+        sock.sendall(encode("SET", "x", 1))
+        # The BLPOP's answer (from the Redis it waited on), then the SET refused
+        # (its SELECT cannot move), then closed.
+        self.assertTrue(reader.closed())
+        self.assertEqual(reader.buf, b"*-1\r\n" + READONLY)
         self.assertEqual(self.metric("redvip_proxy_retired_sessions_total"), 1)
         for r in (self.redis, self.peer):
             for db in (0, 1):
                 self.assertIsNone(r.client(db=db).get("x"))
 
-    def test_fenced_after_relaying_closes_each_session_once_quiet_and_relays_until_then(self):
+    def test_closing_closes_each_session_once_quiet_and_relays_until_then(self):
         idle, idle_reader = self.client()
         idle.sendall(encode("PING"))
         self.assertEqual(idle_reader.reply(), b"+PONG\r\n")
@@ -299,19 +306,19 @@ class Relaying(unittest.TestCase):
         busy.sendall(encode("BLPOP", "nothing", "0.5"))
         lib.wait_for(lambda: int(self.peer.cli("INFO", "clients").split("blocked_clients:")[1].split()[0]) == 1,
                      "BLPOP blocked on the peer's Redis")
-        self.driver.command("state fenced")
+        self.driver.command("state closing")
         self.assertTrue(idle_reader.closed(timeout=2))  # quiet: closed at once
         self.assertEqual(idle_reader.buf, b"")
         self.assertTrue(busy_reader.closed(timeout=3))  # its reply first, then closed
         self.assertEqual(busy_reader.buf, b"*-1\r\n")
-        # Within the grace a new client is still served there, then closed.
+        # A new client is still served there: its handshake, its command, then closed.
         new, new_reader = self.client()
-        new.sendall(encode("SET", "late", 1))
+        new.sendall(encode("CLIENT", "SETNAME", "late") + encode("SET", "late", 1))
         self.assertTrue(new_reader.closed(timeout=2))
-        self.assertEqual(new_reader.buf, b"+OK\r\n")
+        self.assertEqual(new_reader.buf, b"+OK\r\n+OK\r\n")
         self.assertEqual(self.peer.client().get("late"), b"1")
-        # Past it, FENCED is FENCED: new clients are refused.
-        time.sleep(RELAY_GRACE_S + 0.2)
+        # FENCED ends the relay: new clients are refused.
+        self.driver.command("state fenced")
         refused, refused_reader = self.client()
         self.assertTrue(refused_reader.closed())
         self.assertEqual(refused_reader.buf, READONLY)
