@@ -230,7 +230,7 @@ std::optional<std::string> Controller::promotion_refusal() const {
 // (writes paused there until we hold every byte: no acknowledged write lost);
 // a peer ahead of us refuses.
 void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
-    const auto path = promotion_path(facts_, fresh_peers(now));
+    const auto path = promotion_path(facts_, fresh_peers(now), config_.self_redis);
     if (const auto* refuse = std::get_if<RefusePromotion>(&path))
         return give_up_master(refuse->reason, now, out);
     if (const auto* hand = std::get_if<HandOverFrom>(&path))

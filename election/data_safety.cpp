@@ -59,11 +59,12 @@ Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
 }
 
 PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
-                             const std::vector<PeerFacts>& peers) {
+                             const std::vector<PeerFacts>& peers, const conf::Endpoint& self) {
     if (!local) return RefusePromotion{"the local Redis could not be read"};
     for (const auto& peer : peers) {
         if (!peer.facts) continue;
         const auto& theirs = *peer.facts;
+        if (replicates_from(theirs, self) && theirs.master_replid == local->master_replid) continue;
         if (is_master(theirs) && replicates_from(*local, peer.redis) &&
             local->master_link_status == "up")
             return HandOverFrom{peer.redis};

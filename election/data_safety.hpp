@@ -83,8 +83,12 @@ struct RefusePromotion {
     std::string reason;
 };
 using PromotionPath = std::variant<PromoteLocally, HandOverFrom, RefusePromotion>;
+// `self`: the local Redis's address. A peer's Redis that replicates from it
+// on the same history holds nothing of its own: read after ours while
+// writes flow (relayed by the old master during a switchover), it is only
+// further along our own stream, never newer data.
 PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
-                             const std::vector<PeerFacts>& peers);
+                             const std::vector<PeerFacts>& peers, const conf::Endpoint& self);
 
 // Bytes this node acknowledged as master (`ours`, read while it was) that
 // the winner's history (`winner`, read after) does not hold; nullopt when the

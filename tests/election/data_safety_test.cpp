@@ -140,17 +140,24 @@ TEST_CASE("eligibility: caught up with a live master, or nobody alive has newer 
 
 TEST_CASE("promotion path: hand-over from a live master, refusal, or plain promotion") {
     const auto local = replica_at(b_redis, r1, 990);
-    const auto via = promotion_path(local, {peer_b(master_at(r1, 1000))});
+    const auto via = promotion_path(local, {peer_b(master_at(r1, 1000))}, a_redis);
     REQUIRE(std::holds_alternative<HandOverFrom>(via));
     CHECK(std::get<HandOverFrom>(via).master == b_redis);
-    CHECK(std::holds_alternative<PromoteLocally>(promotion_path(local, {peer_b(std::nullopt)})));
-    const auto refused = promotion_path(master_at(r3, 0), {peer_b(master_at(r1, 1000))});
+    CHECK(std::holds_alternative<PromoteLocally>(promotion_path(local, {peer_b(std::nullopt)}, a_redis)));
+    const auto refused = promotion_path(master_at(r3, 0), {peer_b(master_at(r1, 1000))}, a_redis);
     REQUIRE(std::holds_alternative<RefusePromotion>(refused));
     CHECK(std::get<RefusePromotion>(refused).reason ==
           "b's Redis is alive with newer data (offset 1000, ours 0)");
     // A live master whose link to us is down and who is not ahead: ours wins.
     CHECK(std::holds_alternative<PromoteLocally>(
-        promotion_path(replica_at(b_redis, r1, 1000, "down"), {peer_b(master_at(r1, 1000))})));
+        promotion_path(replica_at(b_redis, r1, 1000, "down"), {peer_b(master_at(r1, 1000))}, a_redis)));
+    // Our own replica, read after us while writes flow, is further along our
+    // stream: no newer data (a switchover to us under load was refused so).
+    CHECK(std::holds_alternative<PromoteLocally>(
+        promotion_path(master_at(r1, 30873), {peer_b(replica_at(a_redis, r1, 30906))}, a_redis)));
+    // Replicating from us on another history, or from someone else: it counts.
+    CHECK(std::holds_alternative<RefusePromotion>(
+        promotion_path(master_at(r3, 0), {peer_b(replica_at(a_redis, r1, 30906))}, a_redis)));
 }
 
 TEST_CASE("divergent bytes: what a lost master acknowledged beyond the fork") {
