@@ -87,6 +87,16 @@ struct Node {
             if (const auto* t = std::get_if<T>(&a)) out.push_back(*t);
         return out;
     }
+    // A switchover to b from a master in sync with it, up to RELAYING (drain and switch done).
+    void relay_after_switchover() {
+        make_master();
+        local(master_at(r1, 2000));
+        peer(replica_at(a_redis, r1, 2000));
+        take(controller.request_switchover("", clock.now));
+        complete();
+        complete();
+        REQUIRE(controller.proxy_mode() == ProxyMode::relaying);
+    }
     // Runs a master plan to SERVING with b's Redis down.
     void make_master() {
         elect(BecomeMaster{});
@@ -286,13 +296,7 @@ TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resig
 
 TEST_CASE("relaying with nobody heard as master: after vip_hold, FENCED, the overlap, then the VIP goes") {
     Node n;
-    n.make_master();
-    n.local(master_at(r1, 2000));
-    n.peer(replica_at(a_redis, r1, 2000));
-    n.take(n.controller.request_switchover("", n.clock.now));
-    n.complete();
-    n.complete();
-    REQUIRE(n.controller.proxy_mode() == ProxyMode::relaying);
+    n.relay_after_switchover();
     n.elect(EnterFault{});
     CHECK(n.step() == "none");
     n.clock.advance(n.controller.config().vip_hold);
@@ -309,13 +313,7 @@ TEST_CASE("relaying with nobody heard as master: after vip_hold, FENCED, the ove
 
 TEST_CASE("relaying, then a master plan given up: FENCED ends the relay, later backups fence first") {
     Node n;
-    n.make_master();
-    n.local(master_at(r1, 2000));
-    n.peer(replica_at(a_redis, r1, 2000));
-    n.take(n.controller.request_switchover("", n.clock.now));
-    n.complete();
-    n.complete();
-    REQUIRE(n.controller.proxy_mode() == ProxyMode::relaying);
+    n.relay_after_switchover();
     // b never took the role; we are elected again, and may not take it (no witness).
     n.take(n.controller.on_witness(false, "10.0.0.254:1 unreachable", n.clock.now));
     n.elect(BecomeMaster{});
