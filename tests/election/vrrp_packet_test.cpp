@@ -102,6 +102,21 @@ TEST_SUITE("vrrp codec: golden packets") {
               golden_v2_none_advert());
     }
 
+    TEST_CASE("a checksum of ffff is the other one's-complement zero: accepted, sent as 0000") {
+        // 2101 + 9601 + 0101 + 0a00 + 01b0 + 7365 + 6372 + 6574 = 1_fffe -> ffff:
+        // the checksum field must add zero, which 0000 and ffff both do (RFC 1071).
+        Advertisement advert = golden_v2_pass_advert();
+        advert.addresses.clear();
+        REQUIRE(advert.addresses.push_back(v4(10, 0, 1, 176)));
+        Bytes packet = encode_bytes(advert, src4, dst4);
+        REQUIRE(packet.size() == 20);
+        CHECK(packet[6] == 0x00);
+        CHECK(packet[7] == 0x00);
+        CHECK(advert_of(decode_bytes(packet, src4, dst4)) == advert);
+        packet[6] = packet[7] = 0xff;
+        CHECK(advert_of(decode_bytes(packet, src4, dst4)) == advert);
+    }
+
     TEST_CASE("v3 over IPv4") {
         const auto advert = advert_v3(51, 100, {v4(10, 0, 0, 100)});
         CHECK(encode_bytes(advert, src4, dst4) == golden_v3_ipv4);
