@@ -79,7 +79,7 @@ constexpr std::array kRows{
     Row{"XREADGROUP", "", bits(Trait::blocking_with_option)},
 };
 static_assert(std::is_sorted(kRows.begin(), kRows.end(), row_less),
-              "classify() binary-searches kRows");
+              "kept sorted for the reader");
 
 // Redis 7.0's @read and @write commands (COMMAND INFO flags), blocking ones
 // left out (they are their own class). Sorted, for binary search. A few
@@ -114,48 +114,81 @@ constexpr std::array<std::string_view, 92> kWrites{
 static_assert(std::is_sorted(kReads.begin(), kReads.end()) && std::is_sorted(kWrites.begin(), kWrites.end()),
               "kept sorted for the reader");
 
-// The lookups run once per request: the tables are searched in (length, name)
-// order, so most steps compare two integers rather than call memcmp (GET and
-// SET, the commonest, meet no other name of their length in kRows).
-constexpr bool shorter(std::string_view a, std::string_view b) noexcept {
-    return a.size() != b.size() ? a.size() < b.size() : a < b;
+// Every request is looked up here, so the three tables become one open
+// addressing hash table, built at compile time: a name costs one FNV-1a hash
+// and, mostly, one comparison. A name with subcommand rows (CLIENT) then
+// scans its few rows.
+struct Entry {
+    std::string_view name;  // empty: a free slot
+    std::uint8_t traits = 0; // the command's own row (no subcommand)
+    bool subcommands = false;
+    CommandClass command_class = CommandClass::other;
+};
+
+constexpr std::size_t kSlots = 512; // a power of two, over twice the names
+static_assert(kRows.size() + kReads.size() + kWrites.size() < kSlots / 2);
+
+constexpr std::uint32_t hash(std::string_view name) noexcept {
+    std::uint32_t h = 2166136261u;
+    for (char c : name)
+        h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+    return h;
 }
 
-template <std::size_t N> constexpr std::array<std::string_view, N> by_length(std::array<std::string_view, N> names) {
-    std::sort(names.begin(), names.end(), shorter);
-    return names;
+constexpr bool same(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i] != b[i])
+            return false;
+    return true;
 }
 
-constexpr auto kRowsByLength = [] {
-    auto rows = kRows;
-    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        return a.name != b.name ? shorter(a.name, b.name) : a.subcommand < b.subcommand;
-    });
-    return rows;
+constexpr std::size_t slot_of(const std::array<Entry, kSlots>& table, std::string_view name) noexcept {
+    std::size_t i = hash(name) & (kSlots - 1);
+    while (!table[i].name.empty() && !same(table[i].name, name))
+        i = (i + 1) & (kSlots - 1);
+    return i;
+}
+
+constexpr auto kTable = [] {
+    std::array<Entry, kSlots> table{};
+    auto entry = [&table](std::string_view name) -> Entry& {
+        Entry& e = table[slot_of(table, name)];
+        e.name = name;
+        return e;
+    };
+    for (const Row& row : kRows) {
+        Entry& e = entry(row.name);
+        if (row.subcommand.empty())
+            e.traits = row.traits;
+        else
+            e.subcommands = true;
+    }
+    for (std::string_view name : kReads)
+        entry(name).command_class = CommandClass::read;
+    for (std::string_view name : kWrites)
+        entry(name).command_class = CommandClass::write;
+    return table;
 }();
-constexpr auto kReadsByLength = by_length(kReads);
-constexpr auto kWritesByLength = by_length(kWrites);
 
-template <std::size_t N> bool contains(const std::array<std::string_view, N>& names, std::string_view name) noexcept {
-    auto it = std::lower_bound(names.begin(), names.end(), name, shorter);
-    return it != names.end() && *it == name;
+const Entry* find(std::string_view name) noexcept {
+    const Entry& e = kTable[slot_of(kTable, name)];
+    return e.name.empty() ? nullptr : &e;
 }
 
 } // namespace
 
 CommandTraits classify(std::string_view name, std::string_view subcommand) noexcept {
-    auto it = std::lower_bound(kRowsByLength.begin(), kRowsByLength.end(), name,
-                               [](const Row& row, std::string_view n) { return shorter(row.name, n); });
-    CommandTraits traits;
-    for (; it != kRowsByLength.end() && it->name == name; ++it) {
-        if (it->subcommand.empty())
-            traits.bits = it->traits;
-        else if (it->subcommand == subcommand)
-            return {it->traits};
-    }
-    return traits;
+    const Entry* e = find(name);
+    if (e == nullptr)
+        return {};
+    if (e->subcommands)
+        for (const Row& row : kRows)
+            if (same(row.name, name) && same(row.subcommand, subcommand))
+                return {row.traits};
+    return {e->traits};
 }
-
 
 std::string_view to_string(CommandClass c) noexcept {
     switch (c) {
@@ -170,11 +203,8 @@ std::string_view to_string(CommandClass c) noexcept {
 CommandClass command_class(std::string_view name, bool blocking) noexcept {
     if (blocking)
         return CommandClass::blocking;
-    if (contains(kReadsByLength, name))
-        return CommandClass::read;
-    if (contains(kWritesByLength, name))
-        return CommandClass::write;
-    return CommandClass::other;
+    const Entry* e = find(name);
+    return e == nullptr ? CommandClass::other : e->command_class;
 }
 
 } // namespace redvip::proxy

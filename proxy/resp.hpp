@@ -205,6 +205,7 @@ private:
     };
     enum class Step : std::uint8_t { next, need_more };
 
+    bool frame_whole(std::string_view buf, RequestResult& out) noexcept;
     Step read_inline(std::string_view buf) noexcept;
     Step read_count_line(std::string_view buf) noexcept;
     Step read_bulk_line(std::string_view buf) noexcept;
@@ -265,6 +266,7 @@ private:
     enum class Phase : std::uint8_t { value, line, blob, failed };
     enum class Step : std::uint8_t { next, need_more, complete };
 
+    void skip_plain_blobs(std::string_view buf) noexcept;
     Step read_value(std::string_view buf) noexcept;
     Step read_line(std::string_view buf) noexcept;
     Step read_blob(std::string_view buf) noexcept;

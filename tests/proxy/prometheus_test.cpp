@@ -98,5 +98,8 @@ TEST_CASE("command classes") {
     CHECK(command_class("XREAD", false) == CommandClass::read);
     CHECK(command_class("PING", false) == CommandClass::other);
     CHECK(command_class("EVAL", false) == CommandClass::other);
+    CHECK(command_class("XREADGROUP", false) == CommandClass::write); // a row and a write
+    CHECK(command_class("GETEX", false) == CommandClass::write);
+    CHECK(command_class("GE", false) == CommandClass::other);
     CHECK(command_class("", false) == CommandClass::other);
 }
