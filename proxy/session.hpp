@@ -114,6 +114,7 @@ private:
 
     // -> client
     void write_client();
+    void replies_delivered();
     template <class Then>
     auto client_written(Then then);
     void after_client_write();
