@@ -9,7 +9,8 @@ rounds and prints the median of each figure, with ratios to Redis direct; then
 shows the load generators are not the bottleneck (redvip-bench latency and
 redis-benchmark against the same redis-server, same connections, pipeline,
 keyspace and value size, alternating); then measures the RSS each proxy adds
-per idle client (clients that sent one PING).
+per idle client (clients that sent one PING), and its RSS around a burst of 50
+clients each moving a 4 MiB value in and out.
 Every process it starts is ended by its pid, on success, failure or Ctrl-C.
 
     bench/compare_proxies.py [--redvip PATH] [--redvip-bench PATH] [--rounds 3]
@@ -35,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -300,6 +302,72 @@ def idle_clients(targets, name, count):
     return (after - before) * 1024 / count, before, after
 
 
+BURST_CLIENTS = 50
+BURST_VALUE = 4 << 20
+
+
+def resp_command(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def burst(targets, name):
+    """RSS (KiB) before, at its peak during, and 0.5 s after 50 clients each SET
+    and GET a 4 MiB value at once; each reply is checked byte for byte."""
+    pid, port = targets.pids[name], targets.ports[name]
+    value = os.urandom(BURST_VALUE)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(resp_command("PING"))
+        s.recv(16)
+    time.sleep(0.5)
+    before = rss_kib(pid)
+    peak, done, errors = [before], threading.Event(), []
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_kib(pid))
+            time.sleep(0.01)
+
+    def client(i):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as c:
+                key = f"burst:{name}:{i}"
+                c.sendall(resp_command("SET", key, value))
+                if c.recv(5) != b"+OK\r\n":
+                    raise RuntimeError("SET not answered +OK")
+                c.sendall(resp_command("GET", key))
+                expected = b"$%d\r\n" % len(value) + value + b"\r\n"
+                got = bytearray()
+                while len(got) < len(expected):
+                    chunk = c.recv(1 << 20)
+                    if not chunk:
+                        raise RuntimeError("closed mid-reply")
+                    got += chunk
+                if bytes(got) != expected:
+                    raise RuntimeError("GET returned other bytes")
+        except (OSError, RuntimeError) as e:
+            errors.append(f"client {i}: {e}")
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(BURST_CLIENTS)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(timeout=120)
+    done.set()
+    sampler.join()
+    time.sleep(0.5)
+    after = rss_kib(pid)
+    with socket.create_connection(("127.0.0.1", targets.redis_port), timeout=30) as r:
+        r.sendall(resp_command("FLUSHALL"))  # 200 MiB of values go from Redis
+        r.recv(16)
+    return before, peak[0], after, (errors[0] if errors else "")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_redvip = next((p for p in (os.path.join(SOURCE, d, "redvip") for d in
@@ -350,6 +418,14 @@ def main():
         for name in ("redvip", "haproxy"):
             per_client, before, after = idle_clients(targets, name, args.idle_clients)
             print(f"| {name} | {before:,} | {after:,} | {per_client:,.0f} |")
+        print(f"\nRSS around a burst ({BURST_CLIENTS} clients at once, each SET and GET of a "
+              f"{BURST_VALUE >> 20} MiB value; VmRSS)\n")
+        print("| proxy | before KiB | peak KiB | 0.5 s after KiB | after - before KiB |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for name in ("redvip", "haproxy", "twemproxy"):
+            before, peak, after, error = burst(targets, name)
+            print(f"| {name} | {before:,} | {peak:,} | {after:,} | {after - before:,} |" +
+                  (f" failed: {error}" if error else ""))
     except KeyboardInterrupt:
         log("interrupted")
         return 130
