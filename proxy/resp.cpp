@@ -348,7 +348,7 @@ RequestResult RequestFramer::feed(std::string_view buf) noexcept {
 
 namespace {
 
-// A plain header line's value, at buf[at] (just after its '*' or '$'): "0", or
+// A plain length line's value, at buf[at] (just after its '*' or '$'): "0", or
 // 1 to 9 digits with no leading zero, then CR and the byte Redis skips after it.
 // Moves `at` past them. False for anything else (a sign, a long or odd number,
 // a line not all here), which the state machine then reads as Redis would.
@@ -566,17 +566,13 @@ void ReplyFramer::skip_plain_blobs(std::string_view buf) noexcept {
     std::size_t at = pos_;
     std::uint64_t scanned = 0;
     for (; left > 1 && at < size && p[at] == '$'; --left) {
-        std::size_t i = at + 1;
-        const std::size_t digits_end = std::min(size, i + 9);
-        if (i >= digits_end || p[i] < '0' || p[i] > '9') break;
-        std::size_t len = static_cast<std::size_t>(p[i++] - '0');
-        if (len != 0)
-            for (; i < digits_end && p[i] >= '0' && p[i] <= '9'; ++i)
-                len = len * 10 + static_cast<std::size_t>(p[i] - '0');
-        if (i + 1 >= size || p[i] != '\r' || p[i + 1] != '\n') break;
-        const std::size_t payload = i + 2;
+        std::size_t payload = at + 1;
+        std::int64_t value = 0;
+        // A reply's length line ends in CRLF, checked (a request's is not).
+        if (!plain_length(buf, payload, value) || p[payload - 1] != '\n') break;
+        const auto len = static_cast<std::size_t>(value);
         if (size - payload < len + 2 || p[payload + len] != '\r' || p[payload + len + 1] != '\n') break;
-        scanned += i - at; // as find_term counts the length line
+        scanned += payload - 2 - at; // as find_term counts the length line
         at = payload + len + 2;
     }
     if (at == pos_) return; // nothing taken: a length line read in part keeps its progress
