@@ -41,6 +41,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
+
+import redvip_testlib as lib  # noqa: E402  (encode, rss_kib)
 
 STARTED = []  # Popen objects, or (name, pidfile) for daemons that fork
 
@@ -118,14 +121,6 @@ def start(argv, log_path, cpus):
                             stdin=subprocess.DEVNULL)
     STARTED.append(proc)
     return proc
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 class Targets:
@@ -284,7 +279,7 @@ def idle_clients(targets, name, count):
     """KiB of RSS the proxy adds per client that connected and sent one PING."""
     pid, port = targets.pids[name], targets.ports[name]
     time.sleep(0.5)
-    before = rss_kib(pid)
+    before = lib.rss_kib(pid)
     socks = []
     try:
         for i in range(count):
@@ -295,7 +290,7 @@ def idle_clients(targets, name, count):
             if not s.recv(16).startswith(b"+PONG"):
                 raise SystemExit(f"{name}: no PONG")
         time.sleep(1.0)
-        after = rss_kib(pid)
+        after = lib.rss_kib(pid)
     finally:
         for s in socks:
             s.close()
@@ -306,39 +301,31 @@ BURST_CLIENTS = 50
 BURST_VALUE = 4 << 20
 
 
-def resp_command(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
 def burst(targets, name):
     """RSS (KiB) before, at its peak during, and 0.5 s after 50 clients each SET
     and GET a 4 MiB value at once; each reply is checked byte for byte."""
     pid, port = targets.pids[name], targets.ports[name]
     value = os.urandom(BURST_VALUE)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(resp_command("PING"))
+        s.sendall(lib.encode("PING"))
         s.recv(16)
     time.sleep(0.5)
-    before = rss_kib(pid)
+    before = lib.rss_kib(pid)
     peak, done, errors = [before], threading.Event(), []
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], rss_kib(pid))
+            peak[0] = max(peak[0], lib.rss_kib(pid))
             time.sleep(0.01)
 
     def client(i):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=60) as c:
                 key = f"burst:{name}:{i}"
-                c.sendall(resp_command("SET", key, value))
+                c.sendall(lib.encode("SET", key, value))
                 if c.recv(5) != b"+OK\r\n":
                     raise RuntimeError("SET not answered +OK")
-                c.sendall(resp_command("GET", key))
+                c.sendall(lib.encode("GET", key))
                 expected = b"$%d\r\n" % len(value) + value + b"\r\n"
                 got = bytearray()
                 while len(got) < len(expected):
@@ -361,9 +348,9 @@ def burst(targets, name):
     done.set()
     sampler.join()
     time.sleep(0.5)
-    after = rss_kib(pid)
+    after = lib.rss_kib(pid)
     with socket.create_connection(("127.0.0.1", targets.redis_port), timeout=30) as r:
-        r.sendall(resp_command("FLUSHALL"))  # 200 MiB of values go from Redis
+        r.sendall(lib.encode("FLUSHALL"))  # 200 MiB of values go from Redis
         r.recv(16)
     return before, peak[0], after, (errors[0] if errors else "")
 

@@ -135,6 +135,8 @@ constexpr std::uint32_t hash(std::string_view name) noexcept {
     return h;
 }
 
+// string_view's == calls memcmp for names of run-time length; names are a
+// few bytes, compared once or twice per request, so a plain loop is cheaper.
 constexpr bool same(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size())
         return false;

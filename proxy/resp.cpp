@@ -72,11 +72,12 @@ constexpr char to_upper(char c) noexcept {
     const bool negative = s[0] == '-';
     std::size_t i = negative ? 1 : 0;
     if (i == s.size() || s[i] < '1' || s[i] > '9') return std::nullopt;
+    const bool may_overflow = s.size() - i > 18;
     std::uint64_t v = 0;
     for (; i < s.size(); ++i) {
         if (s[i] < '0' || s[i] > '9') return std::nullopt;
         const auto digit = static_cast<std::uint64_t>(s[i] - '0');
-        if (s.size() - (negative ? 1 : 0) > 18 && v > (UINT64_MAX - digit) / 10) return std::nullopt;
+        if (may_overflow && v > (UINT64_MAX - digit) / 10) return std::nullopt;
         v = v * 10 + digit;
     }
     constexpr auto max = static_cast<std::uint64_t>(INT64_MAX);
@@ -379,14 +380,14 @@ bool RequestFramer::frame_whole(std::string_view buf, RequestResult& out) noexce
     std::size_t at = 1;
     std::int64_t count = 0;
     if (!plain_length(buf, at, count) || count == 0 || count > max_count) return false;
-    std::size_t lines = at;
+    std::size_t lines = at - 2; // each line up to its CR, as find_term counts it
     Request& request = out.request;
     for (std::int64_t i = 0; i < count; ++i) {
         if (at >= buf.size() || buf[at] != '$') return false;
         const std::size_t line = at++;
         std::int64_t len = 0;
         if (!plain_length(buf, at, len) || len > max_bulk) return false;
-        lines += at - line;
+        lines += at - 2 - line;
         const auto size = static_cast<std::size_t>(len);
         if (buf.size() - at < size + 2) return false;
         if (i < 2) (i == 0 ? request.name : request.subcommand).append(buf.substr(at, size));
@@ -395,7 +396,7 @@ bool RequestFramer::frame_whole(std::string_view buf, RequestResult& out) noexce
     request.argc = static_cast<std::uint32_t>(count);
     request.size = at;
     out.status = Status::done;
-    bytes_scanned_ += 2 * lines; // as find_term counts a header line (CR and NUL search)
+    bytes_scanned_ += 2 * lines; // searched twice there: for the CR and for a NUL
     return true;
 }
 
