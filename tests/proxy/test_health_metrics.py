@@ -36,6 +36,7 @@ class Driver:
         self.proc = lib.start_process([DRIVER_BIN, self.config], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self.lines = queue.Queue()
+        self.backlog = []  # events read past while waiting for an ack
         threading.Thread(target=self._read, daemon=True).start()
         ready = self.next(lambda e: e["event"] == "ready", timeout=10)
         assert ready["metrics_port"] == self.metrics_port, ready
@@ -44,28 +45,36 @@ class Driver:
         for line in self.proc.stdout:
             self.lines.put(json.loads(line))
 
-    def next(self, predicate, timeout=5.0):
-        """The next event matching predicate (others are dropped), within timeout s."""
+    def next(self, predicate, timeout=5.0, skipped=None):
+        """The next event matching predicate within timeout s; the others are
+        dropped, or appended to skipped when given."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no matching event within {timeout}s")
             try:
-                event = self.lines.get(timeout=left)
+                event = self.backlog.pop(0) if self.backlog else self.lines.get(timeout=left)
             except queue.Empty:
                 continue
             if predicate(event):
                 return event
+            if skipped is not None:
+                skipped.append(event)
 
     def drain(self):
+        self.backlog.clear()
         while not self.lines.empty():
             self.lines.get_nowait()
 
     def command(self, text):
+        """Sends a command, once acknowledged. What the driver printed before its
+        ack (a drain answered at once prints "drained" first) is kept for next()."""
         self.proc.stdin.write(text + "\n")
         self.proc.stdin.flush()
-        self.next(lambda e: e["event"] == "ack" and e["command"] == text)
+        skipped = []
+        self.next(lambda e: e["event"] == "ack" and e["command"] == text, skipped=skipped)
+        self.backlog[:0] = skipped
 
     def scrape(self, path="/metrics"):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=5) as r:
