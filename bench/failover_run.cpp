@@ -18,9 +18,6 @@ using asio::redirect_error;
 using asio::use_awaitable;
 using std::chrono::duration_cast;
 
-Clock::duration seconds(double s) {
-    return duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
 Clock::time_point at_ns(std::int64_t ns) {
     return Clock::time_point(std::chrono::nanoseconds(ns));
 }

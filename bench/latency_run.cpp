@@ -15,10 +15,6 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::nanoseconds;
 
-std::chrono::nanoseconds seconds(double s) {
-    return duration_cast<nanoseconds>(std::chrono::duration<double>(s));
-}
-
 struct TargetLoad {
     Endpoint endpoint;
     TargetStats stats;

@@ -10,6 +10,11 @@
 
 namespace redvip::bench {
 
+// A duration given in seconds (an option), on the clock.
+inline Clock::duration seconds(double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
 inline std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
         .count();

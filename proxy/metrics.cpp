@@ -33,10 +33,10 @@ constexpr std::chrono::seconds kReadTimeout{5};
 // Scrapers are a handful; past this, new connections are closed at once.
 constexpr int kMaxConnections = 32;
 
-using Request = http::request<http::string_body>;
+using HttpRequest = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-Response make_response(const Request& req, http::status status, std::string body,
+Response make_response(const HttpRequest& req, http::status status, std::string body,
                        std::string_view type = "text/plain; charset=utf-8") {
     Response res{status, req.version()};
     res.set(http::field::server, "redvip");
@@ -54,7 +54,7 @@ struct MetricsServer::Impl {
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(beast::tcp_stream stream);
-    Response answer(const Request& req);
+    Response answer(const HttpRequest& req);
 
     conf::Endpoint listen;
     Render render;
@@ -66,7 +66,7 @@ struct MetricsServer::Impl {
     bool started = false;
 };
 
-Response MetricsServer::Impl::answer(const Request& req) {
+Response MetricsServer::Impl::answer(const HttpRequest& req) {
     if (req.target() != "/metrics")
         return make_response(req, http::status::not_found, "not found: try /metrics\n");
     if (req.method() != http::verb::get && req.method() != http::verb::head)
@@ -99,7 +99,7 @@ asio::awaitable<void> MetricsServer::Impl::serve(beast::tcp_stream stream) {
             break;
         Response res;
         if (ec) {
-            res = make_response(Request{}, http::status::bad_request, fmt::format("bad request: {}\n", ec.message()));
+            res = make_response(HttpRequest{}, http::status::bad_request, fmt::format("bad request: {}\n", ec.message()));
             res.keep_alive(false);
         } else {
             res = answer(parser.get());

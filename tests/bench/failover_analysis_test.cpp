@@ -1,4 +1,5 @@
 #include "bench/failover_analysis.hpp"
+#include "tests/bench/ns.hpp"
 
 #include <cerrno>
 #include <doctest/doctest.h>
@@ -6,8 +7,6 @@
 using namespace redvip::bench;
 
 namespace {
-
-constexpr std::int64_t ms = 1'000'000;
 
 // Acks every `step` ms from `from` to `to` (exclusive).
 std::vector<std::int64_t> acks_every(std::int64_t step, std::int64_t from, std::int64_t to) {

@@ -1,4 +1,5 @@
 #include "bench/timeline.hpp"
+#include "tests/bench/ns.hpp"
 
 #include <algorithm>
 #include <doctest/doctest.h>
@@ -7,8 +8,6 @@
 using namespace redvip::bench;
 
 namespace {
-
-constexpr std::int64_t ms = 1'000'000;
 
 // Well-formedness for what render_svg writes: every tag closes, in order,
 // attribute values are quoted, and no stray '<' or '&' is left in text.

@@ -13,10 +13,6 @@ using redvip::conf::Endpoint;
 
 namespace {
 
-Endpoint ep(const char* host, std::uint16_t port) {
-    return Endpoint{boost::asio::ip::make_address(host), port};
-}
-
 const Endpoint self_redis = ep("10.0.0.1", 6379);
 const Endpoint b_redis = ep("10.0.0.2", 6379);
 const Endpoint c_redis = ep("10.0.0.3", 6380);

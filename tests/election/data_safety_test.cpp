@@ -12,10 +12,6 @@ using redvip::conf::Endpoint;
 
 namespace {
 
-Endpoint ep(const char* host, std::uint16_t port) {
-    return Endpoint{boost::asio::ip::make_address(host), port};
-}
-
 const Endpoint a_redis = ep("10.0.0.1", 6379); // this node
 const Endpoint b_redis = ep("10.0.0.2", 6379);
 const IpAddr b_vrrp = v4(10, 0, 0, 2);

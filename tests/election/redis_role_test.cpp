@@ -1,18 +1,16 @@
 // The Redis executor's pure helpers: replies through hiredis's redisReader
 // (fed whole and byte by byte), INFO replication, ROLE checks, encoding.
 #include "election/redis_role.hpp"
+#include "vrrp_test_support.hpp"
 
 #include <doctest/doctest.h>
 #include <string>
 
 using namespace redvip::election;
+using redvip::election::test::ep;
 using redvip::conf::Endpoint;
 
 namespace {
-
-Endpoint ep(const char* host, std::uint16_t port) {
-    return Endpoint{boost::asio::ip::make_address(host), port};
-}
 
 // Every reply in `bytes`, fed at once or one byte at a time.
 std::vector<RedisValue> read_all(const std::string& bytes, bool byte_by_byte) {

@@ -3,8 +3,11 @@
 // doctest printers and a fake clock.
 #pragma once
 
+#include "conf/config.hpp"
 #include "election/vrrp_packet.hpp"
 #include "election/vrrp_state.hpp"
+
+#include <boost/asio/ip/address.hpp>
 
 #include <cstdint>
 #include <doctest/doctest.h>
@@ -19,6 +22,10 @@ using namespace std::chrono_literals;
 
 constexpr centiseconds operator""_cs(unsigned long long n) {
     return centiseconds{static_cast<centiseconds::rep>(n)};
+}
+
+inline conf::Endpoint ep(const char* host, std::uint16_t port) {
+    return conf::Endpoint{boost::asio::ip::make_address(host), port};
 }
 
 inline IpAddr v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
