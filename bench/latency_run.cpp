@@ -12,9 +12,6 @@ namespace redvip::bench {
 
 namespace {
 
-using std::chrono::duration_cast;
-using std::chrono::nanoseconds;
-
 struct TargetLoad {
     Endpoint endpoint;
     TargetStats stats;
@@ -75,7 +72,7 @@ private:
     }
 
     asio::awaitable<void> main() {
-        const auto timeout = duration_cast<Clock::duration>(seconds(options_.connect_timeout_s));
+        const auto timeout = seconds(options_.connect_timeout_s);
         for (auto& t : targets_)
             for (auto& c : t->connections)
                 co_await c->open(t->endpoint, options_.password, timeout);

@@ -6,9 +6,15 @@
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <string>
+#include <type_traits>
 
 namespace redvip::bench {
+
+// The runs mix Clock durations and *_ns integers (seconds(x).count() is a
+// nanosecond count): both hold only while the clock ticks in nanoseconds.
+static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
 
 // A duration given in seconds (an option), on the clock.
 inline Clock::duration seconds(double s) {
