@@ -111,7 +111,9 @@ class RedisRoleTest(unittest.TestCase):
         self.assertEqual(lines[0].strip(), "slave")
         self.assertEqual(lines[1].strip(), "127.0.0.1")
         self.assertEqual(lines[2].strip(), str(self.master.port))
-        tl.wait_for(lambda: self.local.cli("GET", "written-before").strip() == "1", "the replica to sync")
+        # A full sync can wait Redis 7's repl-diskless-sync-delay (5 s) first.
+        tl.wait_for(lambda: self.local.cli("GET", "written-before").strip() == "1", "the replica to sync",
+                    tries=300)
         info = drive(self.local.port, "info")
         self.assertTrue(info["ok"], info)
         facts = info["facts"]
