@@ -16,8 +16,12 @@ Every process it starts is ended by its pid, on success, failure or Ctrl-C.
     bench/compare_proxies.py [--redvip PATH] [--redvip-bench PATH] [--rounds 3]
                              [--requests 200000] [--idle-clients 5000] [--redvip-threads 1]
                              [--pin REDIS_CPUS:PROXY_CPUS:BENCH_CPUS] [--quick]
-                             [--skip-bench] [--skip-loadgen] [--skip-idle]
+                             [--skip-bench] [--skip-loadgen] [--skip-idle] [--profile]
 
+--profile adds, for each proxy and GET at -c 50 -P 1, -c 50 -P 16 and -c 1 -P 1,
+its user and system CPU per request and, where perf (Debian: linux-perf) can
+count system calls, its reads, writes, epoll calls and context switches per
+request, measured on the same interleaved runs.
 --pin runs each side under taskset (e.g. 0:1:1, or 0:0-1:1); the same for
 every target. --quick: one round, 20000 requests, 500 idle clients.
 Reports figures; asserts nothing.
@@ -275,6 +279,110 @@ def run_loadgen(targets, args):
             print(f"| {label} | {command.upper()} | {theirs:,.0f} | {ours:,.0f} | {ours / theirs:.2f} |")
 
 
+PROFILE_WORKLOADS = [("GET -c 50 -P 1", ["-t", "get", "-d", "32", "-c", "50", "-P", "1"]),
+                     ("GET -c 50 -P 16", ["-t", "get", "-d", "32", "-c", "50", "-P", "16"]),
+                     ("GET -c 1 -P 1", ["-t", "get", "-d", "32", "-c", "1", "-P", "1"])]
+PROFILE_PROXIES = ["redvip", "haproxy", "twemproxy"]
+# Each proxy's own calls, grouped: redvip and HAProxy recv and send,
+# twemproxy reads and writevs.
+SYSCALL_GROUPS = {
+    "reads": ["read", "readv", "recvfrom", "recvmsg"],
+    "writes": ["write", "writev", "sendto", "sendmsg"],
+    "epoll_wait": ["epoll_wait", "epoll_pwait"],
+    "epoll_ctl": ["epoll_ctl"],
+}
+PERF_EVENTS = [f"syscalls:sys_enter_{call}" for calls in SYSCALL_GROUPS.values() for call in calls] + [
+    "context-switches"]
+
+
+def cpu_seconds(pid):
+    """User and system CPU seconds of every thread of `pid` so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def perf_counts(path):
+    """event -> count from `perf stat -x,` output; None when perf could not count."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) < 3 or line.startswith("#"):
+                continue
+            if parts[0] == "<not counted>":  # the event never ran: no such call
+                counts[parts[2]] = 0
+                continue
+            try:
+                counts[parts[2]] = int(parts[0])
+            except ValueError:
+                return None  # "<not supported>"
+    return counts if counts else None
+
+
+def profile_once(targets, name, extra, requests, use_perf):
+    pid = targets.pids[name]
+    out = os.path.join(targets.tmp, f"perf-{name}.csv")
+    perf = None
+    if use_perf:
+        perf = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS), "-p", str(pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.append(perf)
+        time.sleep(0.5)  # attached to every thread
+    user0, sys0 = cpu_seconds(pid)
+    bench(targets, targets.ports[name], extra, requests)
+    user1, sys1 = cpu_seconds(pid)
+    counts = None
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        try:
+            perf.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            perf.kill()
+            perf.wait()
+        STARTED.remove(perf)
+        # perf stat prints its counts on SIGINT, then ends by it.
+        ended = perf.returncode in (0, -signal.SIGINT)
+        counts = perf_counts(out) if ended and os.path.exists(out) else None
+    figures = {"user us": (user1 - user0) * 1e6 / requests, "sys us": (sys1 - sys0) * 1e6 / requests}
+    if counts:
+        for group, calls in SYSCALL_GROUPS.items():
+            figures[group] = sum(counts.get(f"syscalls:sys_enter_{c}", 0) for c in calls) / requests
+        figures["context switches"] = counts.get("context-switches", 0) / requests
+    return figures
+
+
+def run_profile(targets, args):
+    """Each proxy's CPU and system calls per request, from the same runs, interleaved."""
+    use_perf = shutil.which("perf") is not None
+    results = {}  # (workload, proxy) -> [figures per round]
+    for round_ in range(args.rounds):
+        for label, extra in PROFILE_WORKLOADS:
+            order = PROFILE_PROXIES if round_ % 2 == 0 else list(reversed(PROFILE_PROXIES))
+            for name in order:
+                log(f"round {round_ + 1}/{args.rounds}: profile {label} -n {args.requests} -> {name}")
+                results.setdefault((label, name), []).append(
+                    profile_once(targets, name, extra, args.requests, use_perf))
+    columns = ["user us", "sys us"]
+    if all(len(r) > 2 for runs in results.values() for r in runs):
+        columns += list(SYSCALL_GROUPS) + ["context switches"]
+    elif use_perf:
+        log("perf stat counted nothing (no tracefs, or not allowed): CPU figures only")
+    else:
+        log("perf not found (Debian: linux-perf): CPU figures only")
+    print(f"\nWhere each proxy's time goes: per request, medians of {args.rounds} interleaved round(s) of "
+          f"{args.requests} requests; CPU from /proc/PID/stat (every thread), calls and context switches "
+          f"from perf stat -p PID\n")
+    print("| workload | proxy | " + " | ".join(columns) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in columns) + " |")
+    for label, _ in PROFILE_WORKLOADS:
+        for name in PROFILE_PROXIES:
+            runs = results[(label, name)]
+            cells = [statistics.median(r[c] for r in runs) for c in columns]
+            print(f"| {label} | {name} | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
+
+
 def idle_clients(targets, name, count):
     """KiB of RSS the proxy adds per client that connected and sent one PING."""
     pid, port = targets.pids[name], targets.ports[name]
@@ -373,6 +481,8 @@ def main():
     parser.add_argument("--skip-bench", action="store_true", help="no proxy comparison")
     parser.add_argument("--skip-loadgen", action="store_true", help="no load generator comparison")
     parser.add_argument("--skip-idle", action="store_true", help="no idle-client RSS")
+    parser.add_argument("--profile", action="store_true",
+                        help="also each proxy's CPU, system calls and context switches per request")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.requests, args.idle_clients = 1, 20000, 500
@@ -397,6 +507,8 @@ def main():
             print_table(run_benchmarks(targets, args), args)
         if not args.skip_loadgen:
             run_loadgen(targets, args)
+        if args.profile:
+            run_profile(targets, args)
         if args.skip_idle:
             return 0
         print(f"\nRSS per idle client ({args.idle_clients} clients, each after one PING; /proc/PID/status VmRSS)\n")

@@ -34,7 +34,7 @@ public:
     bool connecting() const noexcept override { return state_ == State::connecting; }
     void connect() override;
     void expect(const PendingRequest& request) override { pending_.push(request); }
-    void send(std::string_view bytes) override;
+    bool send(std::string_view bytes) override;
     void unpaired() override { passthrough_ = true; }
     const PendingQueue& pending() const noexcept override { return pending_; }
 

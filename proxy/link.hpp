@@ -15,8 +15,9 @@
 //   on_link_failed(). Nothing is called after detach().
 // - Zero copy: reply bytes stay in the link's buffer, lent to the session to
 //   write to its client (lend_replies()) until replies_written(); request bytes
-//   passed to send() stay in the session's buffer until on_sent(). So the hot
-//   path allocates nothing and copies nothing, as before the boundary.
+//   passed to send() stay in the session's buffer until on_sent(), or until
+//   send() returns true. So the hot path allocates nothing and copies nothing,
+//   as before the boundary.
 // - Calls into the sink come from the link's event loop, never from inside a
 //   call the session made (no re-entrance).
 #pragma once
@@ -81,8 +82,9 @@ public:
     // A request whose bytes go by send(), in order: its reply is owed.
     virtual void expect(const PendingRequest& request) = 0;
     // Whole frames, or the next part of one being streamed; one send at a time,
-    // only while connected(). -> on_sent() or on_link_failed(lost).
-    virtual void send(std::string_view bytes) = 0;
+    // only while connected(). True: every byte is written already, and no
+    // on_sent() follows. Else -> on_sent() or on_link_failed(lost).
+    virtual bool send(std::string_view bytes) = 0;
     // From here on replies do not pair with requests (SUBSCRIBE, MONITOR...):
     // bytes pass as they come, and pending() no longer empties.
     virtual void unpaired() = 0;

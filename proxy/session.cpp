@@ -53,7 +53,7 @@ public:
     bool connecting() const noexcept override { return false; }
     void connect() override {}
     void expect(const PendingRequest&) override {}
-    void send(std::string_view) override {}
+    bool send(std::string_view) override { return false; }
     void unpaired() override {}
     const PendingQueue& pending() const noexcept override { return none_; }
     std::string_view lend_replies() override { return {}; }
@@ -199,7 +199,16 @@ void Session::on_client_data(std::size_t n) {
     process_requests();
 }
 
+// Frames what the client sent and forwards it; a send the link takes at
+// once (the usual case) frees the room for the next round at once.
 void Session::process_requests() {
+    do
+        frame_requests();
+    while (forward());
+    read_client();
+}
+
+void Session::frame_requests() {
     auto now = clock::now();
     while (!stopped_ && !waiting_ && local_writing_.empty() && local_.empty() && ready_ < in_.size()) {
         if (passthrough_) {
@@ -226,8 +235,6 @@ void Session::process_requests() {
             pass_on_partial();
         break;
     }
-    forward();
-    read_client();
 }
 
 void Session::protocol_error(const ProtocolError& error) {
@@ -441,29 +448,38 @@ void Session::resume_if_quiet() {
         waiting_ = false;
 }
 
-void Session::forward() {
+// True when the link took every byte at once (no on_sent() follows).
+bool Session::forward() {
     if (ready_ == in_flight_ || in_flight_ > 0 || stopped_)
-        return;
+        return false;
     if (!link_->connected()) {
         if (!link_->connecting())
             link_->connect(); // on_link_ready() forwards
-        return;
+        return false;
     }
     in_flight_ = ready_;
-    link_->send(in_.data().substr(0, in_flight_));
+    if (!link_->send(in_.data().substr(0, in_flight_)))
+        return false;
+    sent();
+    return true;
+}
+
+void Session::sent() {
+    in_.consume(in_flight_);
+    ready_ -= in_flight_;
+    in_flight_ = 0;
+    resume_if_quiet();
 }
 
 // --- the link's calls ---
 
 void Session::on_link_ready() {
-    forward();
+    if (forward())
+        process_requests(); // as on_sent() does
 }
 
 void Session::on_sent() {
-    in_.consume(in_flight_);
-    ready_ -= in_flight_;
-    in_flight_ = 0;
-    resume_if_quiet();
+    sent();
     process_requests();
 }
 

@@ -97,7 +97,9 @@ private:
     void leave_if_quiet();
     std::string redis_name() const;
     void protocol_error(const ProtocolError& error);
-    void forward();
+    void frame_requests();
+    bool forward();
+    void sent();
 
     // the commands the proxy answers itself (session_commands.cpp)
     bool run_local(const Request& request, std::string_view frame);

@@ -54,10 +54,14 @@ public:
         });
     }
     void expect(const PendingRequest& request) override { pending_.push(request); }
-    void send(std::string_view bytes) override {
+    bool send(std::string_view bytes) override {
         REQUIRE(connected());
         sent.append(bytes);
+        ++sends;
+        if (takes_at_once)
+            return true; // as a socket that takes the whole request: no on_sent()
         later([this] { sink_->on_sent(); });
+        return false;
     }
     void unpaired() override {}
     const PendingQueue& pending() const noexcept override { return pending_; }
@@ -108,8 +112,9 @@ public:
     void break_link(std::string_view why) { fail(LinkFailure::lost, why); }
 
     std::string sent;
-    int connects = 0, releases = 0, unanswered = 0;
+    int connects = 0, releases = 0, unanswered = 0, sends = 0;
     bool refuse_connect = false, released_clean = false;
+    bool takes_at_once = false; // send() returns true
 
 private:
     static constexpr std::size_t kReplyRoom = 1 << 16;
@@ -210,6 +215,8 @@ std::string get(int i) {
 
 TEST_CASE("replies reach the client in request order, byte for byte") {
     Rig rig;
+    SUBCASE("sends completed later") {}
+    SUBCASE("sends taken at once") { rig.link->takes_at_once = true; }
     std::string pipeline;
     for (int i = 0; i < 5; ++i)
         pipeline += get(i);
@@ -230,6 +237,27 @@ TEST_CASE("replies reach the client in request order, byte for byte") {
     CHECK(rig.got == expected);
     CHECK(rig.link->pending().empty());
     CHECK_FALSE(rig.closed);
+}
+
+// A send taken at once frees the session's buffer at once: what the client
+// sends next goes on in its own send, and every request is answered.
+TEST_CASE("requests after a send taken at once go on, each in its own send") {
+    Rig rig;
+    rig.link->takes_at_once = true;
+    std::string all, expected;
+    for (int i = 0; i < 3; ++i) {
+        rig.send(get(i));
+        all += get(i);
+        rig.run_until([&] { return rig.link->sent.size() == all.size(); });
+        CHECK(rig.link->sends == i + 1);
+        rig.link->answer("+r" + std::to_string(i) + "\r\n");
+        expected += "+r" + std::to_string(i) + "\r\n";
+        rig.receive(expected.size());
+    }
+    CHECK(rig.link->sent == all);
+    CHECK(rig.got == expected);
+    rig.session->stop();
+    CHECK(rig.link->released_clean); // nothing was left counted in flight
 }
 
 TEST_CASE("a closed link fails every pending request exactly once, after the replies before it") {
