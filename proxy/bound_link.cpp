@@ -33,9 +33,13 @@ void BoundLink::connect() {
             state_ = State::none;
             return fail(LinkFailure::unreachable, error);
         }
+        error_code ec;
+        socket.non_blocking(true, ec); // send() and read_ready() never block
+        if (ec) {
+            state_ = State::none;
+            return fail(LinkFailure::unreachable, ec.message());
+        }
         socket_ = std::move(socket);
-        error_code ignored;
-        socket_.non_blocking(true, ignored); // send() and read_ready() never block
         state_ = State::bound;
         replies_ = ReplyFramer();
         reply_started_ = false;

@@ -19,7 +19,9 @@
 //   send() returns true. So the hot path allocates nothing and copies nothing,
 //   as before the boundary.
 // - Calls into the sink come from the link's event loop, never from inside a
-//   call the session made (no re-entrance).
+//   call the session made (no re-entrance), with one exception: connect() may
+//   call on_link_ready() before it returns, when a pooled connection is ready
+//   (so a session's first command costs no loop turn).
 #pragma once
 
 #include "proxy/pending.hpp"
