@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <array>
+#include <cerrno>
+#include <system_error>
 
 namespace redvip::proxy {
 
@@ -31,87 +31,136 @@ std::string encode_command(std::initializer_list<std::string_view> args) {
 }
 
 // One connection being made: connect, then AUTH if the pool has a password.
-struct BackendPool::Attempt : std::enable_shared_from_this<Attempt> {
-    Attempt(asio::io_context& io, Handler h) : socket(io), timer(io), handler(std::move(h)) {}
+// Held by the pool (attempts_) until it finishes.
+class BackendPool::Attempt final : public IoHandler, public std::enable_shared_from_this<Attempt> {
+public:
+    Attempt(BackendPool& pool, Handler handler) : pool_(pool), timer_(pool.loop_), handler_(std::move(handler)) {}
+
+    void start() {
+        timer_.after(pool_.timeout_, [this] { finish("connect timed out"); });
+        const tcp::endpoint& to = pool_.address_;
+        const int fd = ::socket(to.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return fail_soon(errno);
+        // Registered once the connect is under way: an unconnected TCP socket
+        // polls as hung up. It is connected at its first EPOLLOUT.
+        if (::connect(fd, to.data(), static_cast<socklen_t>(to.size())) != 0 && errno != EINPROGRESS) {
+            const int error = errno;
+            ::close(fd);
+            return fail_soon(error);
+        }
+        try {
+            socket_ = Socket(pool_.loop_, fd, false);
+        } catch (const std::system_error& e) {
+            return fail_soon(e.code().value());
+        }
+        socket_.set_handler(this);
+    }
+
+    // Outcomes come from the loop, never from inside acquire().
+    void fail_soon(int error) {
+        timer_.after(Clock::duration::zero(), [this, error] { finish(error_text(error)); });
+    }
+
+    void on_io() override {
+        if (!handler_)
+            return;
+        if (!connected_) {
+            if (!socket_.writable())
+                return;
+            if (const int error = socket_.connect_error())
+                return finish(error_text(error));
+            connected_ = true;
+            socket_.set_no_delay();
+            if (pool_.auth_request_.empty())
+                return finish("");
+        }
+        const std::string_view auth = pool_.auth_request_;
+        while (sent_ < auth.size()) {
+            if (!socket_.writable())
+                return;
+            const IoResult r = socket_.write(auth.substr(sent_));
+            if (r.failed())
+                return finish(fmt::format("AUTH: {}", error_text(r.error)));
+            sent_ += r.bytes;
+        }
+        while (socket_.readable()) {
+            reply_.resize(std::min(got_ + 128, kMaxAuthReply)); // grown only if AUTH is used
+            const IoResult r = socket_.read(reply_.data() + got_, reply_.size() - got_);
+            if (r.eof)
+                return finish("AUTH: connection closed by Redis");
+            if (r.error != 0)
+                return finish(fmt::format("AUTH: {}", error_text(r.error)));
+            got_ += r.bytes;
+            const std::string_view text(reply_.data(), got_);
+            const auto end = text.find("\r\n");
+            if (end == std::string_view::npos) {
+                if (got_ == kMaxAuthReply)
+                    return finish("AUTH: reply too long, not a Redis server?");
+                continue;
+            }
+            if (text.substr(0, end) != "+OK")
+                return finish(fmt::format("AUTH: {}", text.substr(0, end)));
+            return finish("");
+        }
+    }
 
     void finish(const std::string& error) {
-        if (!handler)
-            return; // the other of timer and I/O already finished it
-        timer.cancel();
-        auto h = std::move(handler);
-        handler = nullptr;
-        if (!error.empty()) {
-            boost::system::error_code ignored;
-            socket.close(ignored);
-        }
-        h(std::move(socket), error);
+        if (!handler_)
+            return;
+        timer_.cancel();
+        socket_.set_handler(nullptr);
+        if (!error.empty())
+            socket_.close();
+        const auto self = shared_from_this(); // the pool lets go of it here
+        Handler handler = std::move(handler_);
+        handler_ = nullptr;
+        pool_.finished(*this);
+        handler(std::move(socket_), error);
     }
 
-    void read_auth_reply(std::shared_ptr<Attempt> self) {
-        reply.resize(std::min(got + 128, kMaxAuthReply)); // grown only if AUTH is used
-        socket.async_read_some(asio::buffer(reply.data() + got, reply.size() - got),
-                               [self](const boost::system::error_code& ec, std::size_t n) {
-                                   if (ec)
-                                       return self->finish(fmt::format("AUTH: {}", ec.message()));
-                                   self->got += n;
-                                   std::string_view text(self->reply.data(), self->got);
-                                   auto end = text.find("\r\n");
-                                   if (end == std::string_view::npos) {
-                                       if (self->got == kMaxAuthReply)
-                                           return self->finish("AUTH: reply too long, not a Redis server?");
-                                       return self->read_auth_reply(self);
-                                   }
-                                   if (text.substr(0, end) != "+OK")
-                                       return self->finish(fmt::format("AUTH: {}", text.substr(0, end)));
-                                   self->finish("");
-                               });
-    }
-
-    tcp::socket socket;
-    asio::steady_timer timer;
-    Handler handler;
-    std::string reply;
-    std::size_t got = 0;
+private:
+    BackendPool& pool_;
+    Socket socket_;
+    Timer timer_;
+    Handler handler_;
+    std::string reply_;
+    std::size_t got_ = 0;
+    std::size_t sent_ = 0;
+    bool connected_ = false;
 };
 
-BackendPool::BackendPool(asio::io_context& io, const conf::RedisConfig& redis, std::chrono::milliseconds timeout,
+BackendPool::BackendPool(EventLoop& loop, const conf::RedisConfig& redis, std::chrono::milliseconds timeout,
                          int spares, BackendEvents events)
-    : io_(io)
+    : loop_(loop)
     , address_(redis.address.host, redis.address.port)
     , timeout_(timeout)
     , spares_(static_cast<std::size_t>(spares))
     , events_(std::move(events))
     , backoff_(kFirstBackoff)
-    , retry_(io)
-    , alive_(std::make_shared<bool>(true)) {
+    , retry_(loop) {
     if (!redis.password.empty())
         auth_request_ = encode_command({"AUTH", redis.password});
 }
 
-BackendPool::~BackendPool() { *alive_ = false; }
+// Attempts still in flight end without calling their handlers.
+BackendPool::~BackendPool() = default;
 
 void BackendPool::start() { refill(); }
 
 void BackendPool::stop() {
     stopped_ = true;
     retry_.cancel();
-    for (auto& spare : ready_) {
-        boost::system::error_code ignored;
-        spare.socket.close(ignored);
-    }
     ready_.clear();
-    for (auto& weak : attempts_)
-        if (auto attempt = weak.lock())
-            attempt->finish("the proxy is stopping");
-    attempts_.clear();
+    for (auto& attempt : std::vector(attempts_))
+        attempt->finish("the proxy is stopping");
 }
 
 void BackendPool::acquire(Handler handler) {
     if (!ready_.empty()) {
-        tcp::socket socket = std::move(ready_.front().socket);
+        Socket socket = std::move(ready_.front().socket);
         ready_.pop_front();
-        boost::system::error_code ignored;
-        socket.cancel(ignored); // ends its watch; the handler finds no spare with its id
+        socket.set_handler(nullptr); // the spare it pointed to is gone
         refill();
         return handler(std::move(socket), "");
     }
@@ -119,62 +168,52 @@ void BackendPool::acquire(Handler handler) {
     refill();
 }
 
-void BackendPool::give_back(tcp::socket socket) {
-    if (stopped_ || ready_.size() >= spares_) {
-        boost::system::error_code ignored;
-        socket.close(ignored);
-        return;
-    }
-    ready_.push_back(Spare{std::move(socket), ++next_id_});
-    watch(ready_.back());
+// Bytes already waiting on it (readable) are not a clean connection's.
+void BackendPool::give_back(Socket socket) {
+    if (stopped_ || ready_.size() >= spares_ || !socket.is_open() || socket.readable())
+        return; // closed with it
+    Spare& spare = ready_.emplace_back(*this, std::move(socket));
+    spare.socket.set_handler(&spare);
+}
+
+void BackendPool::Spare::on_io() {
+    if (socket.readable())
+        pool.spare_closed(*this);
+}
+
+void BackendPool::spare_closed(Spare& spare) {
+    ready_.remove_if([&](const Spare& s) { return &s == &spare; });
+    if (events_.on_failure)
+        events_.on_failure("an idle connection was closed by the server");
+    refill();
 }
 
 void BackendPool::connect(Handler handler) {
     // Every attempt's outcome is an event for the health checker: a refused
     // connection is news now, not at the next poll.
-    auto report = [this, alive = alive_, handler = std::move(handler)](tcp::socket socket,
-                                                                        const std::string& error) {
-        if (*alive) {
-            if (error.empty()) {
-                backoff_ = kFirstBackoff;
-                if (events_.on_success)
-                    events_.on_success();
-            } else if (events_.on_failure) {
-                events_.on_failure(error);
-            }
+    auto report = [this, handler = std::move(handler)](Socket socket, const std::string& error) {
+        if (error.empty()) {
+            backoff_ = kFirstBackoff;
+            if (events_.on_success)
+                events_.on_success();
+        } else if (events_.on_failure) {
+            events_.on_failure(error);
         }
         handler(std::move(socket), error);
     };
-    auto attempt = std::make_shared<Attempt>(io_, std::move(report));
-    std::erase_if(attempts_, [](const std::weak_ptr<Attempt>& a) { return a.expired(); });
+    auto attempt = std::make_shared<Attempt>(*this, std::move(report));
     attempts_.push_back(attempt);
-    attempt->timer.expires_after(timeout_);
-    attempt->timer.async_wait([attempt](const boost::system::error_code& ec) {
-        if (!ec)
-            attempt->finish("connect timed out");
-    });
-    attempt->socket.async_connect(address_, [this, attempt, alive = alive_](const boost::system::error_code& ec) {
-        if (ec)
-            return attempt->finish(ec.message());
-        boost::system::error_code ignored;
-        attempt->socket.set_option(tcp::no_delay(true), ignored);
-        if (!*alive || auth_request_.empty())
-            return attempt->finish("");
-        asio::async_write(attempt->socket, asio::buffer(auth_request_),
-                          [attempt](const boost::system::error_code& ec, std::size_t) {
-                              if (ec)
-                                  return attempt->finish(fmt::format("AUTH: {}", ec.message()));
-                              attempt->read_auth_reply(attempt);
-                          });
-    });
+    attempt->start();
+}
+
+void BackendPool::finished(Attempt& attempt) {
+    std::erase_if(attempts_, [&](const std::shared_ptr<Attempt>& a) { return a.get() == &attempt; });
 }
 
 void BackendPool::refill() {
-    while (!stopped_ && !retry_pending_ && ready_.size() + connecting_ < spares_) {
+    while (!stopped_ && !retry_.pending() && ready_.size() + connecting_ < spares_) {
         ++connecting_;
-        connect([this, alive = alive_](tcp::socket socket, const std::string& error) {
-            if (!*alive)
-                return;
+        connect([this](Socket socket, const std::string& error) {
             --connecting_;
             if (!error.empty())
                 return schedule_refill();
@@ -185,35 +224,10 @@ void BackendPool::refill() {
 }
 
 void BackendPool::schedule_refill() {
-    if (stopped_ || retry_pending_)
+    if (stopped_ || retry_.pending())
         return;
-    retry_pending_ = true;
-    retry_.expires_after(backoff_);
+    retry_.after(backoff_, [this] { refill(); });
     backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-    retry_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
-        if (ec || !*alive)
-            return;
-        retry_pending_ = false;
-        refill();
-    });
-}
-
-// An idle spare is readable only when Redis closed it (or broke protocol):
-// drop it and make another. The spare is found by id, since it may have been
-// handed to a session (or replaced) while this wait was queued.
-void BackendPool::watch(Spare& spare) {
-    spare.socket.async_wait(tcp::socket::wait_read, [this, id = spare.id, alive = alive_](
-                                                        const boost::system::error_code& ec) {
-        if (ec == asio::error::operation_aborted || !*alive || stopped_)
-            return;
-        auto it = std::find_if(ready_.begin(), ready_.end(), [id](const Spare& s) { return s.id == id; });
-        if (it == ready_.end())
-            return;
-        ready_.erase(it);
-        if (events_.on_failure)
-            events_.on_failure("an idle connection was closed by the server");
-        refill();
-    });
 }
 
 } // namespace redvip::proxy

@@ -9,11 +9,10 @@
 #pragma once
 
 #include "conf/config.hpp"
+#include "proxy/event_loop.hpp"
 
 #include <utility> // Boost 1.74's Asio uses std::exchange without including it
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -37,49 +36,54 @@ struct BackendEvents {
 
 class BackendPool {
 public:
-    // Called exactly once: a connected, authenticated socket, or an error text.
-    using Handler = std::function<void(tcp::socket socket, const std::string& error)>;
+    // Called exactly once, from the loop (never inside acquire() unless a
+    // spare is ready): a connected, authenticated socket, or an error text.
+    // Not called if the pool is destroyed first.
+    using Handler = std::function<void(Socket socket, const std::string& error)>;
 
-    BackendPool(asio::io_context& io, const conf::RedisConfig& redis, std::chrono::milliseconds timeout,
-                int spares, BackendEvents events);
+    BackendPool(EventLoop& loop, const conf::RedisConfig& redis, std::chrono::milliseconds timeout, int spares,
+                BackendEvents events);
     ~BackendPool();
+    BackendPool(const BackendPool&) = delete;
+    BackendPool& operator=(const BackendPool&) = delete;
 
     void start();
     void stop();
 
     void acquire(Handler handler);
     // A connection whose session left no state on it (and no reply due).
-    void give_back(tcp::socket socket);
+    void give_back(Socket socket);
 
     std::size_t spare_count() const noexcept { return ready_.size(); }
     const tcp::endpoint& address() const noexcept { return address_; }
 
 private:
-    struct Attempt;
-    struct Spare {
-        tcp::socket socket;
-        std::uint64_t id;
+    class Attempt;
+    // An idle spare is readable only when Redis closed it (or broke protocol).
+    struct Spare final : IoHandler {
+        Spare(BackendPool& pool, Socket s) : pool(pool), socket(std::move(s)) {}
+        void on_io() override;
+        BackendPool& pool;
+        Socket socket;
     };
     void connect(Handler handler);
+    void finished(Attempt& attempt);
     void refill();
-    void watch(Spare& spare);
     void schedule_refill();
+    void spare_closed(Spare& spare);
 
-    asio::io_context& io_;
+    EventLoop& loop_;
     tcp::endpoint address_;
     std::string auth_request_; // pre-encoded AUTH, empty without a password
     std::chrono::milliseconds timeout_;
     std::size_t spares_;
     BackendEvents events_;
     std::list<Spare> ready_;
-    std::vector<std::weak_ptr<Attempt>> attempts_; // in flight, ended by stop()
-    std::uint64_t next_id_ = 0;
+    std::vector<std::shared_ptr<Attempt>> attempts_; // in flight
     std::size_t connecting_ = 0;      // spare connections being made
     std::chrono::milliseconds backoff_;
-    bool retry_pending_ = false;
-    asio::steady_timer retry_;
+    Timer retry_;
     bool stopped_ = false;
-    std::shared_ptr<bool> alive_;     // handlers check it: the pool may be gone
 };
 
 // RESP encoding of a command (for the proxy's own requests: AUTH, RESET, INFO).

@@ -2,15 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/write.hpp>
-
 namespace redvip::proxy {
 
 using clock = std::chrono::steady_clock;
 
-BoundLink::BoundLink(asio::io_context& io, BackendPool& pool, BufferPool& buffers,
-                     std::shared_ptr<BackendPool> shared)
-    : pool_(pool), shared_pool_(std::move(shared)), buffers_(buffers), socket_(io) {}
+BoundLink::BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers, std::shared_ptr<BackendPool> shared)
+    : pool_(pool), shared_pool_(std::move(shared)), buffers_(buffers), soon_(loop) {}
 
 BoundLink::~BoundLink() { buffers_.give_back(out_); }
 
@@ -23,49 +20,53 @@ void BoundLink::detach() noexcept { sink_ = nullptr; }
 
 void BoundLink::connect() {
     state_ = State::connecting;
-    pool_.acquire([this, keep = keepalive_.lock()](tcp::socket socket, const std::string& error) {
-        if (sink_ == nullptr) {
-            error_code ignored;
-            socket.close(ignored);
-            return;
-        }
+    pool_.acquire([this, keep = keepalive_.lock()](Socket socket, const std::string& error) {
+        if (sink_ == nullptr)
+            return; // (the socket closes with its last owner, here)
         if (!error.empty()) {
             state_ = State::none;
             return fail(LinkFailure::unreachable, error);
         }
-        error_code ec;
-        socket.non_blocking(true, ec); // send() and read_ready() never block
-        if (ec) {
-            state_ = State::none;
-            return fail(LinkFailure::unreachable, ec.message());
-        }
         socket_ = std::move(socket);
+        socket_.set_handler(this);
         state_ = State::bound;
         replies_ = ReplyFramer();
         reply_started_ = false;
         read();
-        sink_->on_link_ready();
+        if (live())
+            sink_->on_link_ready();
     });
 }
 
-// The socket takes a request at once, as a rule: then no completion is posted
-// and the event loop saves a turn (an epoll_wait) per request. What it does
-// not take, or an error, goes the asynchronous way, which reports it.
+// The socket takes a request at once, as a rule. What it does not take waits
+// for EPOLLOUT; an error is reported from the loop, not inside this call.
 bool BoundLink::send(std::string_view bytes) {
-    error_code error;
-    const std::size_t n = socket_.write_some(asio::buffer(bytes.data(), bytes.size()), error);
-    if (!error && n == bytes.size())
+    const IoResult r = socket_.write(bytes);
+    if (r.error != 0) {
+        soon_.after(Clock::duration::zero(), [this, error = r.error] { fail(LinkFailure::lost, error_text(error)); });
+        return false;
+    }
+    if (r.bytes == bytes.size())
         return true;
-    bytes.remove_prefix(error ? 0 : n);
-    asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
-                      [this, keep = keepalive_.lock()](const error_code& ec, std::size_t) {
-                          if (!live())
-                              return;
-                          if (ec)
-                              return fail(LinkFailure::lost, ec.message());
-                          sink_->on_sent();
-                      });
+    unsent_ = bytes.substr(r.bytes);
     return false;
+}
+
+void BoundLink::on_io() {
+    if (!live())
+        return;
+    if (!unsent_.empty() && socket_.writable()) {
+        const IoResult r = socket_.write(unsent_);
+        if (r.error != 0)
+            return fail(LinkFailure::lost, error_text(r.error));
+        unsent_.remove_prefix(r.bytes);
+        if (unsent_.empty()) {
+            sink_->on_sent();
+            if (!live())
+                return;
+        }
+    }
+    read();
 }
 
 std::string_view BoundLink::lend_replies() {
@@ -82,91 +83,68 @@ void BoundLink::replies_written() {
     read();
 }
 
-// The session is idle (nothing sent, lent or due): a read in flight into the
-// buffer is cancelled first, and its handler gives the buffer back.
+// The session is idle (nothing sent, lent or due).
 void BoundLink::release_buffer() {
-    if (!out_.empty() || lent_ > 0)
+    if (!out_.empty() || lent_ > 0 || reading_)
         return;
-    error_code ignored;
-    if (reading_ && out_.allocated())
-        socket_.cancel(ignored);
-    else
-        buffers_.give_back(out_);
-    read(); // without a buffer now, unless its cancel is still due
+    buffers_.give_back(out_);
 }
 
 // A connection with no state, no request half-sent and no reply due is as
-// good as new. Its read (into our buffer) is cancelled before the pool takes
-// it; the aborted handler finds the link unbound.
+// good as new.
 void BoundLink::release(bool clean) {
     const bool reusable = clean && state_ == State::bound && !passthrough_ && !reply_started_ &&
-                          pending_.empty() && out_.size() == 0;
-    error_code ignored;
+                          pending_.empty() && out_.size() == 0 && unsent_.empty();
     if (reusable) {
-        socket_.cancel(ignored);
+        socket_.set_handler(nullptr);
         pool_.give_back(std::move(socket_));
     } else {
-        socket_.close(ignored);
+        socket_.close();
     }
+    soon_.cancel();
+    unsent_ = {};
     if (state_ == State::bound)
         state_ = State::none;
     passthrough_ = reply_started_ = false;
 }
 
+// Reads while the socket has bytes and the buffer room: the buffer is taken
+// only now, so an idle link holds none. Replies stream, so the framer holds at
+// most a length line: a full buffer is one lent to the client's write (whose
+// end reads again).
 void BoundLink::read() {
-    if (reading_ || !live())
-        return;
-    if (!out_.allocated()) {
-        // Idle: wait for readability without a buffer.
-        reading_ = true;
-        socket_.async_wait(tcp::socket::wait_read,
-                           [this, keep = keepalive_.lock()](const error_code& ec) { on_readable(ec); });
-        return;
-    }
-    if (lent_ == 0 && replied_ == 0)
-        out_.make_room();
-    // Replies stream, so the framer holds at most a length line: a full buffer
-    // is one lent to the client's write (whose completion reads again).
-    if (out_.write_space() == 0) {
-        if (lent_ > 0 || replied_ > 0)
-            return;
-        out_.compact();
-        if (out_.write_space() == 0)
-            return fail(LinkFailure::lost, "the reply framer stalled"); // cannot happen: see above
-    }
+    if (reading_)
+        return; // the loop below is on the stack: it goes on
     reading_ = true;
-    socket_.async_read_some(asio::buffer(out_.write_ptr(), out_.write_space()),
-                            [this, keep = keepalive_.lock()](const error_code& ec, std::size_t n) { on_read(ec, n); });
-}
-
-void BoundLink::on_read(const error_code& ec, std::size_t n) {
-    reading_ = false;
-    if (!live())
-        return;
-    if (ec == asio::error::operation_aborted) { // release_buffer() found the session idle
-        if (out_.empty() && lent_ == 0)
-            buffers_.give_back(out_);
-        return read();
+    for (int reads = 0; live() && socket_.readable(); ++reads) {
+        if (reads == kReadsPerTurn) {
+            soon_.after(Clock::duration::zero(), [this] { read(); }); // let the others in first
+            break;
+        }
+        if (!out_.allocated())
+            out_ = buffers_.take();
+        if (lent_ == 0 && replied_ == 0)
+            out_.make_room();
+        if (out_.write_space() == 0) {
+            if (lent_ > 0 || replied_ > 0)
+                break;
+            out_.compact();
+            if (out_.write_space() == 0) {
+                reading_ = false;
+                return fail(LinkFailure::lost, "the reply framer stalled"); // cannot happen: see above
+            }
+        }
+        const IoResult r = socket_.read(out_.write_ptr(), out_.write_space());
+        if (r.failed()) {
+            reading_ = false;
+            return fail(LinkFailure::lost, r.eof ? "connection closed by Redis" : error_text(r.error));
+        }
+        if (r.bytes == 0)
+            break;
+        out_.commit(r.bytes);
+        on_data();
     }
-    if (ec)
-        return fail(LinkFailure::lost, ec == asio::error::eof ? "connection closed by Redis" : ec.message());
-    out_.commit(n);
-    on_data();
-}
-
-void BoundLink::on_readable(const error_code& ec) {
     reading_ = false;
-    if (!live() || ec == asio::error::operation_aborted)
-        return;
-    if (ec)
-        return fail(LinkFailure::lost, ec.message());
-    error_code rec;
-    read_ready(socket_, buffers_, out_, rec);
-    if (rec == asio::error::would_block)
-        return read();
-    if (rec)
-        return fail(LinkFailure::lost, rec == asio::error::eof ? "connection closed by Redis" : rec.message());
-    on_data();
 }
 
 void BoundLink::on_data() {
@@ -178,7 +156,6 @@ void BoundLink::on_data() {
     if (!live())
         return;
     sink_->on_replies(now);
-    read();
 }
 
 // Whole replies pop their requests; the part of an unfinished one the framer
@@ -212,8 +189,9 @@ void BoundLink::frame_replies(clock::time_point now) {
 void BoundLink::fail(LinkFailure kind, const std::string& why) {
     if (sink_ == nullptr || (kind == LinkFailure::lost && state_ != State::bound))
         return;
-    error_code ignored;
-    socket_.close(ignored);
+    socket_.close();
+    soon_.cancel();
+    unsent_ = {};
     state_ = State::none;
     out_.truncate(replied_);
     const LinkError error{kind, why, passthrough_ || reply_started_};

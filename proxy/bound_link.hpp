@@ -2,12 +2,11 @@
 // from the pool at the session's first command and kept for its life, so
 // every Redis feature behaves as with a direct connection.
 //
-// Replies are read straight into a pooled buffer (async_read_some costs no
-// epoll_ctl) and framed there; whole replies and the streamed head of an
+// Replies are read straight into a pooled buffer, taken when the socket
+// turns readable, and framed there; whole replies and the streamed head of an
 // unfinished one are lent to the session, which writes them to its client
 // from this buffer. A full buffer waits for that write (backpressure on a
-// client that does not read). Idle, the buffer goes back to the pool and the
-// link waits for readability without one.
+// client that does not read). Idle, the buffer goes back to the pool.
 #pragma once
 
 #include "proxy/backend.hpp"
@@ -20,10 +19,10 @@
 
 namespace redvip::proxy {
 
-class BoundLink final : public BackendLink {
+class BoundLink final : public BackendLink, private IoHandler {
 public:
     // `shared`, when given, is `pool` held for the link's life (a relay's pool).
-    BoundLink(asio::io_context& io, BackendPool& pool, BufferPool& buffers,
+    BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers,
               std::shared_ptr<BackendPool> shared = nullptr);
     ~BoundLink() override;
 
@@ -49,12 +48,10 @@ public:
     void release(bool clean) override;
 
 private:
-    using error_code = boost::system::error_code;
     enum class State : std::uint8_t { none, connecting, bound };
 
+    void on_io() override;
     void read();
-    void on_readable(const error_code& ec);
-    void on_read(const error_code& ec, std::size_t n);
     void on_data();
     void frame_replies(std::chrono::steady_clock::time_point now);
     void fail(LinkFailure kind, const std::string& why);
@@ -65,14 +62,16 @@ private:
     BufferPool& buffers_;
     ReplySink* sink_ = nullptr;
     std::weak_ptr<void> keepalive_;
-    tcp::socket socket_;
+    Socket socket_;
+    Timer soon_;                 // what must not run inside the session's call
+    std::string_view unsent_;    // of the last send(), what the socket has not taken
     State state_ = State::none;
     ReplyFramer replies_;
     PendingQueue pending_;
     Buffer out_;                 // [0, replied_) framed replies; then a partial one
     std::size_t replied_ = 0;
     std::size_t lent_ = 0;       // of those, being written to the client
-    bool reading_ = false;
+    bool reading_ = false;       // read()'s loop is on the stack
     bool passthrough_ = false;   // replies no longer pair with requests
     bool reply_started_ = false; // part of the current reply is lent or written
 };

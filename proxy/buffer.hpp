@@ -4,10 +4,6 @@
 // taken in a burst goes back to the system afterwards.
 #pragma once
 
-#include <utility> // Boost 1.74's Asio uses std::exchange without including it
-#include <boost/asio/buffer.hpp>
-#include <boost/system/error_code.hpp>
-
 #include <sys/mman.h>
 
 #include <cstddef>
@@ -15,6 +11,7 @@
 #include <memory>
 #include <new>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace redvip::proxy {
@@ -147,17 +144,5 @@ public:
 private:
     std::vector<Buffer> free_;
 };
-
-// A socket reported readable: one non-blocking read into `buffer`, taken from
-// the pool only now, so a connection that waits holds no buffer.
-template <class Socket>
-std::size_t read_ready(Socket& socket, BufferPool& pool, Buffer& buffer, boost::system::error_code& ec) {
-    if (!buffer.allocated())
-        buffer = pool.take();
-    std::size_t n = socket.read_some(boost::asio::buffer(buffer.write_ptr(), buffer.write_space()), ec);
-    if (!ec)
-        buffer.commit(n);
-    return n;
-}
 
 } // namespace redvip::proxy

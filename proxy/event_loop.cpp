@@ -26,6 +26,8 @@ std::uint64_t event_key(std::uint32_t slot, std::uint32_t generation) {
 
 } // namespace
 
+std::string error_text(int error) { return std::system_category().message(error); }
+
 // --- TimerQueue ---
 
 TimerQueue::Handle TimerQueue::add(Clock::time_point when, std::function<void()> fn) {
@@ -47,9 +49,11 @@ std::optional<Clock::time_point> TimerQueue::next() const noexcept {
 std::size_t TimerQueue::run_due(Clock::time_point now) {
     const std::uint64_t limit = next_id_; // what callbacks add waits for the next call
     std::size_t ran = 0;
-    while (!queue_.empty()) {
-        auto it = queue_.begin();
-        if (it->first.when > now || it->first.id >= limit)
+    for (;;) {
+        auto it = queue_.begin(); // (a callback may cancel any entry: start over each time)
+        while (it != queue_.end() && it->first.when <= now && it->first.id >= limit)
+            ++it;
+        if (it == queue_.end() || it->first.when > now)
             break;
         auto node = queue_.extract(it);
         node.mapped()();
@@ -318,6 +322,10 @@ void EventLoop::turn(int timeout_ms) {
             s.handler->on_io(); // (slots_ may grow here: s is not used after)
     }
     timers_.run_due(Clock::now());
+    release_now();
+}
+
+void EventLoop::release_now() noexcept {
     while (!graveyard_.empty()) {
         auto dead = std::move(graveyard_);
         graveyard_.clear();

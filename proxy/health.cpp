@@ -4,8 +4,6 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/write.hpp>
-
 namespace redvip::proxy {
 
 namespace {
@@ -24,15 +22,14 @@ std::string first_line(std::string_view frame) {
 
 } // namespace
 
-HealthChecker::HealthChecker(asio::io_context& io, BackendPool& pool, std::chrono::milliseconds interval,
+HealthChecker::HealthChecker(EventLoop& loop, BackendPool& pool, std::chrono::milliseconds interval,
                              std::chrono::milliseconds timeout, HealthCallback report)
-    : io_(io)
-    , pool_(pool)
+    : pool_(pool)
     , interval_(interval)
     , timeout_(timeout)
     , report_(std::move(report))
-    , tick_(io)
-    , deadline_(io)
+    , tick_(loop)
+    , deadline_(loop)
     , alive_(std::make_shared<bool>(true)) {}
 
 HealthChecker::~HealthChecker() {
@@ -49,7 +46,7 @@ void HealthChecker::stop() {
     ++check_;
     tick_.cancel();
     deadline_.cancel();
-    socket_.reset(); // closes it; pending handlers see a stale check
+    socket_.close();
 }
 
 void HealthChecker::run_check() {
@@ -59,56 +56,79 @@ void HealthChecker::run_check() {
     running_ = true;
     started_ = clock::now();
     reply_.clear();
-    deadline_.expires_after(timeout_);
-    deadline_.async_wait([this, id = check_, alive = alive_](const boost::system::error_code& ec) {
-        if (!ec && *alive && current(id))
-            fail(fmt::format("no answer within {} ms", timeout_.count()));
-    });
-    if (socket_) {
-        boost::system::error_code ignored;
-        socket_->cancel(ignored); // ends the idle watch
-        return send();
-    }
-    pool_.acquire([this, id = check_, alive = alive_](tcp::socket socket, const std::string& error) {
+    deadline_.after(timeout_, [this] { fail(fmt::format("no answer within {} ms", timeout_.count())); });
+    if (socket_.is_open())
+        return begin(std::move(socket_));
+    pool_.acquire([this, id = check_, alive = alive_](Socket socket, const std::string& error) {
         if (!*alive)
             return;
-        if (!current(id)) {
+        if (!running_ || id != check_) {
             if (error.empty() && !stopped_)
                 pool_.give_back(std::move(socket)); // the check timed out meanwhile
             return;
         }
         if (!error.empty())
             return fail(error);
-        socket_.emplace(std::move(socket));
-        send();
+        begin(std::move(socket));
     });
 }
 
+void HealthChecker::begin(Socket socket) {
+    socket_ = std::move(socket);
+    socket_.set_handler(this);
+    unsent_ = kCheckRequest;
+    send();
+}
+
+void HealthChecker::on_io() {
+    if (!running_)
+        return watch();
+    if (!unsent_.empty() && socket_.writable())
+        send();
+    else
+        read();
+}
+
+// The request goes at once as a rule; the rest, if any, at EPOLLOUT.
 void HealthChecker::send() {
-    asio::async_write(*socket_, asio::buffer(kCheckRequest),
-                      [this, id = check_, alive = alive_](const boost::system::error_code& ec, std::size_t) {
-                          if (!*alive || !current(id))
-                              return;
-                          if (ec)
-                              return fail(fmt::format("sending the check: {}", ec.message()));
-                          read();
-                      });
+    const IoResult r = socket_.write(unsent_);
+    if (r.error != 0)
+        return fail(fmt::format("sending the check: {}", error_text(r.error)));
+    unsent_.remove_prefix(r.bytes);
+    if (unsent_.empty())
+        read(); // (Redis has not answered yet, as a rule: the next event reads)
 }
 
 void HealthChecker::read() {
-    socket_->async_read_some(
-        asio::buffer(chunk_), [this, id = check_, alive = alive_](const boost::system::error_code& ec, std::size_t n) {
-            if (!*alive || !current(id))
-                return;
-            if (ec)
-                return fail(ec == asio::error::eof ? "connection closed by Redis" : ec.message());
-            reply_.append(chunk_.data(), n);
-            if (evaluate() == Answer::need_more) {
-                if (reply_.size() > kMaxCheckReply)
-                    return fail("the check's reply is too long");
-                read();
-            }
-        });
+    while (running_ && unsent_.empty() && socket_.readable()) {
+        const IoResult r = socket_.read(chunk_.data(), chunk_.size());
+        if (r.failed())
+            return fail(r.eof ? "connection closed by Redis" : error_text(r.error));
+        if (r.bytes == 0)
+            return;
+        reply_.append(chunk_.data(), r.bytes);
+        if (evaluate() == Answer::done)
+            return;
+        if (reply_.size() > kMaxCheckReply)
+            return fail("the check's reply is too long");
+    }
+}
+
+// Between checks the connection is idle: it has something to read only if
+// Redis closed it (killed, restarted, CLIENT KILL). Reported at once, as the
+// pool does.
+void HealthChecker::watch() {
+    if (stopped_ || !socket_.is_open() || !socket_.readable())
+        return;
+    char byte;
+    const IoResult r = socket_.read(&byte, 1);
+    if (!r.failed() && r.bytes == 0)
+        return; // nothing after all
+    socket_.close();
+    HealthReport report;
+    report.source = HealthReport::Source::pool;
+    report.error = "the health check's connection was closed by the server";
+    report_(report);
 }
 
 // Both replies framed: PONG, then INFO replication's bulk string.
@@ -149,9 +169,11 @@ HealthChecker::Answer HealthChecker::evaluate() {
 }
 
 void HealthChecker::fail(std::string error) {
+    if (!running_)
+        return;
     HealthReport report;
     report.error = std::move(error);
-    socket_.reset(); // a connection that failed a check is not given back
+    socket_.close(); // a connection that failed a check is not given back
     finish(std::move(report));
 }
 
@@ -161,30 +183,11 @@ void HealthChecker::finish(HealthReport report) {
     const auto now = clock::now();
     report.source = HealthReport::Source::check;
     report.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started_);
-    if (socket_)
-        watch();
     // Fixed rate: the next check is due an interval after this one started.
-    auto next = started_ + interval_;
-    tick_.expires_at(next < now ? now : next);
-    tick_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
-        if (!ec && *alive && !stopped_)
-            run_check();
-    });
+    const auto next = started_ + interval_;
+    tick_.at(next < now ? now : next, [this] { run_check(); });
     report_(report);
-}
-
-// Between checks the connection is idle: readable only if Redis closed it
-// (killed, restarted, CLIENT KILL). Reported at once, as the pool does.
-void HealthChecker::watch() {
-    socket_->async_wait(tcp::socket::wait_read, [this, id = check_, alive = alive_](const boost::system::error_code& ec) {
-        if (!*alive || stopped_ || running_ || id != check_ || ec == asio::error::operation_aborted || !socket_)
-            return;
-        socket_.reset();
-        HealthReport report;
-        report.source = HealthReport::Source::pool;
-        report.error = "the health check's connection was closed by the server";
-        report_(report);
-    });
+    watch(); // a close that came with the replies
 }
 
 } // namespace redvip::proxy

@@ -38,15 +38,15 @@ struct HealthReport {
 // where it is set (Proxy::on_health).
 using HealthCallback = std::function<void(const HealthReport&)>;
 
-class HealthChecker {
+class HealthChecker final : private IoHandler {
 public:
-    HealthChecker(asio::io_context& io, BackendPool& pool, std::chrono::milliseconds interval,
+    HealthChecker(EventLoop& loop, BackendPool& pool, std::chrono::milliseconds interval,
                   std::chrono::milliseconds timeout, HealthCallback report);
     ~HealthChecker();
     HealthChecker(const HealthChecker&) = delete;
     HealthChecker& operator=(const HealthChecker&) = delete;
 
-    // The first check runs at once. Both on the io_context's thread.
+    // The first check runs at once. Both on the loop's thread.
     void start();
     void stop();
 
@@ -54,30 +54,31 @@ private:
     using clock = std::chrono::steady_clock;
     enum class Answer : std::uint8_t { need_more, done };
 
+    void on_io() override;
     void run_check();
+    void begin(Socket socket);
     void send();
     void read();
+    void watch();
     Answer evaluate();
     void fail(std::string error);
     void finish(HealthReport report);
-    void watch();
-    bool current(std::uint64_t id) const noexcept { return *alive_ && running_ && id == check_; }
 
-    asio::io_context& io_;
     BackendPool& pool_;
     std::chrono::milliseconds interval_;
     std::chrono::milliseconds timeout_;
     HealthCallback report_;
-    std::optional<tcp::socket> socket_; // borrowed from the pool, kept while checks pass
-    asio::steady_timer tick_;
-    asio::steady_timer deadline_;
-    std::uint64_t check_ = 0;           // the current check; handlers of older ones return
+    Socket socket_;                     // borrowed from the pool, kept while checks pass
+    Timer tick_;
+    Timer deadline_;
+    std::uint64_t check_ = 0;           // the current check; a connection for an older one goes back
     bool running_ = false;
     bool stopped_ = false;
     clock::time_point started_;
+    std::string_view unsent_;           // of the check's request
     std::array<char, 4096> chunk_{};
     std::string reply_;                 // both replies, as they arrive
-    std::shared_ptr<bool> alive_;
+    std::shared_ptr<bool> alive_;       // for the pool's handler, which may outlive this
 };
 
 } // namespace redvip::proxy

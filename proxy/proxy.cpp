@@ -1,4 +1,4 @@
-// The listener and the threads. One acceptor hands connections round-robin
+// The listener and the threads. One listener hands connections round-robin
 // to the threads; each thread has its own backend pool and buffers, so no
 // lock is taken on the request path. (No SO_REUSEPORT: with it a second,
 // stale redvip could bind the same port and take half the clients.)
@@ -11,11 +11,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <future>
@@ -35,15 +33,51 @@ constexpr std::chrono::milliseconds kSweepInterval{50};
 
 constexpr std::string_view kMaxClients = "-ERR max number of clients reached\r\n";
 
-// Lets the listener bind the VIP before it is on the interface, so the node
-// serves the moment the address arrives.
-void set_freebind(asio::ip::tcp::acceptor& acceptor, bool v6) {
-    int one = 1;
-    int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
-    int name = v6 ? IPV6_FREEBIND : IP_FREEBIND;
-    if (::setsockopt(acceptor.native_handle(), level, name, &one, sizeof one) != 0)
-        throw std::system_error(errno, std::generic_category(), "setsockopt(FREEBIND)");
+// Connections taken in one go before the thread's sessions get their turn.
+constexpr int kAcceptsPerTurn = 64;
+// Out of descriptors (EMFILE) or memory: connections wait in the backlog
+// until this much later, instead of a busy loop on a listener that stays readable.
+constexpr std::chrono::milliseconds kAcceptRetry{50};
+
+// A listening socket for `endpoint`, non-blocking. FREEBIND lets it bind the
+// VIP before the VIP is on the interface, so the node serves the moment the
+// address arrives.
+int open_listener(const tcp::endpoint& endpoint) {
+    const bool v6 = endpoint.address().is_v6();
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(), "socket");
+    const int one = 1;
+    const char* step = nullptr;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        step = "setsockopt(SO_REUSEADDR)";
+    else if (::setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_FREEBIND : IP_FREEBIND, &one, sizeof one) != 0)
+        step = "setsockopt(FREEBIND)";
+    else if (::bind(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0)
+        step = "bind";
+    else if (::listen(fd, SOMAXCONN) != 0)
+        step = "listen";
+    if (step != nullptr) {
+        const int error = errno;
+        ::close(fd);
+        throw std::system_error(error, std::generic_category(), step);
+    }
+    return fd;
 }
+
+// An accepted descriptor on its way to another thread: closed if that thread
+// ends before it is admitted.
+struct HandedFd {
+    explicit HandedFd(int fd) noexcept : fd(fd) {}
+    ~HandedFd() {
+        if (fd >= 0)
+            ::close(fd);
+    }
+    HandedFd(const HandedFd&) = delete;
+    HandedFd& operator=(const HandedFd&) = delete;
+    int release() noexcept { return std::exchange(fd, -1); }
+    int fd;
+};
 
 // The thread's sessions, held: what is done to one may end it (and so erase it).
 std::vector<std::shared_ptr<Session>> snapshot(Worker& w) {
@@ -63,19 +97,22 @@ void end_relay(Worker& w) {
     w.relay.reset();
 }
 
-void reject(Worker& w, tcp::socket socket, std::string_view why) {
+// A fresh socket takes a line at once: one write, then the close.
+void reject(Worker& w, Socket socket, std::string_view why) {
     ++w.counters.rejected;
-    auto s = std::make_shared<tcp::socket>(std::move(socket));
-    asio::async_write(*s, asio::buffer(why), [s](const boost::system::error_code&, std::size_t) {
-        boost::system::error_code ignored;
-        s->close(ignored);
-    });
+    socket.write(why);
 }
 
 } // namespace
 
+Worker::~Worker() {
+    for (auto& s : snapshot(*this))
+        s->stop();
+    loop.release_now();
+}
+
 std::shared_ptr<BackendLink> Worker::new_link() {
-    return std::make_shared<BoundLink>(io, current_pool(), buffers, relay);
+    return std::make_shared<BoundLink>(loop, current_pool(), buffers, relay);
 }
 
 void Worker::check_drained(std::chrono::steady_clock::time_point now) {
@@ -101,13 +138,15 @@ std::string_view to_string(ServingState state) noexcept {
     return "?";
 }
 
-struct Proxy::Impl {
+struct Proxy::Impl final : private IoHandler {
     Impl(const conf::Config& config, std::shared_ptr<spdlog::logger> log, BackendObserver observer)
         : shared{config, std::move(log)}, observer(std::move(observer)) {}
 
-    void open_acceptor();
+    void listen();
+    void on_io() override; // the listener: accept
     void accept();
-    void admit(Worker& w, tcp::socket socket);
+    void hand_over(int fd);
+    void admit(Worker& w, int fd);
     void sweep(Worker& w);
 
     Shared shared;
@@ -116,8 +155,9 @@ struct Proxy::Impl {
     std::unique_ptr<HealthChecker> health; // on workers[0]
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<std::thread> threads;
-    std::optional<tcp::acceptor> acceptor; // runs on workers[0]
-    bool stopping = false;                 // read and written on workers[0]
+    Socket listener;                   // on workers[0]
+    std::optional<Timer> accept_retry; // on workers[0]
+    bool stopping = false;             // read and written on workers[0]
     std::size_t next_worker = 0;
     tcp::endpoint bound;
     std::uint64_t state_changes = 0;
@@ -125,45 +165,67 @@ struct Proxy::Impl {
     bool started = false;
 };
 
-void Proxy::Impl::open_acceptor() {
-    const auto& listen = shared.config.proxy.listen;
-    tcp::endpoint endpoint(listen.host, listen.port);
-    auto& a = acceptor.emplace(workers.front()->io);
+void Proxy::Impl::listen() {
+    const auto& address = shared.config.proxy.listen;
+    tcp::endpoint endpoint(address.host, address.port);
+    EventLoop& first = workers.front()->loop;
     try {
-        a.open(endpoint.protocol());
-        a.set_option(tcp::acceptor::reuse_address(true));
-        set_freebind(a, endpoint.address().is_v6());
-        a.bind(endpoint);
-        a.listen(asio::socket_base::max_listen_connections);
-    } catch (const boost::system::system_error& e) {
-        throw std::system_error(e.code().value(), std::generic_category(),
-                                fmt::format("cannot listen on {}", listen.to_string()));
+        listener = Socket(first, open_listener(endpoint), false);
     } catch (const std::system_error& e) {
-        throw std::system_error(e.code(), fmt::format("cannot listen on {}", listen.to_string()));
+        throw std::system_error(e.code(), fmt::format("cannot listen on {}", address.to_string()));
     }
-    bound = a.local_endpoint();
+    listener.set_handler(this);
+    accept_retry.emplace(first);
+    socklen_t size = static_cast<socklen_t>(bound.capacity());
+    if (::getsockname(listener.fd(), bound.data(), &size) == 0)
+        bound.resize(size);
+    else
+        bound = endpoint;
 }
+
+// Edge-triggered: every new connection wakes the loop, and each wake accepts
+// until the backlog is empty (or the turn's share is used, then the rest
+// comes after the sessions' turn).
+void Proxy::Impl::on_io() { accept(); }
 
 void Proxy::Impl::accept() {
-    Worker& target = *workers[next_worker];
-    next_worker = (next_worker + 1) % workers.size();
-    acceptor->async_accept(target.io, [this, &target](const boost::system::error_code& ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || stopping)
-            return;
-        if (ec) {
-            // EMFILE and friends: log, and keep accepting once descriptors free up.
-            shared.log->warn("accept: {}", ec.message());
-            return accept();
+    for (int n = 0; n < kAcceptsPerTurn && !stopping; ++n) {
+        const int fd = ::accept4(listener.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            hand_over(fd);
+            continue;
         }
-        asio::post(target.io, [this, &target, s = std::make_shared<tcp::socket>(std::move(socket))]() mutable {
-            admit(target, std::move(*s));
-        });
-        accept();
-    });
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        // EMFILE and friends: log, and try again once descriptors may have freed up.
+        shared.log->warn("accept: {}", error_text(errno));
+        accept_retry->after(kAcceptRetry, [this] { accept(); });
+        return;
+    }
+    if (!stopping)
+        accept_retry->after(Clock::duration::zero(), [this] { accept(); });
 }
 
-void Proxy::Impl::admit(Worker& w, tcp::socket socket) {
+// Round-robin over the threads; the first admits its own at once.
+void Proxy::Impl::hand_over(int fd) {
+    Worker& target = *workers[next_worker];
+    next_worker = (next_worker + 1) % workers.size();
+    if (&target == workers.front().get())
+        return admit(target, fd);
+    target.loop.post([this, &target, handed = std::make_shared<HandedFd>(fd)] { admit(target, handed->release()); });
+}
+
+void Proxy::Impl::admit(Worker& w, int fd) {
     ++w.counters.accepted;
+    Socket socket;
+    try {
+        socket = Socket(w.loop, fd, true);
+    } catch (const std::system_error& e) {
+        shared.log->warn("accept: {}", e.what()); // (the descriptor is closed)
+        return;
+    }
     if (w.state == ServingState::fenced || (w.state == ServingState::closing && !w.relay)) {
         reject(w, std::move(socket), kFencedReply);
     } else if (shared.clients.fetch_add(1, std::memory_order_relaxed) >= shared.config.proxy.max_clients) {
@@ -175,10 +237,8 @@ void Proxy::Impl::admit(Worker& w, tcp::socket socket) {
 }
 
 void Proxy::Impl::sweep(Worker& w) {
-    w.sweep.expires_after(kSweepInterval);
-    w.sweep.async_wait([this, &w](const boost::system::error_code& ec) {
-        // cancel() cannot recall a handler already queued: the flag can.
-        if (ec || w.stopping)
+    w.sweep.after(kSweepInterval, [this, &w] {
+        if (w.stopping)
             return;
         auto now = std::chrono::steady_clock::now();
         const bool hold_expires = w.state == ServingState::holding && !w.hold_expired && now >= w.hold_until;
@@ -217,7 +277,7 @@ void Proxy::start() {
             if (im.observer.on_failure)
                 im.observer.on_failure(error);
             if (im.on_health)
-                asio::post(im.workers.front()->io, [&im, error] {
+                im.workers.front()->loop.post([&im, error] {
                     HealthReport report;
                     report.source = HealthReport::Source::pool;
                     report.error = error;
@@ -229,21 +289,20 @@ void Proxy::start() {
     }
     if (im.on_health) {
         Worker& first = *im.workers.front();
-        im.health = std::make_unique<HealthChecker>(first.io, first.backends, cfg.health.interval,
+        im.health = std::make_unique<HealthChecker>(first.loop, first.backends, cfg.health.interval,
                                                     cfg.health.timeout, im.on_health);
     }
-    im.open_acceptor();
+    im.listen(); // connections wait in the backlog until the first thread runs
     for (auto& w : im.workers) {
         Worker& worker = *w;
-        asio::post(worker.io, [&im, &worker] {
+        worker.loop.post([&im, &worker] {
             worker.backends.start();
             im.sweep(worker);
             if (im.health && &worker == im.workers.front().get())
                 im.health->start();
         });
-        im.threads.emplace_back([&worker] { worker.io.run(); });
+        im.threads.emplace_back([&worker] { worker.loop.run(); });
     }
-    asio::post(im.workers.front()->io, [&im] { im.accept(); });
     im.started = true;
     im.shared.log->info("listening on {} ({} threads, {} pooled Redis connections each)",
                         cfg.proxy.listen.to_string(), threads, spares);
@@ -256,11 +315,11 @@ void Proxy::stop() {
     im.started = false;
     for (auto& w : im.workers) {
         Worker& worker = *w;
-        asio::post(worker.io, [&im, &worker] {
-            boost::system::error_code ignored;
+        worker.loop.post([&im, &worker] {
             if (&worker == im.workers.front().get()) {
                 im.stopping = true;
-                im.acceptor->close(ignored);
+                im.listener.close();
+                im.accept_retry.reset();
                 if (im.health)
                     im.health->stop();
             }
@@ -270,13 +329,13 @@ void Proxy::stop() {
             end_relay(worker);
             for (auto& s : snapshot(worker))
                 s->stop();
+            worker.loop.stop(); // after this turn, which frees the sessions
         });
     }
     for (auto& t : im.threads)
         t.join();
     im.threads.clear();
-    im.acceptor.reset();
-    im.health.reset(); // before its thread's io_context
+    im.health.reset(); // before its thread's loop
     im.workers.clear();
 }
 
@@ -290,7 +349,7 @@ void Proxy::set_state(ServingState state) {
     im.shared.log->info("serving state: {}", to_string(state));
     for (auto& w : im.workers) {
         Worker& worker = *w;
-        asio::post(worker.io, [&worker, state] {
+        worker.loop.post([&worker, state] {
             const auto now = std::chrono::steady_clock::now();
             worker.state = state;
             worker.hold_until = now + worker.shared.config.proxy.backend_timeout;
@@ -312,10 +371,10 @@ void Proxy::relay_to(const conf::Endpoint& redis) {
     target.address = redis;
     for (auto& w : im.workers) {
         Worker& worker = *w;
-        asio::post(worker.io, [&worker, target, spares = im.spares] {
+        worker.loop.post([&worker, target, spares = im.spares] {
             end_relay(worker);
             // No events: the peer's Redis is not this node's health.
-            worker.relay = std::make_shared<BackendPool>(worker.io, target, worker.shared.config.proxy.backend_timeout,
+            worker.relay = std::make_shared<BackendPool>(worker.loop, target, worker.shared.config.proxy.backend_timeout,
                                                          spares, BackendEvents{});
             worker.relay->start();
             worker.state = ServingState::relaying;
@@ -336,7 +395,7 @@ void Proxy::when_drained(std::function<void(std::size_t busy)> done) {
     auto join = std::make_shared<Join>(std::move(done), im.workers.size());
     for (auto& w : im.workers) {
         Worker& worker = *w;
-        asio::post(worker.io, [&worker, join] {
+        worker.loop.post([&worker, join] {
             const auto now = std::chrono::steady_clock::now();
             if (worker.drains.empty())
                 worker.drain_until = now + kDrainTimeout;
@@ -365,7 +424,7 @@ ProxyStats Proxy::stats() const {
         Worker& worker = *w;
         std::promise<WorkerCounters> promise;
         auto future = promise.get_future();
-        asio::post(worker.io, [&worker, &promise] { promise.set_value(worker.counters); });
+        worker.loop.post([&worker, &promise] { promise.set_value(worker.counters); });
         WorkerCounters c = future.get();
         total.connections_accepted += c.accepted;
         total.connections_rejected += c.rejected;

@@ -6,8 +6,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/write.hpp>
-
 #include <algorithm>
 
 namespace redvip::proxy {
@@ -77,9 +75,11 @@ std::shared_ptr<BackendLink> no_link() {
 
 } // namespace
 
-Session::Session(Worker& worker, tcp::socket client, std::shared_ptr<BackendLink> link)
+Session::Session(Worker& worker, Socket client, std::shared_ptr<BackendLink> link)
     : w_(worker)
     , client_(std::move(client))
+    , soon_(worker.loop)
+    , later_(worker.loop)
     , link_(link ? std::move(link) : no_link())
     , link_pool_(link_.get() == &kNoLink ? nullptr : &worker.backends)
     , requests_(worker.shared.config.proxy.password.empty())
@@ -96,101 +96,86 @@ Session::~Session() {
 }
 
 void Session::start() {
-    error_code ignored;
-    client_.set_option(tcp::no_delay(true), ignored);
-    client_.non_blocking(true, ignored);
+    self_ = shared_from_this();
+    client_.set_no_delay();
+    client_.set_handler(this);
     link_->attach(*this, weak_from_this());
     read_client();
 }
 
 void Session::stop() {
-    const auto keep = std::move(held_); // freed, if it is the last, as stop() returns
     if (stopped_)
         return;
     stopped_ = true;
     if (!w_.drains.empty())
         w_.check_drained(clock::now());
-    error_code ignored;
-    client_.close(ignored);
+    client_.close();
+    soon_.cancel();
+    later_.cancel();
     // Back to the pool only with no state left on it and no request half-sent
     // (the link adds: no reply due).
     link_->release(!dirty_ && !streaming_ && in_flight_ == 0);
     link_->detach();
+    // Freed once the loop's turn is over: a caller up the stack may be ours.
+    if (self_)
+        w_.loop.release_later(std::move(self_));
+}
+
+// The client socket changed: finish a write it held back, read what came.
+void Session::on_io() {
+    if (stopped_)
+        return;
+    if (!unwritten_.empty() && client_.writable())
+        continue_write();
+    read_client();
 }
 
 // --- client -> backend ---
 
+// Reads while the client has bytes and the session room for them. The
+// buffer is taken only now, so a client that sends nothing holds none. A full
+// buffer waits for the link to take what is framed (on_sent() reads again).
+// Only bytes the framer holds (a request being held whole, or a header line)
+// fill it alone: it grows, up to kMaxHeldFrame, where process_requests() stops
+// holding. HOLDING leaves requests in the buffer, so a held client is read
+// until it is full, then again once the state changes.
 void Session::read_client() {
-    if (reading_client_ || stopped_ || waiting_ || link_->pending().full())
-        return;
+    if (reading_client_)
+        return; // the loop below is on the stack: it goes on
     reading_client_ = true;
-    if (!in_.allocated()) {
-        // Idle: wait for readability without a buffer.
-        client_.async_wait(tcp::socket::wait_read,
-                           [self = shared_from_this()](const error_code& ec) { self->on_client_readable(ec); });
-        return;
-    }
-    if (in_flight_ == 0)
-        in_.make_room();
-    // A full buffer: wait for the write to the backend to drain it (its
-    // completion reads again). Only bytes the framer holds (a request being
-    // held whole, or a header line) fill it alone: grow it, up to kMaxHeldFrame,
-    // where process_requests() stops holding.
-    if (in_.write_space() == 0) {
-        if (in_flight_ > 0 || ready_ > 0 || in_.capacity() >= kMaxHeldFrame) {
-            reading_client_ = false;
-            // A held session may have nothing else in flight (no link yet) to
-            // keep it: the hold does, until the state changes or it stops.
-            if (holding())
-                held_ = shared_from_this();
-            return;
+    for (int reads = 0; !stopped_ && !waiting_ && !link_->pending().full() && client_.readable(); ++reads) {
+        if (reads == kReadsPerTurn) {
+            soon_.after(Clock::duration::zero(), [this] { read_client(); }); // let the others in first
+            break;
         }
-        in_.reserve(std::min(in_.capacity() * 2, kMaxHeldFrame));
+        if (!in_.allocated())
+            in_ = w_.buffers.take();
+        if (in_flight_ == 0)
+            in_.make_room();
+        if (in_.write_space() == 0) {
+            if (in_flight_ > 0 || ready_ > 0 || in_.capacity() >= kMaxHeldFrame)
+                break;
+            in_.reserve(std::min(in_.capacity() * 2, kMaxHeldFrame));
+        }
+        const IoResult r = client_.read(in_.write_ptr(), in_.write_space());
+        if (r.failed()) {
+            reading_client_ = false;
+            return client_gone(r); // EOF or reset: Redis too drops what it has not answered
+        }
+        if (r.bytes == 0)
+            break;
+        in_.commit(r.bytes);
+        on_client_data(r.bytes);
     }
-    // Busy: read straight into the buffer. Asio tries the read at once only
-    // after an event, so this costs no syscall until data comes (async_wait
-    // would re-arm epoll each time).
-    client_.async_read_some(asio::buffer(in_.write_ptr(), in_.write_space()),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                                self->on_client_read(ec, n);
-                            });
+    reading_client_ = false;
 }
 
 // The client closed, reset, or broke a write: nothing to tell it. EOF and
 // resets are what clients do; anything else is worth a line at debug.
-void Session::client_gone(const error_code& ec) {
-    if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::error::broken_pipe)
-        SPDLOG_LOGGER_DEBUG(w_.shared.log, "client connection: {}", ec.message());
+void Session::client_gone(const IoResult& result) {
+    if (!result.eof && result.error != ECONNRESET && result.error != EPIPE)
+        SPDLOG_LOGGER_DEBUG(w_.shared.log, "client connection: {}", error_text(result.error));
     stop();
-}
-
-void Session::on_client_readable(const error_code& ec) {
-    reading_client_ = false;
-    if (stopped_)
-        return;
-    if (ec)
-        return client_gone(ec);
-    error_code rec;
-    std::size_t n = read_ready(client_, w_.buffers, in_, rec);
-    if (rec == asio::error::would_block)
-        return read_client();
-    if (rec)
-        return client_gone(rec); // EOF or reset: Redis too drops what it has not answered
-    on_client_data(n);
-}
-
-void Session::on_client_read(const error_code& ec, std::size_t n) {
-    reading_client_ = false;
-    if (stopped_)
-        return;
-    if (ec == asio::error::operation_aborted)
-        return release_buffers(); // the sweep found the session idle
-    if (ec)
-        return client_gone(ec);
-    if (close_after_local_)
-        return; // its input is done with (and in_ may have been cut under the read)
-    in_.commit(n);
-    on_client_data(n);
 }
 
 void Session::on_client_data(std::size_t n) {
@@ -360,9 +345,8 @@ void Session::bind_link() {
     if (link_pool_ != nullptr) {
         link_->release(true);
         link_->detach();
-        // Its cancelled read is queued: it runs before this, on this thread,
-        // and must find the link alive.
-        asio::post(w_.io, [old = std::move(link_)] {});
+        // Its call into this session may be on the stack.
+        w_.loop.release_later(std::move(link_));
     }
     if (&pool != &w_.backends)
         ++w_.counters.relayed_sessions;
@@ -543,39 +527,44 @@ void Session::on_link_failed(const LinkError& error) {
 
 // --- replies to the client ---
 
-// Completion of a write to the client: `then` runs unless the session stopped
-// or the client went away.
-template <class Then>
-auto Session::client_written(Then then) {
-    return [self = shared_from_this(), then](const error_code& ec, std::size_t n) {
-        if (self->stopped_)
-            return;
-        if (ec)
-            return self->client_gone(ec);
-        self->w_.counters.bytes_out += n;
-        then(*self);
-    };
-}
-
 // Replies are written at once when the client's socket takes them all (the
-// common case); only the rest waits for an asynchronous write. Asio posts
-// the completion of even an immediate write, and each post costs the loop
-// one more round: an epoll_wait and, often, a sleep and a wake-up.
+// common case); only the rest waits for EPOLLOUT.
 void Session::write_client() {
     if (link_->replies_lent() || !link_->replies_ready() || stopped_ || !local_writing_.empty())
         return;
-    const std::string_view replies = link_->lend_replies();
-    error_code ec;
-    const std::size_t n = client_.write_some(asio::buffer(replies.data(), replies.size()), ec);
-    if (ec && ec != asio::error::would_block)
-        return client_gone(ec);
-    const std::size_t written = ec ? 0 : n;
-    w_.counters.bytes_out += written;
-    if (written == replies.size())
-        return replies_delivered();
-    const std::string_view rest = replies.substr(written);
-    asio::async_write(client_, asio::buffer(rest.data(), rest.size()),
-                      client_written([](Session& s) { s.replies_delivered(); }));
+    if (write_out(link_->lend_replies(), Writing::replies))
+        replies_delivered();
+}
+
+// True when the socket took every byte. Else the rest waits for EPOLLOUT
+// (continue_write()), or the socket failed: the session stops from the loop,
+// not inside its caller (and the lent bytes keep anything else from writing).
+bool Session::write_out(std::string_view bytes, Writing kind) {
+    const IoResult r = client_.write(bytes);
+    if (r.error != 0) {
+        later_.after(Clock::duration::zero(), [this, r] { client_gone(r); });
+        return false;
+    }
+    w_.counters.bytes_out += r.bytes;
+    if (r.bytes == bytes.size())
+        return true;
+    unwritten_ = bytes.substr(r.bytes);
+    writing_ = kind;
+    return false;
+}
+
+void Session::continue_write() {
+    const IoResult r = client_.write(unwritten_);
+    if (r.error != 0)
+        return client_gone(r);
+    w_.counters.bytes_out += r.bytes;
+    unwritten_.remove_prefix(r.bytes);
+    if (!unwritten_.empty())
+        return;
+    if (std::exchange(writing_, Writing::none) == Writing::replies)
+        replies_delivered();
+    else
+        local_written();
 }
 
 void Session::replies_delivered() {
@@ -609,11 +598,10 @@ void Session::leave_if_quiet() {
                        (stale() && (dirty_ || passthrough_));
     if (!leave)
         return;
-    error_code ignored;
     const bool writing = link_->replies_lent() || !local_writing_.empty();
     const bool quiet = passthrough_ ? !writing
                                     : !replies_outstanding() && in_.empty() && !streaming_ && !dropping_ &&
-                                          client_.available(ignored) == 0;
+                                          client_.available() == 0;
     if (quiet)
         stop();
 }
@@ -647,39 +635,35 @@ void Session::flush_local() {
         return;
     }
     local_writing_.swap(local_);
-    asio::async_write(client_, asio::buffer(local_writing_), client_written([](Session& s) {
-                          s.local_writing_.clear();
-                          if (s.close_after_local_ && s.local_.empty())
-                              return s.stop();
-                          s.after_client_write();
-                      }));
+    // Emitted while requests are framed: what follows a local reply runs
+    // from the loop, never inside the framing that emitted it.
+    if (write_out(local_writing_, Writing::local))
+        later_.after(Clock::duration::zero(), [this] { local_written(); });
+}
+
+void Session::local_written() {
+    local_writing_.clear();
+    if (close_after_local_ && local_.empty())
+        return stop();
+    after_client_write();
 }
 
 // A busy session keeps its buffers (reads go straight into them); one idle
 // for kBufferIdle gives them back to the thread's pools, so an idle client
-// costs no buffer. A read in flight into a buffer is cancelled first: its
-// handler comes back here once the buffer is free.
+// costs no buffer (the next read takes one).
 void Session::release_buffers() {
     const bool quiet = (link_->pending().empty() || passthrough_) && in_.empty() && in_flight_ == 0 &&
                        !link_->holds_replies() && !link_->replies_lent() && local_.empty() &&
                        local_writing_.empty() && !streaming_ && !dropping_;
-    if (!quiet || stopped_) {
-        read_client();
+    if (!quiet || stopped_)
         return;
-    }
-    error_code ignored;
-    if (reading_client_ && in_.allocated())
-        client_.cancel(ignored); // nothing else is in flight on it
-    else
-        w_.buffers.give_back(in_);
+    w_.buffers.give_back(in_);
     link_->release_buffer(); // nothing is being sent: see quiet
     if (local_.capacity() > 32)
         std::string().swap(local_);
-    read_client(); // without a buffer now, unless its cancel is still due
 }
 
 void Session::on_state_change() {
-    const auto keep = std::move(held_);
     if (stopped_)
         return;
     process_requests();

@@ -24,15 +24,15 @@
 // (retired) unless it closes first, once quiet. CLOSING relays as RELAYING
 // does, and closes each session once it is quiet (leave_if_quiet()).
 //
-// Buffers: a busy session keeps its request buffer (and its link its reply
-// buffer) and reads straight into it (async_read_some costs no epoll_ctl;
-// async_wait re-arms epoll every time); one idle for kBufferIdle gives them
-// back and waits for readability without a buffer, so thousands of idle
-// clients hold none.
+// Buffers: a session takes its request buffer (and its link its reply
+// buffer) only when its socket turns readable, and reads straight into it;
+// one idle for kBufferIdle gives them back, so thousands of idle clients hold
+// none.
 //
-// Ownership: handlers hold a shared_ptr, and so do the link's operations
-// (its keepalive); stop() closes the client and releases the link, after which
-// every handler returns at once and the session is freed with the last.
+// Ownership: a session owns itself from start() to stop(), which hands it to
+// the loop's release_later(); the link's operations hold it too (its
+// keepalive). Reads and writes happen at once; only what the client socket
+// does not take waits for EPOLLOUT (on_io()).
 #pragma once
 
 #include "proxy/buffer.hpp"
@@ -55,12 +55,12 @@ namespace redvip::proxy {
 inline constexpr std::string_view kHoldExpired =
     "-TRYAGAIN redvip: this node is still changing role, try again\r\n";
 
-class Session : public std::enable_shared_from_this<Session>, private ReplySink {
+class Session : public std::enable_shared_from_this<Session>, private ReplySink, private IoHandler {
 public:
     // `link` is this session's alone (a test's fake); without one, the
     // session takes Worker::new_link() at its first command for Redis, so an
     // idle client holds no link.
-    Session(Worker& worker, tcp::socket client, std::shared_ptr<BackendLink> link = nullptr);
+    Session(Worker& worker, Socket client, std::shared_ptr<BackendLink> link = nullptr);
     ~Session();
 
     void start();
@@ -73,13 +73,13 @@ public:
     bool busy() const noexcept;
 
 private:
-    using error_code = boost::system::error_code;
+    enum class Writing : std::uint8_t { none, replies, local };
+
+    void on_io() override;
 
     // client -> backend
     void read_client();
-    void client_gone(const error_code& ec);
-    void on_client_readable(const error_code& ec);
-    void on_client_read(const error_code& ec, std::size_t n);
+    void client_gone(const IoResult& result);
     void on_client_data(std::size_t n);
     void process_requests();
     bool end_of_frame(const Request& request, std::chrono::steady_clock::time_point now);
@@ -116,9 +116,10 @@ private:
 
     // -> client
     void write_client();
+    bool write_out(std::string_view bytes, Writing kind);
+    void continue_write();
     void replies_delivered();
-    template <class Then>
-    auto client_written(Then then);
+    void local_written();
     void after_client_write();
     bool replies_outstanding() const noexcept;
     void resume_if_quiet();
@@ -127,8 +128,12 @@ private:
     void release_buffers();
 
     Worker& w_;
-    std::shared_ptr<Session> held_; // itself, while held with nothing in flight
-    tcp::socket client_;
+    std::shared_ptr<Session> self_; // from start() to stop()
+    Socket client_;
+    Timer soon_;                    // a read past its turn's budget
+    Timer later_;                   // a local reply's end, or a write's error: not inside the call
+    std::string_view unwritten_;    // what the client socket has not taken yet...
+    Writing writing_ = Writing::none; // ...of which write
     std::shared_ptr<BackendLink> link_;
     const BackendPool* link_pool_ = nullptr; // where link_'s connection comes from; null: no link yet
     RequestFramer requests_;

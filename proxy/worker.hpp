@@ -8,9 +8,7 @@
 #include "proxy/proxy.hpp"
 #include "proxy/resp.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include "proxy/event_loop.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -54,16 +52,20 @@ struct WorkerCounters {
 struct Worker {
     Worker(Shared& shared, int spares, BackendEvents events)
         : shared(shared)
-        , backends(io, shared.config.redis, shared.config.proxy.backend_timeout, spares, std::move(events))
-        , sweep(io) {}
+        , backends(loop, shared.config.redis, shared.config.proxy.backend_timeout, spares, std::move(events))
+        , sweep(loop) {}
+    // Stops the sessions still open and frees them before the loop goes.
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
 
     Shared& shared;
-    boost::asio::io_context io{1};
+    EventLoop loop; // first of what lives on it: it goes last
     BufferPool buffers;
     BackendPool backends;
     WorkerCounters counters;
     std::unordered_set<Session*> sessions;
-    boost::asio::steady_timer sweep;
+    Timer sweep;
     ServingState state = ServingState::serving; // this thread's copy of shared.state
     // HOLDING lasts at most backend_timeout from when this thread saw it: past
     // hold_until the sweep sets hold_expired, and held and new commands get
