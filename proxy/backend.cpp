@@ -58,8 +58,9 @@ public:
     }
 
     // Outcomes come from the loop, never from inside acquire().
-    void fail_soon(int error) {
-        timer_.after(Clock::duration::zero(), [this, error] { finish(error_text(error)); });
+    void fail_soon(int error) { fail_soon(error_text(error)); }
+    void fail_soon(std::string error) {
+        timer_.after(Clock::duration::zero(), [this, error = std::move(error)] { finish(error); });
     }
 
     void on_io() override {
@@ -203,7 +204,10 @@ void BackendPool::connect(Handler handler) {
     };
     auto attempt = std::make_shared<Attempt>(*this, std::move(report));
     attempts_.push_back(attempt);
-    attempt->start();
+    if (stopped_)
+        attempt->fail_soon(std::string("the proxy is stopping"));
+    else
+        attempt->start();
 }
 
 void BackendPool::finished(Attempt& attempt) {

@@ -7,7 +7,7 @@ namespace redvip::proxy {
 using clock = std::chrono::steady_clock;
 
 BoundLink::BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers, std::shared_ptr<BackendPool> shared)
-    : pool_(pool), shared_pool_(std::move(shared)), buffers_(buffers), soon_(loop) {}
+    : pool_(pool), shared_pool_(std::move(shared)), buffers_(buffers), soon_(loop), failing_(loop) {}
 
 BoundLink::~BoundLink() { buffers_.give_back(out_); }
 
@@ -43,7 +43,7 @@ void BoundLink::connect() {
 bool BoundLink::send(std::string_view bytes) {
     const IoResult r = socket_.write(bytes);
     if (r.error != 0) {
-        soon_.after(Clock::duration::zero(), [this, error = r.error] { fail(LinkFailure::lost, error_text(error)); });
+        failing_.after(Clock::duration::zero(), [this, error = r.error] { fail(LinkFailure::lost, error_text(error)); });
         return false;
     }
     if (r.bytes == bytes.size())
@@ -102,6 +102,7 @@ void BoundLink::release(bool clean) {
         socket_.close();
     }
     soon_.cancel();
+    failing_.cancel();
     unsent_ = {};
     if (state_ == State::bound)
         state_ = State::none;
@@ -191,6 +192,7 @@ void BoundLink::fail(LinkFailure kind, const std::string& why) {
         return;
     socket_.close();
     soon_.cancel();
+    failing_.cancel();
     unsent_ = {};
     state_ = State::none;
     out_.truncate(replied_);

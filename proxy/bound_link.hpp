@@ -63,7 +63,8 @@ private:
     ReplySink* sink_ = nullptr;
     std::weak_ptr<void> keepalive_;
     Socket socket_;
-    Timer soon_;                 // what must not run inside the session's call
+    Timer soon_;                 // a read past its turn's budget
+    Timer failing_;              // a send's error: reported from the loop, not inside send()
     std::string_view unsent_;    // of the last send(), what the socket has not taken
     State state_ = State::none;
     ReplyFramer replies_;

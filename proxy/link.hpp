@@ -19,9 +19,12 @@
 //   send() returns true. So the hot path allocates nothing and copies nothing,
 //   as before the boundary.
 // - Calls into the sink come from the link's event loop, never from inside a
-//   call the session made (no re-entrance), with one exception: connect() may
-//   call on_link_ready() before it returns, when a pooled connection is ready
-//   (so a session's first command costs no loop turn).
+//   call the session made (no re-entrance), with two exceptions, so that
+//   neither costs a loop turn: connect() may call on_link_ready() before it
+//   returns, when a pooled connection is ready; and replies_written() reads
+//   on at once (the room it freed may be what Redis waited for), so it may
+//   call on_answered() and on_replies(), or the failure calls when that read
+//   finds the connection broken. The session treats them as from the loop.
 #pragma once
 
 #include "proxy/pending.hpp"

@@ -105,7 +105,10 @@ void reject(Worker& w, Socket socket, std::string_view why) {
 
 } // namespace
 
+// (Proxy::stop() did all this already, on the thread: here for the rest.)
 Worker::~Worker() {
+    backends.stop(); // attempts in flight answer their sessions, which are alive
+    end_relay(*this);
     for (auto& s : snapshot(*this))
         s->stop();
     loop.release_now();

@@ -143,7 +143,8 @@ void Session::read_client() {
     if (reading_client_)
         return; // the loop below is on the stack: it goes on
     reading_client_ = true;
-    for (int reads = 0; !stopped_ && !waiting_ && !link_->pending().full() && client_.readable(); ++reads) {
+    for (int reads = 0; !stopped_ && !waiting_ && !client_eof_ && !link_->pending().full() && client_.readable();
+         ++reads) {
         if (reads == kReadsPerTurn) {
             soon_.after(Clock::duration::zero(), [this] { read_client(); }); // let the others in first
             break;
@@ -158,9 +159,13 @@ void Session::read_client() {
             in_.reserve(std::min(in_.capacity() * 2, kMaxHeldFrame));
         }
         const IoResult r = client_.read(in_.write_ptr(), in_.write_space());
+        if (r.eof) {
+            reading_client_ = false;
+            return client_done();
+        }
         if (r.failed()) {
             reading_client_ = false;
-            return client_gone(r); // EOF or reset: Redis too drops what it has not answered
+            return client_gone(r); // a reset: Redis too drops what it has not answered
         }
         if (r.bytes == 0)
             break;
@@ -191,6 +196,26 @@ void Session::process_requests() {
         frame_requests();
     while (forward());
     read_client();
+    end_if_done();
+}
+
+// The client sent its last byte (a half-close: `nc -N`, a script's
+// shutdown(SHUT_WR)). As Redis does, the commands it sent whole are answered,
+// then the connection is closed; a request cut short is dropped unanswered.
+void Session::client_done() {
+    client_eof_ = true;
+    process_requests();
+}
+
+// After a half-close: closes once every reply is written, or at once when the
+// client is blocked or subscribed (Redis frees such a client at EOF).
+void Session::end_if_done() {
+    if (!client_eof_ || stopped_)
+        return;
+    const PendingQueue& pending = link_->pending();
+    const bool blocked = passthrough_ || (!pending.empty() && pending.front().blocking);
+    if (blocked || (!replies_outstanding() && !holding()))
+        stop();
 }
 
 void Session::frame_requests() {

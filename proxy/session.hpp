@@ -80,6 +80,8 @@ private:
     // client -> backend
     void read_client();
     void client_gone(const IoResult& result);
+    void client_done();
+    void end_if_done();
     void on_client_data(std::size_t n);
     void process_requests();
     bool end_of_frame(const Request& request, std::chrono::steady_clock::time_point now);
@@ -146,6 +148,7 @@ private:
     std::chrono::steady_clock::time_point backend_progress_; // a byte from Redis, or a reply written
     std::string drop_reply_;    // answers the frame being dropped, once it ends
     bool reading_client_ = false;
+    bool client_eof_ = false;   // the client half-closed: answer what it sent, then close
     bool close_after_local_ = false;
     bool waiting_ = false;      // a proxy-answered command waits for earlier replies
     bool passthrough_ = false;  // replies no longer pair with requests (SUBSCRIBE, MONITOR...)

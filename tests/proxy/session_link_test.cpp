@@ -325,6 +325,35 @@ TEST_CASE("an unreachable link answers each request and the session carries on")
     CHECK_FALSE(rig.closed);
 }
 
+// As Redis does with `nc -N` or a script that shuts down its sending side:
+// the commands sent whole are answered, the one cut short is dropped, then
+// the close.
+TEST_CASE("a half-closed client gets the replies to what it sent whole, then the close") {
+    Rig rig;
+    const std::string whole = get(1) + get(2);
+    rig.send(whole + "*2\r\n$3\r\nGET");
+    REQUIRE(::shutdown(rig.client, SHUT_WR) == 0);
+    rig.run_until([&] { return rig.link->pending().size() == 2 && rig.link->sent.size() == whole.size(); });
+    rig.received();
+    CHECK_FALSE(rig.closed); // two replies are owed
+    rig.link->answer("+a\r\n");
+    rig.link->answer("+b\r\n");
+    rig.run_until([&] { return rig.received().size() >= 8 && rig.closed; });
+    CHECK(rig.got == "+a\r\n+b\r\n");
+    CHECK(rig.link->sent == whole); // nothing of the cut request went on
+}
+
+TEST_CASE("a half-closed client blocked in a command is closed at once") {
+    Rig rig;
+    const std::string blpop = "*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n";
+    rig.send(blpop);
+    rig.run_until([&] { return rig.link->sent.size() == blpop.size(); });
+    REQUIRE(::shutdown(rig.client, SHUT_WR) == 0);
+    rig.run_until([&] { return rig.received().empty() && rig.closed; });
+    CHECK(rig.link->releases == 1);
+    CHECK(rig.link->pending().size() == 1); // still due: a real link closes such a connection
+}
+
 TEST_CASE("a clean session gives its link back as reusable") {
     Rig rig;
     rig.send(get(1));

@@ -117,6 +117,23 @@ class Transparency(ProxyTest):
         self.assertEqual(client.get("big"), value)
         self.assertEqual(client.strlen("big"), len(value))
 
+    def test_half_closed_client_gets_its_replies(self):
+        """A client that shuts down its sending side (nc -N) gets the replies
+        to the commands it sent whole, then the close, as from Redis; the
+        command cut short is dropped."""
+        def half_close(port):
+            sock, _ = lib.connect(port)
+            with sock:
+                sock.sendall(encode("SET", "a", "b") + encode("GET", "a") + b"*2\r\n$3\r\nGET")
+                sock.shutdown(socket.SHUT_WR)
+                out = b""
+                while chunk := sock.recv(65536):
+                    out += chunk
+                return out
+        self.assertEqual(half_close(self.port), b"+OK\r\n$1\r\nb\r\n")
+        self.direct().flushall()
+        self.assertEqual(half_close(self.redis.port), b"+OK\r\n$1\r\nb\r\n")
+
     def test_inline_commands(self):
         self.assertEqual(exchange(self.port, [b"SET inline 42\r\n", b"GET inline\r\n", b"\r\n" + b"PING\r\n"]),
                          [b"+OK\r\n", b"$2\r\n42\r\n", b"+PONG\r\n"])
