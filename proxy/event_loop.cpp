@@ -265,6 +265,7 @@ void EventLoop::post(std::function<void()> fn) {
         std::lock_guard lock(posted_mutex_);
         was_empty = posted_.empty();
         posted_.push_back(std::move(fn));
+        has_posts_.store(true, std::memory_order_release);
     }
     if (was_empty) {
         const std::uint64_t one = 1;
@@ -279,9 +280,16 @@ void EventLoop::on_io() {
     std::uint64_t count;
     while (::read(wake_, &count, sizeof count) > 0) {
     }
+    run_posted();
+}
+
+void EventLoop::run_posted() {
+    if (!has_posts_.load(std::memory_order_acquire))
+        return;
     {
         std::lock_guard lock(posted_mutex_);
         running_.swap(posted_);
+        has_posts_.store(false, std::memory_order_relaxed);
     }
     for (auto& fn : running_)
         fn();
@@ -304,6 +312,10 @@ int EventLoop::timeout_for(std::chrono::milliseconds max_wait) const {
 void EventLoop::turn(int timeout_ms) {
     std::array<epoll_event, kMaxEvents> events;
     const int n = ::epoll_wait(epoll_, events.data(), kMaxEvents, timeout_ms);
+    // Posts first: the eventfd may come after a socket whose event the
+    // kernel queued earlier (a new socket is queued writable at once) and
+    // whose bytes arrived after the post.
+    run_posted();
     for (int i = 0; i < n; ++i) {
         const std::uint64_t key = events[i].data.u64;
         const auto index = static_cast<std::uint32_t>(key);

@@ -136,7 +136,9 @@ public:
     void stop() noexcept;
     bool stopped() const noexcept { return stopped_.load(std::memory_order_relaxed); }
 
-    // From any thread: `fn` runs on the loop's thread, in order.
+    // From any thread: `fn` runs on the loop's thread, in order, and before
+    // any socket event the loop learns of after the post (a state change
+    // posted before a client's bytes arrive applies to them).
     void post(std::function<void()> fn);
     // Keeps `object` until the current turn has dispatched every event.
     void release_later(std::shared_ptr<void> object);
@@ -159,6 +161,7 @@ private:
     void remove(std::uint32_t slot) noexcept;
     Slot& slot(std::uint32_t index) noexcept { return slots_[index]; }
     void on_io() override; // the post queue's eventfd
+    void run_posted();
     void turn(int timeout_ms);
     int timeout_for(std::chrono::milliseconds max_wait) const;
 
@@ -170,6 +173,7 @@ private:
     TimerQueue timers_;
     std::vector<std::shared_ptr<void>> graveyard_;
     std::atomic<bool> stopped_{false};
+    std::atomic<bool> has_posts_{false}; // posted_ is not empty
     std::mutex posted_mutex_;
     std::vector<std::function<void()>> posted_;  // under posted_mutex_
     std::vector<std::function<void()>> running_; // the loop's thread only

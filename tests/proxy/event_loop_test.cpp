@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,6 +37,28 @@ struct Pair {
     }
     void send(std::string_view bytes) const {
         REQUIRE(::send(b, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+    }
+};
+
+// The same over TCP on loopback, as clients come.
+struct TcpPair : Pair {
+    TcpPair() {
+        ::close(a);
+        ::close(b);
+        const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(listener >= 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t size = sizeof address;
+        REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), size) == 0);
+        REQUIRE(::listen(listener, 1) == 0);
+        REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+        b = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(::connect(b, reinterpret_cast<sockaddr*>(&address), size) == 0);
+        a = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        REQUIRE(a >= 0);
+        ::close(listener);
     }
 };
 
@@ -217,6 +240,29 @@ TEST_CASE("posts from another thread run on the loop's thread, in order; stop() 
     for (int i = 0; i < 100; ++i)
         CHECK(ran[static_cast<std::size_t>(i)] == i);
     CHECK(ran_on == std::this_thread::get_id());
+}
+
+// A new socket is queued writable at once; bytes that arrive later join
+// that event, ahead of the eventfd of a post made in between. The post must
+// still run first: a state change posted before a client's bytes arrive
+// applies to them.
+TEST_CASE("a post runs before a socket event the loop learns of after it") {
+    EventLoop loop;
+    loop.run_once(0ms); // what the kernel queued for the loop itself is taken
+    TcpPair pair;
+    Socket socket(loop, pair.a, true);
+    std::vector<std::string> order;
+    Counter handler;
+    handler.then = [&] {
+        if (socket.readable())
+            order.push_back("read");
+    };
+    socket.set_handler(&handler);
+    std::thread poster([&] { loop.post([&] { order.push_back("post"); }); });
+    poster.join();
+    pair.send("x");
+    run_until(loop, [&] { return order.size() == 2; });
+    CHECK(order == std::vector<std::string>{"post", "read"});
 }
 
 TEST_CASE("stop() from another thread wakes a loop that waits with no timer") {
