@@ -21,7 +21,8 @@ Every process it starts is ended by its pid, on success, failure or Ctrl-C.
 --profile adds, for each proxy and GET at -c 50 -P 1, -c 50 -P 16 and -c 1 -P 1,
 its user and system CPU per request and, where perf (Debian: linux-perf) can
 count system calls, its reads, writes, epoll calls and context switches per
-request, measured on the same interleaved runs.
+request, and Redis's own CPU and context switches behind each proxy, measured
+on the same interleaved runs.
 --pin runs each side under taskset (e.g. 0:1:1, or 0:0-1:1); the same for
 every target. --quick: one round, 20000 requests, 500 idle clients.
 Reports figures; asserts nothing.
@@ -132,12 +133,12 @@ class Targets:
         self.tmp = tmp
         redis_cpus, proxy_cpus, self.bench_cpus = (args.pin.split(":") if args.pin else ("", "", ""))
         self.redis_port = free_port()
-        start(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", tmp, "--maxclients", "15000", "--protected-mode", "no"],
-              f"{tmp}/redis.log", redis_cpus)
+        proc = start(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+                      "--appendonly", "no", "--dir", tmp, "--maxclients", "15000", "--protected-mode", "no"],
+                     f"{tmp}/redis.log", redis_cpus)
         wait_port(self.redis_port, "redis-server")
         self.ports = {"redis": self.redis_port}
-        self.pids = {}
+        self.pids = {"redis": proc.pid}
 
         port = free_port()
         with open(f"{tmp}/redvip.toml", "w") as f:
@@ -321,35 +322,49 @@ def perf_counts(path):
     return counts if counts else None
 
 
+def start_perf(pid, out):
+    perf = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS), "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    STARTED.append(perf)
+    return perf
+
+
+def stop_perf(perf, out):
+    """The counts of a perf stat started by start_perf, or None."""
+    perf.send_signal(signal.SIGINT)
+    try:
+        perf.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        perf.kill()
+        perf.wait()
+    STARTED.remove(perf)
+    # perf stat prints its counts on SIGINT, then ends by it.
+    ended = perf.returncode in (0, -signal.SIGINT)
+    return perf_counts(out) if ended and os.path.exists(out) else None
+
+
 def profile_once(targets, name, extra, requests, use_perf):
-    pid = targets.pids[name]
-    out = os.path.join(targets.tmp, f"perf-{name}.csv")
-    perf = None
-    if use_perf:
-        perf = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS), "-p", str(pid)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        STARTED.append(perf)
+    """Per request: the proxy's CPU, calls and context switches, and Redis's
+    CPU and context switches behind it (a proxy that makes Redis sleep and
+    wake more often costs Redis, the bottleneck, its cycles)."""
+    pids = {"": targets.pids[name], "redis ": targets.pids["redis"]}
+    outs = {who: os.path.join(targets.tmp, f"perf-{name}-{who.strip() or 'proxy'}.csv") for who in pids}
+    perfs = {who: start_perf(pid, outs[who]) for who, pid in pids.items()} if use_perf else {}
+    if perfs:
         time.sleep(0.5)  # attached to every thread
-    user0, sys0 = cpu_seconds(pid)
+    before = {who: cpu_seconds(pid) for who, pid in pids.items()}
     bench(targets, targets.ports[name], extra, requests)
-    user1, sys1 = cpu_seconds(pid)
-    counts = None
-    if perf:
-        perf.send_signal(signal.SIGINT)
-        try:
-            perf.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            perf.kill()
-            perf.wait()
-        STARTED.remove(perf)
-        # perf stat prints its counts on SIGINT, then ends by it.
-        ended = perf.returncode in (0, -signal.SIGINT)
-        counts = perf_counts(out) if ended and os.path.exists(out) else None
-    figures = {"user us": (user1 - user0) * 1e6 / requests, "sys us": (sys1 - sys0) * 1e6 / requests}
-    if counts:
+    after = {who: cpu_seconds(pid) for who, pid in pids.items()}
+    counts = {who: stop_perf(perf, outs[who]) for who, perf in perfs.items()}
+    figures = {}
+    for who in pids:
+        figures[f"{who}user us"] = (after[who][0] - before[who][0]) * 1e6 / requests
+        figures[f"{who}sys us"] = (after[who][1] - before[who][1]) * 1e6 / requests
+    if counts.get("") and counts.get("redis "):
         for group, calls in SYSCALL_GROUPS.items():
-            figures[group] = sum(counts.get(f"syscalls:sys_enter_{c}", 0) for c in calls) / requests
-        figures["context switches"] = counts.get("context-switches", 0) / requests
+            figures[group] = sum(counts[""].get(f"syscalls:sys_enter_{c}", 0) for c in calls) / requests
+        for who in pids:
+            figures[f"{who}context switches"] = counts[who].get("context-switches", 0) / requests
     return figures
 
 
@@ -365,12 +380,14 @@ def run_profile(targets, args):
                 results.setdefault((label, name), []).append(
                     profile_once(targets, name, extra, args.requests, use_perf))
     columns = ["user us", "sys us"]
-    if all(len(r) > 2 for runs in results.values() for r in runs):
+    counted = all("context switches" in r for runs in results.values() for r in runs)
+    if counted:
         columns += list(SYSCALL_GROUPS) + ["context switches"]
-    elif use_perf:
-        log("perf stat counted nothing (no tracefs, or not allowed): CPU figures only")
-    else:
+    columns += ["redis user us", "redis sys us"] + (["redis context switches"] if counted else [])
+    if not use_perf:
         log("perf not found (Debian: linux-perf): CPU figures only")
+    elif not counted:
+        log("perf stat counted nothing (no tracefs, or not allowed): CPU figures only")
     print(f"\nWhere each proxy's time goes: per request, medians of {args.rounds} interleaved round(s) of "
           f"{args.requests} requests; CPU from /proc/PID/stat (every thread), calls and context switches "
           f"from perf stat -p PID\n")
