@@ -4,15 +4,16 @@
 // data, posts from another thread, stop(), and events for a socket closed in
 // the same turn.
 #include "proxy/event_loop.hpp"
+#include "tcp_pair.hpp"
 
 #include <doctest/doctest.h>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace redvip::proxy;
@@ -45,20 +46,7 @@ struct TcpPair : Pair {
     TcpPair() {
         ::close(a);
         ::close(b);
-        const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(listener >= 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t size = sizeof address;
-        REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), size) == 0);
-        REQUIRE(::listen(listener, 1) == 0);
-        REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) == 0);
-        b = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(::connect(b, reinterpret_cast<sockaddr*>(&address), size) == 0);
-        a = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        REQUIRE(a >= 0);
-        ::close(listener);
+        std::tie(b, a) = test::tcp_pair();
     }
 };
 

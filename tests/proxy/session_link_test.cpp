@@ -4,6 +4,7 @@
 // unreachable one leaves the session usable, and a pipelined round trip
 // allocates nothing per request.
 #include "alloc_counter.hpp"
+#include "tcp_pair.hpp"
 #include "proxy/link.hpp"
 #include "proxy/session.hpp"
 #include "proxy/worker.hpp"
@@ -11,7 +12,6 @@
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -146,30 +146,11 @@ private:
     std::size_t lent_ = 0;
 };
 
-// A connected pair on loopback: the client end blocking, the server end not.
-std::pair<int, int> tcp_pair() {
-    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof address;
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), size) == 0);
-    REQUIRE(::listen(listener, 1) == 0);
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) == 0);
-    const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&address), size) == 0);
-    const int server = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    REQUIRE(server >= 0);
-    ::close(listener);
-    return {client, server};
-}
-
 // A worker with one session on a loopback connection whose client end the
 // test holds, and whose link is a FakeBackendLink.
 struct Rig {
     Rig() : shared{config, std::make_shared<spdlog::logger>("test")}, worker(shared, 1, {}) {
-        const auto [client_end, server_end] = tcp_pair();
+        const auto [client_end, server_end] = test::tcp_pair();
         client = client_end;
         shared.clients = 1;
         link = std::make_shared<FakeBackendLink>(worker.loop);
