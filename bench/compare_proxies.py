@@ -17,12 +17,19 @@ Every process it starts is ended by its pid, on success, failure or Ctrl-C.
                              [--requests 200000] [--idle-clients 5000] [--redvip-threads 1]
                              [--pin REDIS_CPUS:PROXY_CPUS:BENCH_CPUS] [--quick]
                              [--skip-bench] [--skip-loadgen] [--skip-idle] [--profile]
+                             [--redvip-b PATH] [--targets LIST] [--workloads LIST]
 
 --profile adds, for each proxy and GET at -c 50 -P 1, -c 50 -P 16 and -c 1 -P 1,
 its user and system CPU per request and, where perf (Debian: linux-perf) can
 count system calls, its reads, writes, epoll calls and context switches per
-request, and Redis's own CPU and context switches behind each proxy, measured
-on the same interleaved runs.
+request, Redis's own CPU and context switches behind each proxy, the load
+generator's CPU per request and the share of the machine's CPU time left idle
+(/proc/stat), measured on the same interleaved runs.
+Besides the medians, each proxy is set against HAProxy round by round: the two
+ran next to each other, so the ratio of the pair leaves out the drift of a
+shared machine over the run; its median and range are printed.
+--redvip-b runs a second redvip build beside the first (an A/B of a change, in
+the same run); --targets and --workloads run a subset (Redis direct always).
 --pin runs each side under taskset (e.g. 0:1:1, or 0:0-1:1); the same for
 every target. --quick: one round, 20000 requests, 500 idle clients.
 Reports figures; asserts nothing.
@@ -140,15 +147,9 @@ class Targets:
         self.ports = {"redis": self.redis_port}
         self.pids = {"redis": proc.pid}
 
-        port = free_port()
-        with open(f"{tmp}/redvip.toml", "w") as f:
-            f.write(f'[proxy]\nlisten = "127.0.0.1:{port}"\nthreads = {args.redvip_threads}\n'
-                    f'max_clients = 15000\n'
-                    f'[redis]\naddress = "127.0.0.1:{self.redis_port}"\npool_size = 8\n'
-                    f'[metrics]\nlisten = ""\n[admin]\nsocket = "{tmp}/redvip-admin.sock"\n[log]\nlevel = "warn"\n')
-        proc = start([args.redvip, "--config", f"{tmp}/redvip.toml"], f"{tmp}/redvip.log", proxy_cpus)
-        wait_port(port, "redvip")
-        self.ports["redvip"], self.pids["redvip"] = port, proc.pid
+        self.start_redvip("redvip", args.redvip, args, proxy_cpus)
+        if args.redvip_b:
+            self.start_redvip("redvip-b", args.redvip_b, args, proxy_cpus)
 
         port = free_port()
         with open(f"{tmp}/haproxy.cfg", "w") as f:
@@ -173,13 +174,28 @@ class Targets:
         wait_port(port, "twemproxy")
         self.ports["twemproxy"], self.pids["twemproxy"] = port, proc.pid
 
+    def start_redvip(self, name, binary, args, cpus):
+        port = free_port()
+        with open(f"{self.tmp}/{name}.toml", "w") as f:
+            f.write(f'[proxy]\nlisten = "127.0.0.1:{port}"\nthreads = {args.redvip_threads}\n'
+                    f'max_clients = 15000\n'
+                    f'[redis]\naddress = "127.0.0.1:{self.redis_port}"\npool_size = 8\n'
+                    f'[metrics]\nlisten = ""\n[admin]\nsocket = "{self.tmp}/{name}-admin.sock"\n'
+                    f'[log]\nlevel = "warn"\n')
+        proc = start([binary, "--config", f"{self.tmp}/{name}.toml"], f"{self.tmp}/{name}.log", cpus)
+        wait_port(port, name)
+        self.ports[name], self.pids[name] = port, proc.pid
 
-WORKLOADS = [
-    ("set,get -c 50 -P 1", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "1"], True),
-    ("set,get -c 50 -P 16", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "16"], True),
-    ("set,get -c 1 -P 1", ["-t", "set,get", "-d", "32", "-c", "1", "-P", "1"], True),
-    ("lrange_600 -c 50", ["-t", "lrange_600", "-c", "50"], False),
-]
+
+# (label, redis-benchmark arguments, small requests: the full -n), by the key --workloads takes
+ALL_WORKLOADS = {
+    "c50": ("set,get -c 50 -P 1", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "1"], True),
+    "p16": ("set,get -c 50 -P 16", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "16"], True),
+    "c1": ("set,get -c 1 -P 1", ["-t", "set,get", "-d", "32", "-c", "1", "-P", "1"], True),
+    "lrange": ("lrange_600 -c 50", ["-t", "lrange_600", "-c", "50"], False),
+}
+WORKLOADS = list(ALL_WORKLOADS.values())
+# Redis direct first (every ratio's base); --targets and --redvip-b change the rest.
 TARGETS = ["redis", "redvip", "haproxy", "twemproxy"]
 
 
@@ -229,6 +245,30 @@ def print_table(results, args):
                 base = (rps, p99)
             print(f"| {workload} | {test} | {target} | {rps:,.0f} | {rps / base[0]:.2f} | {p50:.3f} | {p99:.3f} "
                   f"| {p99 / base[1] if base[1] else float('nan'):.2f} |")
+
+
+def print_paired(results, args, base="haproxy"):
+    """Each target against `base` round by round: the two ran next to each other
+    (ABBA), so the machine's drift over the run cancels out of each ratio."""
+    others = [t for t in TARGETS if t not in ("redis", base)]
+    if base not in TARGETS or not others or args.rounds < 2:
+        return
+    print(f"\nAgainst {base}, round by round (each round's ratio of two neighbouring runs): "
+          f"median, then the lowest and highest of {args.rounds}; throughput above 1 and p99 below 1 "
+          f"favour the target\n")
+    print("| workload | test | target | throughput ratio | range | p99 ratio | range |")
+    print("| --- | --- | --- | ---: | --- | ---: | --- |")
+    keys = sorted({(w, t) for w, t, _ in results}, key=lambda k: ([w for w, _, _ in WORKLOADS].index(k[0]), k[1]))
+    for workload, test in keys:
+        theirs = results.get((workload, test, base))
+        for target in others:
+            ours = results.get((workload, test, target))
+            if not ours or not theirs:
+                continue
+            rps = [a[0] / b[0] for a, b in zip(ours, theirs)]
+            p99 = [a[2] / b[2] for a, b in zip(ours, theirs) if b[2] > 0]
+            print(f"| {workload} | {test} | {target} | {statistics.median(rps):.3f} | {min(rps):.2f}-{max(rps):.2f} "
+                  f"| {statistics.median(p99):.3f} | {min(p99):.2f}-{max(p99):.2f} |")
 
 
 LOADGEN_WORKLOADS = [("-c 50 -P 1", 50, 1), ("-c 50 -P 16", 50, 16), ("-c 1 -P 1", 1, 1)]
@@ -304,6 +344,19 @@ def cpu_seconds(pid):
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def machine_idle():
+    """(all, idle) jiffies of every CPU so far (/proc/stat; idle counts iowait too)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return sum(ticks), ticks[3] + ticks[4]
+
+
+def children_cpu():
+    """CPU seconds of the children waited for so far (the load generator's runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def perf_counts(path):
     """event -> count from `perf stat -x,` output; None when perf could not count."""
     counts = {}
@@ -353,10 +406,13 @@ def profile_once(targets, name, extra, requests, use_perf):
     if perfs:
         time.sleep(0.5)  # attached to every thread
     before = {who: cpu_seconds(pid) for who, pid in pids.items()}
+    ticks_before, loadgen_before = machine_idle(), children_cpu()
     bench(targets, targets.ports[name], extra, requests)
+    ticks_after, loadgen_after = machine_idle(), children_cpu()
     after = {who: cpu_seconds(pid) for who, pid in pids.items()}
     counts = {who: stop_perf(perf, outs[who]) for who, perf in perfs.items()}
-    figures = {}
+    figures = {"idle %": 100 * (ticks_after[1] - ticks_before[1]) / max(1, ticks_after[0] - ticks_before[0]),
+               "bench us": (loadgen_after - loadgen_before) * 1e6 / requests}
     for who in pids:
         figures[f"{who}user us"] = (after[who][0] - before[who][0]) * 1e6 / requests
         figures[f"{who}sys us"] = (after[who][1] - before[who][1]) * 1e6 / requests
@@ -384,6 +440,7 @@ def run_profile(targets, args):
     if counted:
         columns += list(SYSCALL_GROUPS) + ["context switches"]
     columns += ["redis user us", "redis sys us"] + (["redis context switches"] if counted else [])
+    columns += ["bench us", "idle %"]
     if not use_perf:
         log("perf not found (Debian: linux-perf): CPU figures only")
     elif not counted:
@@ -480,6 +537,25 @@ def burst(targets, name):
     return before, peak[0], after, (errors[0] if errors else "")
 
 
+def select_targets(args):
+    """--targets, --redvip-b and --workloads into TARGETS, PROFILE_PROXIES and WORKLOADS."""
+    global WORKLOADS
+    proxies = ["redvip"] + (["redvip-b"] if args.redvip_b else []) + ["haproxy", "twemproxy"]
+    if args.targets:
+        wanted = args.targets.split(",")
+        unknown = [t for t in wanted if t not in proxies]
+        if unknown:
+            raise SystemExit(f"--targets: unknown {','.join(unknown)} (from {','.join(proxies)})")
+        proxies = [p for p in proxies if p in wanted]
+    TARGETS[:] = ["redis"] + proxies
+    PROFILE_PROXIES[:] = proxies
+    if args.workloads:
+        unknown = [w for w in args.workloads.split(",") if w not in ALL_WORKLOADS]
+        if unknown:
+            raise SystemExit(f"--workloads: unknown {','.join(unknown)} (from {','.join(ALL_WORKLOADS)})")
+        WORKLOADS = [ALL_WORKLOADS[w] for w in args.workloads.split(",")]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_redvip = next((p for p in (os.path.join(SOURCE, d, "redvip") for d in
@@ -494,6 +570,12 @@ def main():
     parser.add_argument("--redvip-threads", type=int, default=1)
     parser.add_argument("--haproxy-threads", type=int, default=1)
     parser.add_argument("--pin", default="", help="REDIS_CPUS:PROXY_CPUS:BENCH_CPUS for taskset -c")
+    parser.add_argument("--redvip-b", default="",
+                        help="a second redvip build, run as target redvip-b beside the first (an A/B of a change)")
+    parser.add_argument("--targets", default="",
+                        help="comma-separated subset of redvip,redvip-b,haproxy,twemproxy (Redis direct always runs)")
+    parser.add_argument("--workloads", default="",
+                        help=f"comma-separated subset of {','.join(ALL_WORKLOADS)} (default: all)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-bench", action="store_true", help="no proxy comparison")
     parser.add_argument("--skip-loadgen", action="store_true", help="no load generator comparison")
@@ -503,6 +585,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.requests, args.idle_clients = 1, 20000, 500
+    select_targets(args)
     # haproxy sizes its descriptors from maxconn (2 per connection): 8000 fits a 20000 limit.
     for tool in ("redis-server", "redis-benchmark", "haproxy", "nutcracker") + (
             () if args.skip_loadgen else (args.redvip_bench,)):
@@ -521,7 +604,9 @@ def main():
             f"twemproxy {targets.ports['twemproxy']}; pin '{args.pin or 'none'}'")
         log(f"run at {time.strftime('%Y-%m-%d %H:%M:%S %Z')} on {os.cpu_count()} CPU(s)")
         if not args.skip_bench:
-            print_table(run_benchmarks(targets, args), args)
+            results = run_benchmarks(targets, args)
+            print_table(results, args)
+            print_paired(results, args)
         if not args.skip_loadgen:
             run_loadgen(targets, args)
         if args.profile:
