@@ -177,6 +177,8 @@ void Socket::set_no_delay() noexcept {
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+bool Socket::shutdown_write() noexcept { return is_open() && ::shutdown(fd_, SHUT_WR) == 0; }
+
 // Closing removes the descriptor from epoll (sockets are close-on-exec, so no
 // child holds it open); an event already taken for it finds a new generation.
 void Socket::close() noexcept {

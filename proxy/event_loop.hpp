@@ -113,6 +113,8 @@ public:
     // The outcome of a connect (SO_ERROR): 0 once connected.
     int connect_error() const noexcept;
     void set_no_delay() noexcept;
+    // FIN after what was written; reads go on. False when the socket would not.
+    bool shutdown_write() noexcept;
     void close() noexcept;
 
 private:

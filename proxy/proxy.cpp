@@ -97,10 +97,12 @@ void end_relay(Worker& w) {
     w.relay.reset();
 }
 
-// A fresh socket takes a line at once: one write, then the close.
+// A fresh socket takes a line at once: one write, then FIN, and the socket is
+// closed once the client has (it may have sent its first command already).
 void reject(Worker& w, Socket socket, std::string_view why) {
     ++w.counters.rejected;
-    socket.write(why);
+    if (socket.write(why).bytes == why.size())
+        w.linger.adopt(std::move(socket));
 }
 
 } // namespace

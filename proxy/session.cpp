@@ -109,6 +109,10 @@ void Session::stop() {
     stopped_ = true;
     if (!w_.drains.empty())
         w_.check_drained(clock::now());
+    // After a last line of the proxy's own, the client still gets it when it
+    // wrote more meanwhile (a close with unread bytes would reset it).
+    if (close_after_local_ && local_writing_.empty() && !client_eof_)
+        w_.linger.adopt(std::move(client_));
     client_.close();
     soon_.cancel();
     later_.cancel();
@@ -180,6 +184,7 @@ void Session::read_client() {
 void Session::client_gone(const IoResult& result) {
     if (!result.eof && result.error != ECONNRESET && result.error != EPIPE)
         SPDLOG_LOGGER_DEBUG(w_.shared.log, "client connection: {}", error_text(result.error));
+    client_.close(); // nothing to linger for
     stop();
 }
 

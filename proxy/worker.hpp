@@ -4,6 +4,7 @@
 
 #include "proxy/backend.hpp"
 #include "proxy/buffer.hpp"
+#include "proxy/linger.hpp"
 #include "proxy/link.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/resp.hpp"
@@ -53,7 +54,8 @@ struct Worker {
     Worker(Shared& shared, int spares, BackendEvents events)
         : shared(shared)
         , backends(loop, shared.config.redis, shared.config.proxy.backend_timeout, spares, std::move(events))
-        , sweep(loop) {}
+        , sweep(loop)
+        , linger(loop) {}
     // Stops the sessions still open and frees them before the loop goes.
     ~Worker();
     Worker(const Worker&) = delete;
@@ -66,6 +68,7 @@ struct Worker {
     WorkerCounters counters;
     std::unordered_set<Session*> sessions;
     Timer sweep;
+    Lingerer linger; // clients hung up on after a last line (refused, protocol error, QUIT...)
     ServingState state = ServingState::serving; // this thread's copy of shared.state
     // HOLDING lasts at most backend_timeout from when this thread saw it: past
     // hold_until the sweep sets hold_expired, and held and new commands get

@@ -138,7 +138,9 @@ class HealthChecks(unittest.TestCase):
             self.redis.cli("SET", "k", "v")
             driver = Driver(replica.port)
             try:
-                r = driver.next(lambda e: health(ok=True)(e) and e.get("master_link_status") == "up")
+                # (The SET reaches the replica a moment after the link is up.)
+                r = driver.next(lambda e: health(ok=True)(e) and e.get("master_link_status") == "up" and
+                                e.get("slave_repl_offset", 0) >= 1)
                 self.assertEqual(r["role"], "replica")
                 self.assertEqual((r["master_host"], r["master_port"]), ("127.0.0.1", self.redis.port))
                 self.assertGreaterEqual(r["slave_repl_offset"], 1)

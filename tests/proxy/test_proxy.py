@@ -250,6 +250,14 @@ class Clients(ProxyTest):
             self.assertTrue(reader.closed())
         self.assertEqual(self.direct().get("q"), b"1")
 
+    def test_quit_reaches_a_client_that_goes_on_writing(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("QUIT") + encode("SET", "q2", "x" * 200000))  # unread when the proxy hangs up
+            self.assertEqual(reader.reply(), b"+OK\r\n")
+            self.assertEqual(reader.ending(), "eof")
+        self.assertIsNone(self.direct().get("q2"))
+
 
 class HostileInput(ProxyTest):
     CASES = [
@@ -280,6 +288,19 @@ class HostileInput(ProxyTest):
         for i in range(20):
             self.assertEqual(exchange(self.port, [encode("SET", "after", i), encode("GET", "after")]),
                              [b"+OK\r\n", b"$%d\r\n%d\r\n" % (len(str(i)), i)])
+        self.assertProxyAlive()
+
+    def test_a_protocol_error_reaches_a_client_that_goes_on_writing(self):
+        # Redis direct may reset such a client before it reads the error (it
+        # closes with the rest unread); the proxy sends FIN after the error and
+        # drops what follows until the client closes.
+        for _ in range(10):
+            sock, reader = lib.connect(self.port)
+            with sock:
+                sock.sendall(encode("PING") + b"*abc\r\n" + b"x" * 200000)
+                self.assertEqual(reader.reply(), b"+PONG\r\n")
+                self.assertEqual(reader.reply(), b"-ERR Protocol error: invalid multibulk length\r\n")
+                self.assertEqual(reader.ending(), "eof")
         self.assertProxyAlive()
 
     def test_huge_declared_sizes_cost_nothing(self):
@@ -335,16 +356,57 @@ class HostileInput(ProxyTest):
 class Limits(ProxyTest):
     proxy_extra = "max_clients = 5\nidle_timeout_ms = 300"
 
+    def hold_every_slot(self):
+        """Five clients served (a client of an earlier check may not have been
+        let go yet: its slot frees within a turn)."""
+        held = []
+        for _ in range(5):
+            def served():
+                sock, reader = lib.connect(self.port)
+                sock.sendall(encode("PING"))
+                if reader.reply() == b"+PONG\r\n":
+                    return sock, reader
+                sock.close()
+            held.append(lib.wait_for(served, "a client slot"))
+        return held
+
     def test_max_clients(self):
-        held = [lib.connect(self.port) for _ in range(5)]
-        for sock, reader in held:
-            sock.sendall(encode("PING"))
-            self.assertEqual(reader.reply(), b"+PONG\r\n")
+        held = self.hold_every_slot()
         sock, reader = lib.connect(self.port)
         with sock:
             self.assertEqual(reader.reply(), b"-ERR max number of clients reached\r\n")
         for sock, _ in held:
             sock.close()
+        lib.wait_for(lambda: exchange(self.port, [encode("PING")]) == [b"+PONG\r\n"], "a slot to free up")
+
+    def test_a_refused_client_that_wrote_first_still_reads_the_error(self):
+        # redis-py and redis-cli send their first command before reading: the
+        # refusal must not be lost to a reset for bytes the proxy never read.
+        held = self.hold_every_slot()
+        try:
+            for _ in range(20):
+                sock, reader = lib.connect(self.port)
+                with sock:
+                    sock.sendall(encode("SET", "refused", "x" * 100000))
+                    self.assertEqual(reader.reply(), b"-ERR max number of clients reached\r\n")
+                    self.assertEqual(reader.ending(), "eof")
+            # A client that keeps its end open, writing now and then, is
+            # closed all the same once the lingering bound (2 s) is over:
+            # its writes then meet a reset.
+            sock, reader = lib.connect(self.port)
+            with sock:
+                self.assertEqual(reader.reply(), b"-ERR max number of clients reached\r\n")
+                self.assertEqual(reader.ending(), "eof")
+                started = time.monotonic()
+                with self.assertRaises(OSError):
+                    for _ in range(100):  # 5 s at most
+                        sock.sendall(b"x")
+                        time.sleep(0.05)
+                self.assertGreater(time.monotonic() - started, 1.5)
+        finally:
+            for sock, _ in held:
+                sock.close()
+        self.assertIsNone(self.direct().get("refused"))
         lib.wait_for(lambda: exchange(self.port, [encode("PING")]) == [b"+PONG\r\n"], "a slot to free up")
 
     def test_idle_timeout_closes_idle_clients_but_not_blocked_ones(self):

@@ -261,6 +261,20 @@ class RespReader:
         except socket.timeout:
             return False
 
+    def ending(self, timeout=5.0):
+        """How the peer ended: "eof" (FIN, after any bytes left), "reset", or "open"."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    return "eof"
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return "reset"
+        except socket.timeout:
+            return "open"
+
 
 def connect(port, host="127.0.0.1", timeout=10.0):
     sock = socket.create_connection((host, port), timeout=timeout)
