@@ -249,17 +249,7 @@ class RespReader:
 
     def closed(self, timeout=5.0):
         """True once the peer has closed the connection (after any bytes left)."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(1 << 16)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
+        return self.ending(timeout) != "open"
 
     def ending(self, timeout=5.0):
         """How the peer ended: "eof" (FIN, after any bytes left), "reset", or "open"."""
