@@ -50,6 +50,7 @@ struct ProxyConfig {
     std::string password;                  // empty: clients need no AUTH
     milliseconds idle_timeout{0};          // 0: none (blocking commands need it)
     milliseconds backend_timeout{5000};
+    milliseconds hold_timeout{5000};       // HOLDING keeps commands this long, then answers TRYAGAIN
 };
 
 struct RedisConfig {

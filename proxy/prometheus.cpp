@@ -61,7 +61,7 @@ void render_proxy_stats(const ProxyStats& s, PrometheusText& out) {
          s.backend_timeouts},
         {"redvip_proxy_idle_timeouts_total", "Idle clients closed.", s.idle_timeouts},
         {"redvip_proxy_fenced_replies_total", "Commands refused while fenced.", s.fenced_replies},
-        {"redvip_proxy_hold_expired_replies_total", "Commands held longer than backend_timeout_ms, then refused.",
+        {"redvip_proxy_hold_expired_replies_total", "Commands held longer than hold_timeout_ms, then refused.",
          s.hold_expired_replies},
         {"redvip_proxy_state_changes_total", "Changes of the serving state.", s.state_changes},
         {"redvip_proxy_relayed_sessions_total", "Sessions sent to the new master's Redis after a switchover.",

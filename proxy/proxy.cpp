@@ -250,7 +250,7 @@ void Proxy::Impl::sweep(Worker& w) {
         if (hold_expires) {
             w.hold_expired = true;
             shared.log->warn("held commands for {} ms and still HOLDING: answering them {}",
-                             shared.config.proxy.backend_timeout.count(), kHoldExpired.substr(0, 9));
+                             shared.config.proxy.hold_timeout.count(), kHoldExpired.substr(0, 9));
         }
         // check_timeouts may stop (and so erase) a session: walk a copy.
         for (auto& s : snapshot(w)) {
@@ -357,7 +357,7 @@ void Proxy::set_state(ServingState state) {
         worker.loop.post([&worker, state] {
             const auto now = std::chrono::steady_clock::now();
             worker.state = state;
-            worker.hold_until = now + worker.shared.config.proxy.backend_timeout;
+            worker.hold_until = now + worker.shared.config.proxy.hold_timeout;
             worker.hold_expired = false;
             if (state == ServingState::serving || state == ServingState::fenced)
                 end_relay(worker); // clean sessions come back at their next command

@@ -65,7 +65,7 @@ struct ProxyStats {
     std::uint64_t backend_timeouts = 0;
     std::uint64_t idle_timeouts = 0;
     std::uint64_t fenced_replies = 0;   // commands refused while fenced
-    std::uint64_t hold_expired_replies = 0; // commands held past backend_timeout, then refused
+    std::uint64_t hold_expired_replies = 0; // commands held past hold_timeout, then refused
     std::uint64_t state_changes = 0;
     std::uint64_t relayed_sessions = 0; // sessions that moved to the Redis relayed to
     std::uint64_t retired_sessions = 0; // closed because their state could not move

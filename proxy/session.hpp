@@ -16,7 +16,7 @@
 //
 // Serving states (proxy.hpp): HOLDING frames nothing new, so requests wait in
 // in_ (at most kMaxHeldFrame, then the client is not read) until SERVING sends
-// them in order or FENCED refuses each; a hold past backend_timeout refuses
+// them in order or FENCED refuses each; a hold past hold_timeout refuses
 // them with kHoldExpired. RELAYING sends them to the peer's Redis instead:
 // a session's link is bound to one pool (Worker::current_pool()), and a
 // session whose pool is no longer the current one moves to a new link when
@@ -49,7 +49,7 @@
 
 namespace redvip::proxy {
 
-// The answer to commands held longer than backend_timeout while this node is
+// The answer to commands held longer than hold_timeout while this node is
 // HOLDING: nothing of them ran, and the client may try again (Redis's
 // TRYAGAIN, which cluster clients already retry).
 inline constexpr std::string_view kHoldExpired =

@@ -70,7 +70,7 @@ struct Worker {
     Timer sweep;
     Lingerer linger; // clients hung up on after a last line (refused, protocol error, QUIT...)
     ServingState state = ServingState::serving; // this thread's copy of shared.state
-    // HOLDING lasts at most backend_timeout from when this thread saw it: past
+    // HOLDING lasts at most hold_timeout from when this thread saw it: past
     // hold_until the sweep sets hold_expired, and held and new commands get
     // kHoldExpired until the state changes (clients see latency, then an error
     // they can retry, never an unbounded wait).

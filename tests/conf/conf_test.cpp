@@ -70,6 +70,7 @@ TEST_CASE("a plain proxy needs only listen and address; everything else has a de
     CHECK(c.proxy.max_clients == 10000);
     CHECK(c.proxy.idle_timeout == 0ms);
     CHECK(c.proxy.backend_timeout == 5000ms);
+    CHECK(c.proxy.hold_timeout == 5000ms);
     CHECK(c.redis.pool_size == 4);
     CHECK_FALSE(c.vrrp.has_value());
     CHECK_FALSE(c.vip.has_value());
@@ -139,6 +140,16 @@ TEST_CASE("out-of-range numbers name the key, the place and the range") {
     expect_error(replace(kPlain, "[redis]", "threads = 65\n[redis]"),
                  "t.toml:3:11: proxy.threads = 65: must be between 1 and 64");
     expect_error(kPlain + "[health]\nweight = 5\n", "t.toml:6:10: health.weight = 5: must be between -254 and 0");
+    expect_error(replace(kPlain, "[redis]", "hold_timeout_ms = 0\n[redis]"),
+                 "t.toml:3:19: proxy.hold_timeout_ms = 0: must be between 1 and 3600000");
+}
+
+TEST_CASE("the hold bound is its own key, apart from the backend timeout") {
+    auto r = load_string(replace(kPlain, "[redis]", "hold_timeout_ms = 1500\nbackend_timeout_ms = 30000\n[redis]"),
+                         "t.toml");
+    REQUIRE_MESSAGE(r, errors(r));
+    CHECK(r.config->proxy.hold_timeout == 1500ms);
+    CHECK(r.config->proxy.backend_timeout == 30000ms);
 }
 
 TEST_CASE("wrong types are errors, not coercions") {

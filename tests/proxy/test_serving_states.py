@@ -21,7 +21,7 @@ READONLY = b"-READONLY redvip: this node is not the master\r\n"
 TRYAGAIN = b"-TRYAGAIN redvip: this node is still changing role, try again\r\n"
 # proxy/session.cpp kMaxHeldFrame: what one held client may make the proxy buffer.
 MAX_HELD_BYTES = 16 * 16 * 1024
-# The hold bound is [proxy] backend_timeout_ms; the sweep runs every 50 ms.
+# The hold bound is [proxy] hold_timeout_ms; the sweep runs every 50 ms.
 HOLD_MS = 600
 
 
@@ -50,12 +50,14 @@ def read_exactly(reader, size):
 
 class DriverCase(unittest.TestCase):
     """A proxy_driver in front of a redis-server of its own."""
-    backend_timeout_ms = HOLD_MS
+    hold_timeout_ms = HOLD_MS
+    backend_timeout_ms = 5000  # apart from the hold: a hold is not a Redis that does not answer
 
     def setUp(self):
         self.redis = lib.RedisServer()
         self.driver = Driver(self.redis.port, interval_ms=1000,
-                             extra_proxy=f"backend_timeout_ms = {self.backend_timeout_ms}\n")
+                             extra_proxy=f"hold_timeout_ms = {self.hold_timeout_ms}\n"
+                                         f"backend_timeout_ms = {self.backend_timeout_ms}\n")
 
     def tearDown(self):
         self.assertEqual(self.driver.stop(), 0)
@@ -95,7 +97,7 @@ class ServingStates(DriverCase):
         self.assertTrue(silent_for(sock, 0.1))  # and no more
         self.assertEqual(commandstats(self.redis)["incr"] - before.get("incr", 0), n)
 
-    def test_a_hold_longer_than_backend_timeout_refuses_held_and_new_commands(self):
+    def test_a_hold_longer_than_hold_timeout_refuses_held_and_new_commands(self):
         sock, reader = self.client()
         self.driver.command("state holding")
         held_at = time.monotonic()
@@ -228,7 +230,7 @@ def drained(e):
 
 
 class Relaying(DriverCase):
-    backend_timeout_ms = 5000  # the drain test's script runs 1 s
+    hold_timeout_ms = 5000  # the drain test holds while its script runs 1 s
 
     def setUp(self):
         super().setUp()  # self.redis: the local Redis
