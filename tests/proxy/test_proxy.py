@@ -339,7 +339,11 @@ class HostileInput(ProxyTest):
         sock.setblocking(False)
         sent = 0
         stream = memoryview(encode("GET", "big") * 64 * 2000)
-        deadline = time.monotonic() + 5
+        # 3 s, under backend_timeout_ms (5 s): the one failure of the PING
+        # below (2026-12-06, under ctest -j2, a fresh client closed with no
+        # reply) came with a backend timeout logged at 5.5 s; see the issue
+        # 3 note of that day. Kept apart until it is understood.
+        deadline = time.monotonic() + 3
         while time.monotonic() < deadline and sent < len(stream):
             try:
                 sent += sock.send(stream[sent:sent + 65536])  # resumes where a short send stopped
