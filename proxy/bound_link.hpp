@@ -46,6 +46,7 @@ public:
     bool holds_buffer() const noexcept override { return out_.allocated(); }
     void release_buffer() override;
     void release(bool clean) override;
+    void abort(std::string_view why) override { fail(LinkFailure::lost, std::string(why)); }
 
 private:
     enum class State : std::uint8_t { none, connecting, bound };

@@ -116,6 +116,9 @@ public:
     // state and no request half-sent) and nothing is due on it; else closed.
     // connect() may bind a new one later (RESET). No on_link_failed() for it.
     virtual void release(bool clean) = 0;
+    // Ends the connection as if it broke (Redis did not answer in time): the
+    // usual on_unanswered() per request, then on_link_failed(lost), with `why`.
+    virtual void abort(std::string_view why) = 0;
 };
 
 } // namespace redvip::proxy

@@ -62,6 +62,7 @@ public:
     bool holds_buffer() const noexcept override { return false; }
     void release_buffer() override {}
     void release(bool) override {}
+    void abort(std::string_view) override {}
 
 private:
     PendingQueue none_;
@@ -715,9 +716,13 @@ void Session::check_timeouts(clock::time_point now) {
     const bool client_blocked = link_->replies_lent() || !local_writing_.empty();
     if (!passthrough_ && !client_blocked && !pending.empty() && !pending.front().blocking &&
         now - std::max(pending.front().sent, backend_progress_) > cfg.backend_timeout) {
+        // Each request left gets an error it can read, then the close (its
+        // reply may still come: the connection cannot be used again).
         ++w_.counters.backend_timeouts;
-        w_.shared.log->warn("Redis did not answer within {} ms; closing the session", cfg.backend_timeout.count());
-        return stop();
+        link_->abort(fmt::format("Redis did not answer within {} ms", cfg.backend_timeout.count()));
+        if (!link_->pending().empty())
+            stop(); // (no connection yet to abort)
+        return;
     }
     // Like Redis's timeout: not for clients waiting on a reply, held or subscribed.
     const bool held = holding() && ready_ < in_.size();

@@ -111,6 +111,7 @@ public:
         sink_->on_replies(clock::now());
     }
     void break_link(std::string_view why) { fail(LinkFailure::lost, why); }
+    void abort(std::string_view why) override { fail(LinkFailure::lost, why); }
 
     std::string sent;
     int connects = 0, releases = 0, unanswered = 0;

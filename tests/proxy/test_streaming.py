@@ -173,6 +173,32 @@ class SlowPeers(ProxyTest):
             self.assertEqual(read_line(sock), b"+OK\r\n")
         self.assertEqual(self.direct().strlen("slow"), len(value))
 
+    def test_redis_that_does_not_answer_in_time_gets_each_command_an_error(self):
+        # A script keeps Redis busy 2.5 s (5x the backend timeout; bounded by
+        # the clock, and under Redis's 5 s busy-script limit).
+        busy = ("local t = redis.call('TIME') local t0 = t[1] * 1000000 + t[2] "
+                "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - t0 > 2500000 return 1")
+        script = threading.Thread(target=lambda: self.direct().eval(busy, 0))
+        script.start()
+        try:
+            time.sleep(0.1)  # (it has begun: Redis reads nothing else meanwhile)
+            sock, reader = lib.connect(self.port)
+            with sock:
+                started = time.monotonic()
+                sock.sendall(encode("SET", "late", 1) + encode("GET", "late"))
+                expected = b"-ERR redvip: connection to Redis lost: Redis did not answer within 500 ms\r\n"
+                self.assertEqual([reader.reply(), reader.reply()], [expected, expected])
+                self.assertEqual(reader.ending(), "eof")
+                self.assertLess(time.monotonic() - started, 2.0)  # at the timeout, not when Redis woke
+        finally:
+            script.join(timeout=10)
+        # Redis ran what it had read (the SET): the error says the outcome is unknown.
+        lib.wait_for(lambda: self.direct().get("late") == b"1", "the late SET to run")
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("PING"))
+            self.assertEqual(reader.reply(), b"+PONG\r\n")
+
     def test_a_client_that_sends_without_reading_is_held_back(self):
         # 64 MiB of SETs, never reading a reply: the proxy stops reading the
         # client once Redis's replies back up, instead of buffering them.
