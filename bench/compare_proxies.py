@@ -39,6 +39,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import resource
 import shutil
@@ -124,13 +125,28 @@ def stop_all():
     STARTED.clear()
 
 
+def autogroup(pid):
+    try:
+        with open(f"/proc/{pid}/autogroup") as f:
+            return f.read().split()[0].removeprefix("/")
+    except OSError:
+        return "-"
+
+
 def pinned(cpus, argv):
     return (["taskset", "-c", cpus] if cpus else []) + argv
 
 
+# Each server in a session of its own, as `haproxy -D` puts itself: with the
+# kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled),
+# CPU time is shared fairly between sessions first, so a proxy left in the
+# session of this script, Redis and redis-benchmark would get a smaller share
+# than a daemon in its own (measured: Redis woke 3x as often per request and
+# redvip lost 10-15% against HAProxy until it had a session of its own).
+# Under systemd every service gets a cgroup of its own, which is the same.
 def start(argv, log_path, cpus):
     proc = subprocess.Popen(pinned(cpus, argv), stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, start_new_session=True)
     STARTED.append(proc)
     return proc
 
@@ -254,10 +270,11 @@ def print_paired(results, args, base="haproxy"):
     if base not in TARGETS or not others or args.rounds < 2:
         return
     print(f"\nAgainst {base}, round by round (each round's ratio of two neighbouring runs): "
-          f"median, then the lowest and highest of {args.rounds}; throughput above 1 and p99 below 1 "
-          f"favour the target\n")
-    print("| workload | test | target | throughput ratio | range | p99 ratio | range |")
-    print("| --- | --- | --- | ---: | --- | ---: | --- |")
+          f"median, the lowest and highest of {args.rounds}, a 95% confidence interval of the median "
+          f"(order statistics; from 6 rounds) and the rounds the target won; throughput above 1 and "
+          f"p99 below 1 favour the target\n")
+    print("| workload | test | target | throughput ratio | range | 95% CI | won | p99 ratio | range | 95% CI | won |")
+    print("| --- | --- | --- | ---: | --- | --- | ---: | ---: | --- | --- | ---: |")
     keys = sorted({(w, t) for w, t, _ in results}, key=lambda k: ([w for w, _, _ in WORKLOADS].index(k[0]), k[1]))
     for workload, test in keys:
         theirs = results.get((workload, test, base))
@@ -267,8 +284,30 @@ def print_paired(results, args, base="haproxy"):
                 continue
             rps = [a[0] / b[0] for a, b in zip(ours, theirs)]
             p99 = [a[2] / b[2] for a, b in zip(ours, theirs) if b[2] > 0]
+            won_rps = f"{sum(r > 1 for r in rps)}/{len(rps)}"
+            won_p99 = f"{sum(r < 1 for r in p99)}/{len(p99)}"
             print(f"| {workload} | {test} | {target} | {statistics.median(rps):.3f} | {min(rps):.2f}-{max(rps):.2f} "
-                  f"| {statistics.median(p99):.3f} | {min(p99):.2f}-{max(p99):.2f} |")
+                  f"| {median_ci_text(rps)} | {won_rps} | {statistics.median(p99):.3f} | {min(p99):.2f}-{max(p99):.2f} "
+                  f"| {median_ci_text(p99)} | {won_p99} |")
+
+
+def median_ci(values, level=0.95):
+    """A distribution-free confidence interval of the median: the k-th lowest
+    and k-th highest values, for the largest k with P(Binomial(n, 1/2) < k) at
+    most (1 - level) / 2. None when n is too small for that level (under 6 at 95%)."""
+    n, ordered = len(values), sorted(values)
+    tail, k = 0.0, 0
+    while True:
+        tail += math.comb(n, k) / 2 ** n  # P(Binomial(n, 1/2) <= k)
+        if tail > (1 - level) / 2:
+            break
+        k += 1
+    return (ordered[k - 1], ordered[n - k]) if k >= 1 else None
+
+
+def median_ci_text(values):
+    ci = median_ci(values)
+    return f"{ci[0]:.2f}-{ci[1]:.2f}" if ci else "-"
 
 
 LOADGEN_WORKLOADS = [("-c 50 -P 1", 50, 1), ("-c 50 -P 16", 50, 16), ("-c 1 -P 1", 1, 1)]
@@ -603,6 +642,8 @@ def main():
             f"{args.redvip_threads} thread(s)), haproxy {targets.ports['haproxy']} ({args.haproxy_threads} thread(s)), "
             f"twemproxy {targets.ports['twemproxy']}; pin '{args.pin or 'none'}'")
         log(f"run at {time.strftime('%Y-%m-%d %H:%M:%S %Z')} on {os.cpu_count()} CPU(s)")
+        log("scheduling groups (/proc/PID/autogroup): " + ", ".join(
+            f"{name} {autogroup(pid)}" for name, pid in targets.pids.items()) + f", this script {autogroup(os.getpid())}")
         if not args.skip_bench:
             results = run_benchmarks(targets, args)
             print_table(results, args)
