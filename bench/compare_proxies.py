@@ -143,7 +143,7 @@ def pinned(cpus, argv):
 # session of this script, Redis and redis-benchmark would get a smaller share
 # than a daemon in its own (measured: Redis woke 3x as often per request and
 # redvip lost 10-15% against HAProxy until it had a session of its own).
-# Under systemd every service gets a cgroup of its own, which is the same.
+# systemd starts every service in a session (and a cgroup) of its own: the same.
 def start(argv, log_path, cpus):
     proc = subprocess.Popen(pinned(cpus, argv), stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
