@@ -145,8 +145,9 @@ def pinned(cpus, argv):
 # redvip lost 10-15% against HAProxy until it had a session of its own).
 # systemd starts every service in a session (and a cgroup) of its own: the same.
 def start(argv, log_path, cpus):
-    proc = subprocess.Popen(pinned(cpus, argv), stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(log_path, "w") as log_file:  # (the child keeps its own copy)
+        proc = subprocess.Popen(pinned(cpus, argv), stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     STARTED.append(proc)
     return proc
 
@@ -173,8 +174,9 @@ class Targets:
                     "defaults\n    mode tcp\n    maxconn 8000\n    timeout connect 5s\n"
                     "    timeout client 1h\n    timeout server 1h\n\n"
                     f"listen redis\n    bind 127.0.0.1:{port}\n    server redis 127.0.0.1:{self.redis_port}\n")
-        subprocess.run(pinned(proxy_cpus, ["haproxy", "-f", f"{tmp}/haproxy.cfg", "-D", "-p", f"{tmp}/haproxy.pid"]),
-                       check=True, stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/haproxy.log", "w"))
+        with open(f"{tmp}/haproxy.log", "w") as log_file:
+            subprocess.run(pinned(proxy_cpus, ["haproxy", "-f", f"{tmp}/haproxy.cfg", "-D", "-p", f"{tmp}/haproxy.pid"]),
+                           check=True, stdout=subprocess.DEVNULL, stderr=log_file)
         STARTED.append(("haproxy", f"{tmp}/haproxy.pid"))
         wait_port(port, "haproxy")
         self.ports["haproxy"], self.pids["haproxy"] = port, pid_of(STARTED[-1])
