@@ -27,7 +27,10 @@ generator's CPU per request and the share of the machine's CPU time left idle
 (/proc/stat), measured on the same interleaved runs.
 Besides the medians, each proxy is set against HAProxy round by round: the two
 ran next to each other, so the ratio of the pair leaves out the drift of a
-shared machine over the run; its median and range are printed.
+shared machine over the run; its median, range, a 95% confidence interval of
+the median and the rounds won are printed.
+Every server runs in a session of its own (see start()), and the log says which
+scheduling group (autogroup) each process is in.
 --redvip-b runs a second redvip build beside the first (an A/B of a change, in
 the same run); --targets and --workloads run a subset (Redis direct always).
 --pin runs each side under taskset (e.g. 0:1:1, or 0:0-1:1); the same for
@@ -141,8 +144,9 @@ def pinned(cpus, argv):
 # kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled),
 # CPU time is shared fairly between sessions first, so a proxy left in the
 # session of this script, Redis and redis-benchmark would get a smaller share
-# than a daemon in its own (measured: Redis woke 3x as often per request and
-# redvip lost 10-15% against HAProxy until it had a session of its own).
+# than a daemon in its own (measured: Redis and redis-benchmark woke two to
+# three times as often per request behind redvip, which lost 4-15% against
+# HAProxy until it had a session of its own).
 # systemd starts every service in a session (and a cgroup) of its own: the same.
 def start(argv, log_path, cpus):
     with open(log_path, "w") as log_file:  # (the child keeps its own copy)
@@ -246,13 +250,18 @@ def run_benchmarks(targets, args):
     return results
 
 
+def result_rows(results):
+    """(workload, test) pairs in the order of WORKLOADS, then by test name."""
+    order = [label for label, _, _ in WORKLOADS]
+    return sorted({(w, t) for w, t, _ in results}, key=lambda k: (order.index(k[0]), k[1]))
+
+
 def print_table(results, args):
     print(f"\nredis-benchmark medians of {args.rounds} interleaved round(s); ratio = target / Redis direct "
           f"(throughput: higher is better; p99: lower is better)\n")
     print(f"| workload | test | target | rps | ratio | p50 ms | p99 ms | p99 ratio |")
     print(f"| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    keys = sorted({(w, t) for w, t, _ in results}, key=lambda k: ([w for w, _, _ in WORKLOADS].index(k[0]), k[1]))
-    for workload, test in keys:
+    for workload, test in result_rows(results):
         base = None
         for target in TARGETS:
             runs = results.get((workload, test, target))
@@ -277,8 +286,7 @@ def print_paired(results, args, base="haproxy"):
           f"p99 below 1 favour the target\n")
     print("| workload | test | target | throughput ratio | range | 95% CI | won | p99 ratio | range | 95% CI | won |")
     print("| --- | --- | --- | ---: | --- | --- | ---: | ---: | --- | --- | ---: |")
-    keys = sorted({(w, t) for w, t, _ in results}, key=lambda k: ([w for w, _, _ in WORKLOADS].index(k[0]), k[1]))
-    for workload, test in keys:
+    for workload, test in result_rows(results):
         theirs = results.get((workload, test, base))
         for target in others:
             ours = results.get((workload, test, target))
