@@ -129,11 +129,16 @@ def stop_all():
 
 
 def autogroup(pid):
+    """The process's autogroup, or "-" where it has none: the file is missing
+    on a kernel without autogroups, and empty for a task in a cgroup of the cpu
+    controller (a container, a systemd slice with CPU accounting), which is
+    scheduled by its cgroup instead."""
     try:
         with open(f"/proc/{pid}/autogroup") as f:
-            return f.read().split()[0].removeprefix("/")
+            fields = f.read().split()
     except OSError:
         return "-"
+    return fields[0].removeprefix("/") if fields else "-"
 
 
 def pinned(cpus, argv):

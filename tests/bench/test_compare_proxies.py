@@ -7,6 +7,7 @@ import math
 import os
 import tempfile
 import unittest
+from unittest import mock
 
 import redvip_testlib as lib
 
@@ -53,12 +54,24 @@ class ServersInSessionsOfTheirOwn(unittest.TestCase):
                         autogroups = f.read().strip() == "1"
                 except FileNotFoundError:
                     autogroups = False
-                if autogroups:  # then the kernel's fair share is per session
+                # Where the script runs in an autogroup (not in a container's
+                # cpu cgroup), the kernel's fair share is per session.
+                if autogroups and compare.autogroup(os.getpid()) != "-":
                     self.assertNotEqual(compare.autogroup(proc.pid), compare.autogroup(os.getpid()))
             finally:
                 compare.stop_all()
             self.assertIsNotNone(proc.poll())
             self.assertEqual(compare.STARTED, [])
+
+    def test_a_task_with_no_autogroup_reads_as_none(self):
+        # A task in a cpu cgroup (a container) has an empty autogroup file.
+        for text in ("", "\n"):
+            with mock.patch("builtins.open", mock.mock_open(read_data=text)):
+                self.assertEqual(compare.autogroup(os.getpid()), "-")
+        with mock.patch("builtins.open", mock.mock_open(read_data="/autogroup-7 nice 0\n")):
+            self.assertEqual(compare.autogroup(os.getpid()), "autogroup-7")
+        with mock.patch("builtins.open", side_effect=FileNotFoundError):
+            self.assertEqual(compare.autogroup(os.getpid()), "-")
 
 
 if __name__ == "__main__":
