@@ -130,9 +130,9 @@ def stop_all():
 
 def autogroup(pid):
     """The process's autogroup, or "-" where it has none: the file is missing
-    on a kernel without autogroups, and empty for a task in a cgroup of the cpu
-    controller (a container, a systemd slice with CPU accounting), which is
-    scheduled by its cgroup instead."""
+    on a kernel without autogroups, and empty for a process still in the
+    kernel's root group, one whose process tree has made no setsid() since
+    boot (as on CI's machine)."""
     try:
         with open(f"/proc/{pid}/autogroup") as f:
             fields = f.read().split()

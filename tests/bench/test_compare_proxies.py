@@ -54,8 +54,8 @@ class ServersInSessionsOfTheirOwn(unittest.TestCase):
                         autogroups = f.read().strip() == "1"
                 except FileNotFoundError:
                     autogroups = False
-                # Where the script runs in an autogroup (not in a container's
-                # cpu cgroup), the kernel's fair share is per session.
+                # Where the script runs in an autogroup of its session (not in
+                # the root group), the kernel's fair share is per session.
                 if autogroups and compare.autogroup(os.getpid()) != "-":
                     self.assertNotEqual(compare.autogroup(proc.pid), compare.autogroup(os.getpid()))
             finally:
@@ -64,7 +64,8 @@ class ServersInSessionsOfTheirOwn(unittest.TestCase):
             self.assertEqual(compare.STARTED, [])
 
     def test_a_task_with_no_autogroup_reads_as_none(self):
-        # A task in a cpu cgroup (a container) has an empty autogroup file.
+        # A process in the root group (no setsid() in its tree since boot)
+        # has an empty autogroup file.
         for text in ("", "\n"):
             with mock.patch("builtins.open", mock.mock_open(read_data=text)):
                 self.assertEqual(compare.autogroup(os.getpid()), "-")
