@@ -110,8 +110,7 @@ public:
         }
         sink_->on_replies(clock::now());
     }
-    void break_link(std::string_view why) { fail(LinkFailure::lost, why); }
-    void abort(std::string_view why) override { fail(LinkFailure::lost, why); }
+    void abort(std::string_view why) override { fail(LinkFailure::lost, why); } // (also: the link breaks)
 
     std::string sent;
     int connects = 0, releases = 0, unanswered = 0;
@@ -274,7 +273,7 @@ TEST_CASE("a closed link fails every pending request exactly once, after the rep
     rig.send(pipeline);
     rig.run_until([&] { return rig.link->pending().size() == 4; });
     rig.link->answer("+first\r\n");
-    rig.link->break_link("boom");
+    rig.link->abort("boom");
     CHECK(rig.link->unanswered == 3);
     CHECK(rig.link->pending().empty());
 
@@ -284,6 +283,25 @@ TEST_CASE("a closed link fails every pending request exactly once, after the rep
     CHECK(rig.got == expected); // three errors, not two or four, then the close
     CHECK(rig.worker.counters.backend_errors == 1);
     CHECK(rig.link->releases == 1); // the session stopped and released its link once
+}
+
+// check_timeouts() is handed the time, so the timeout is tested without waiting.
+TEST_CASE("a backend timeout answers each request left with an error, then closes") {
+    Rig rig;
+    rig.send(get(1) + get(2));
+    rig.run_until([&] { return rig.link->pending().size() == 2 && rig.link->sent.size() == 2 * get(1).size(); });
+    const auto timeout = rig.config.proxy.backend_timeout;
+
+    rig.session->check_timeouts(clock::now() + timeout / 2);
+    CHECK(rig.link->unanswered == 0); // not yet
+    rig.session->check_timeouts(clock::now() + timeout + std::chrono::milliseconds(1));
+    CHECK(rig.link->unanswered == 2);
+    CHECK(rig.worker.counters.backend_timeouts == 1);
+
+    const std::string error = "-ERR redvip: connection to Redis lost: Redis did not answer within " +
+                              std::to_string(timeout.count()) + " ms\r\n";
+    rig.run_until([&] { return rig.received().size() >= 2 * error.size() && rig.closed; });
+    CHECK(rig.got == error + error);
 }
 
 TEST_CASE("an unreachable link answers each request and the session carries on") {

@@ -184,12 +184,11 @@ class SlowPeers(ProxyTest):
             time.sleep(0.1)  # (it has begun: Redis reads nothing else meanwhile)
             sock, reader = lib.connect(self.port)
             with sock:
-                started = time.monotonic()
                 sock.sendall(encode("SET", "late", 1) + encode("GET", "late"))
                 expected = b"-ERR redvip: connection to Redis lost: Redis did not answer within 500 ms\r\n"
                 self.assertEqual([reader.reply(), reader.reply()], [expected, expected])
                 self.assertEqual(reader.ending(), "eof")
-                self.assertLess(time.monotonic() - started, 2.0)  # at the timeout, not when Redis woke
+                self.assertTrue(script.is_alive())  # at the timeout, while Redis is still busy
         finally:
             script.join(timeout=10)
         # Redis ran what it had read (the SET): the error says the outcome is unknown.
