@@ -44,7 +44,8 @@ def write(host, port, seconds, rate, out):
             kind = type(e).__name__ + (": " + str(e).split()[0] if isinstance(e, redis.exceptions.ResponseError) else "")
             errors[kind] = errors.get(kind, 0) + 1
             if len(samples) < 5:
-                samples.append(f"{time.monotonic() - (end - seconds):.3f}s {type(e).__name__}: {e}")
+                wall = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+                samples.append(f"{time.monotonic() - (end - seconds):.3f}s ({wall} UTC) {type(e).__name__}: {e}")
             conn = None
             time.sleep(0.01)
     with open(out, "w") as f:
