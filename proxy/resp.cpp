@@ -38,7 +38,6 @@ constexpr std::array<TypeKind, 256> kTypeKinds = [] {
     return kinds;
 }();
 
-static_assert(kMaxReplyDepth <= UINT8_MAX, "depth_ is a byte");
 static_assert(kMaxReplyAggregateLen <= UINT32_MAX, "ReplyFramer keeps counts in 32 bits (maps count pairs)");
 
 // The C locale's isspace, which sdssplitargs uses.
@@ -240,8 +239,6 @@ std::string_view error_text(ErrorCode code) noexcept {
         return "-ERR Protocol error from backend: invalid length\r\n";
     case ErrorCode::reply_missing_crlf:
         return "-ERR Protocol error from backend: missing CRLF\r\n";
-    case ErrorCode::reply_too_deep:
-        return "-ERR Protocol error from backend: nested too deep\r\n";
     case ErrorCode::reply_line_too_long:
         return "-ERR Protocol error from backend: line too long\r\n";
     }
@@ -443,10 +440,9 @@ RequestFramer::Step RequestFramer::read_count_line(std::string_view buf) noexcep
     if (cr + 1 >= buf.size()) return Step::need_more;
     const auto count = parse_length(buf.substr(pos_ + 1, cr - pos_ - 1));
     // Checked in Redis 7's order, so each count gets Redis's error text.
-    if (!count || *count > INT_MAX) return fail(ErrorCode::invalid_multibulk_length, pos_);
+    if (!count || *count > kMaxMultibulkLen) return fail(ErrorCode::invalid_multibulk_length, pos_);
     if (*count > kMaxUnauthenticatedMultibulkLen && !authenticated_)
         return fail(ErrorCode::unauthenticated_multibulk_length, pos_);
-    if (*count > kMaxMultibulkLen) return fail(ErrorCode::invalid_multibulk_length, pos_);
     next_element(cr + 2);
     if (*count <= 0) {
         phase_ = Phase::complete; // argc 0: Redis skips it and sends nothing
@@ -548,6 +544,8 @@ ReplyResult ReplyFramer::feed(std::string_view buf) noexcept {
             const Reply reply{pos_, type_ == '>' ? ReplyKind::push : ReplyKind::reply, type_};
             next_element(0);
             type_ = 0;
+            if (far_.capacity() > kReplyKeptDepth - kReplyInlineDepth)
+                std::vector<Level>().swap(far_); // a deep reply's levels go back
             return {Status::done, reply, {}};
         }
     }
@@ -559,11 +557,11 @@ ReplyResult ReplyFramer::feed(std::string_view buf) noexcept {
 // missing CRLF, an element not all here, the array's last element, which closes
 // it) is left to the state machine, so frames and errors stay the same.
 void ReplyFramer::skip_plain_blobs(std::string_view buf) noexcept {
-    const std::size_t top = depth_ - 1;
-    if (paired_[top] || attribute_[top]) return;
+    Level& open = top();
+    if (open.paired || open.attribute) return;
     const char* p = buf.data();
     const std::size_t size = buf.size();
-    std::uint32_t left = left_[top];
+    std::uint32_t left = open.left;
     std::size_t at = pos_;
     std::uint64_t scanned = 0;
     for (; left > 1 && at < size && p[at] == '$'; --left) {
@@ -577,7 +575,7 @@ void ReplyFramer::skip_plain_blobs(std::string_view buf) noexcept {
         at = payload + len + 2;
     }
     if (at == pos_) return; // nothing taken: a length line read in part keeps its progress
-    left_[top] = left;
+    open.left = left;
     bytes_scanned_ += scanned;
     next_element(at);
 }
@@ -674,11 +672,11 @@ ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count,
         return fail(ErrorCode::reply_invalid_length, start);
     const bool attribute = type == '|';
     if (count == 0) return attribute ? Step::next : value_done();
-    if (depth_ == kMaxReplyDepth) return fail(ErrorCode::reply_too_deep, start);
-    left_[depth_] = static_cast<std::uint32_t>(count);
-    paired_[depth_] = type == '%' || attribute;
-    key_read_[depth_] = false;
-    attribute_[depth_] = attribute;
+    const Level opened{static_cast<std::uint32_t>(count), type == '%' || attribute, false, attribute};
+    if (depth_ < kReplyInlineDepth)
+        near_[depth_] = opened;
+    else
+        far_.push_back(opened); // this level's header is on the wire: 4 bytes at least
     ++depth_;
     return Step::next;
 }
@@ -686,17 +684,18 @@ ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count,
 // A value ended: it is one element of the innermost aggregate, which may end too.
 ReplyFramer::Step ReplyFramer::value_done() noexcept {
     while (depth_ > 0) {
-        const std::size_t top = depth_ - 1;
+        Level& open = top();
         // A map's (or attribute's) count is of pairs: its key, then its value.
-        if (paired_[top] && !key_read_[top]) {
-            key_read_[top] = true;
+        if (open.paired && !open.key_read) {
+            open.key_read = true;
             return Step::next;
         }
-        key_read_[top] = false;
-        if (--left_[top] > 0) return Step::next;
-        --depth_;
+        open.key_read = false;
+        if (--open.left > 0) return Step::next;
+        const bool attribute = open.attribute;
+        if (--depth_ >= kReplyInlineDepth) far_.pop_back();
         // An attribute is no element of its parent: the value it annotates follows.
-        if (attribute_[depth_]) return Step::next;
+        if (attribute) return Step::next;
     }
     return Step::complete;
 }

@@ -24,7 +24,7 @@
 
 #include <algorithm>
 #include <array>
-#include <bitset>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -39,11 +39,11 @@ namespace redvip::proxy {
 // same error (and the proxy streams it, so no buffer is sized from it).
 inline constexpr std::int64_t kMaxBulkLen = 512LL * 1024 * 1024;
 
-// Redis <= 6.2 refused more than 1024*1024 arguments; 7.0 accepts INT_MAX only
-// because it stopped preallocating argv. Clients were built to the old cap for a
-// decade, and past it a request costs Redis tens of MiB of argv before it runs,
-// so we keep it (the excess gets Redis's "invalid multibulk length").
-inline constexpr std::int64_t kMaxMultibulkLen = 1024 * 1024;
+// Redis 7.0 takes any argument count up to INT_MAX (it stopped preallocating
+// argv for large counts, so a count costs nothing until its arguments come):
+// so does the proxy, which sizes nothing from it either. Past it, Redis's
+// "invalid multibulk length".
+inline constexpr std::int64_t kMaxMultibulkLen = INT_MAX;
 
 // Redis's PROTO_INLINE_MAX_SIZE: the longest inline request, and the longest
 // header line (`*N`, `$N`) Redis waits for before refusing it.
@@ -58,13 +58,17 @@ inline constexpr std::int64_t kMaxUnauthenticatedBulkLen = 16 * 1024;
 // GEORADIUSBYMEMBER_RO, has 20 bytes), so they classify as unknown.
 inline constexpr std::size_t kMaxCommandToken = 32;
 
-// Redis's own replies nest at most about 7 deep (COMMAND DOCS, XINFO STREAM
-// FULL); only a script's nested tables go further, and Debian 12's hiredis
-// (redis-cli and its clients) reads no deeper than 7. Each level costs 4.4
-// bytes of fixed state per framer, and every backend link has one (so every
-// client that sent a command: 5,000 idle clients pay 128 levels with 2.8 MB);
-// past 32 the peer is broken or hostile.
-inline constexpr std::size_t kMaxReplyDepth = 32;
+// Nesting of replies. Redis's own replies nest at most about 7 deep (COMMAND
+// DOCS, XINFO STREAM FULL), but a script's nested tables go as deep as Lua's
+// stack allows (thousands: `local a = {}; local b = {a}; a[1] = b; return a`
+// ends with "-ERR reached lua stack limit" inside), and a module may nest
+// deeper still. So depth has no cap of its own: each level costs 8 bytes of
+// state and at least 4 bytes on the wire (`*1\r\n`), so the state is bounded
+// by the bytes received. The first kReplyInlineDepth levels live in the framer
+// (no allocation for any ordinary reply); deeper ones in a vector, given back
+// when a reply that needed more than kReplyKeptDepth levels is done.
+inline constexpr std::size_t kReplyInlineDepth = 8;
+inline constexpr std::size_t kReplyKeptDepth = 1024;
 
 // hiredis's default maxelements (redis-cli and hiredis clients refuse more).
 // Counts drive no allocation here: this only detects a desynchronised stream.
@@ -99,7 +103,6 @@ enum class ErrorCode : std::uint8_t {
     reply_streamed, // RESP3 streamed strings and aggregates (`$?`, `*?`, `;`, `.`)
     reply_invalid_length,
     reply_missing_crlf,
-    reply_too_deep,
     reply_line_too_long,
 };
 
@@ -159,9 +162,9 @@ struct RequestResult {
 
 // Client -> proxy: RESP2 multibulk and inline requests, exactly as Redis 7.0 frames
 // them (src/networking.c, processMultibulkBuffer and processInlineBuffer), so a frame
-// the proxy forwards is the frame Redis executes. Deliberate differences, both
+// the proxy forwards is the frame Redis executes. One deliberate difference,
 // stricter: a header or inline line must end within kMaxInlineLen bytes however TCP
-// split it (Redis decides per read), and argument counts stop at kMaxMultibulkLen.
+// split it (Redis decides per read).
 class RequestFramer {
 public:
     // Before AUTH the tighter kMaxUnauthenticated* caps apply, as in Redis 7.
@@ -250,7 +253,7 @@ struct ReplyResult {
 // Backend -> proxy: one complete RESP2/RESP3 value per frame, so the proxy can
 // pair replies with requests. An attribute (`|`) belongs to the value it precedes.
 // Checks only what framing depends on (type bytes, CRLF, lengths, counts, depth);
-// the content of simple lines is for the client. Nesting lives in a fixed stack.
+// the content of simple lines is for the client. Nesting: see kReplyInlineDepth.
 class ReplyFramer {
 public:
     ReplyResult feed(std::string_view buf) noexcept;
@@ -277,18 +280,24 @@ private:
 
     Phase phase_ = Phase::value;
     char type_ = 0; // the frame's value type, once known
-    std::uint8_t depth_ = 0;
+    // Per open aggregate: elements (or, for maps and attributes, pairs) still due.
+    // 32 bits of count, so a level is 8 bytes.
+    struct Level {
+        std::uint32_t left = 0;
+        bool paired = false;    // a map or attribute: counts pairs
+        bool key_read = false;  // ...whose current pair has its key
+        bool attribute = false;
+    };
+    Level& level(std::size_t i) noexcept { return i < kReplyInlineDepth ? near_[i] : far_[i - kReplyInlineDepth]; }
+    Level& top() noexcept { return level(depth_ - 1); }
+    std::size_t depth_ = 0;
     std::size_t pos_ = 0;          // start of the length line, or the next byte of a line or blob
     std::size_t line_scanned_ = 0;
     std::size_t line_start_ = 0;   // a simple line's type byte (for its error offset)
     std::size_t line_len_ = 0;     // bytes of a simple line searched so far
     std::size_t blob_left_ = 0;    // of the blob being read, before its CRLF
-    // Per open aggregate: elements (or, for maps and attributes, pairs) still due.
-    // 32 bits each, so the framer stays small enough to live in every session.
-    std::array<std::uint32_t, kMaxReplyDepth> left_{};
-    std::bitset<kMaxReplyDepth> paired_{};   // a map or attribute: counts pairs
-    std::bitset<kMaxReplyDepth> key_read_{}; // ...whose current pair has its key
-    std::bitset<kMaxReplyDepth> attribute_{};
+    std::array<Level, kReplyInlineDepth> near_{};
+    std::vector<Level> far_; // levels past near_, as deep replies arrive
     ProtocolError error_;
     std::uint64_t bytes_scanned_ = 0;
 };
