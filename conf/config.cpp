@@ -290,7 +290,7 @@ void read_proxy(const toml::table& root, Config& c, Diagnostics& diag) {
     s.integer("max_clients", c.proxy.max_clients, 1, 1'000'000);
     s.string("password", c.proxy.password);
     s.millis("idle_timeout_ms", c.proxy.idle_timeout, 0, 7LL * 24 * 3600 * 1000);
-    s.millis("backend_timeout_ms", c.proxy.backend_timeout, 1, 3600 * 1000);
+    s.millis("backend_timeout_ms", c.proxy.backend_timeout, 0, 3600 * 1000);
     s.millis("hold_timeout_ms", c.proxy.hold_timeout, 1, 3600 * 1000);
     s.reject_unknown();
 }
@@ -299,7 +299,7 @@ void read_redis(const toml::table& root, Config& c, Diagnostics& diag) {
     auto s = section(root, "redis", diag);
     s.parsed("address", c.redis.address, parse_endpoint, kEndpointExpected, true);
     s.string("password", c.redis.password);
-    s.integer("pool_size", c.redis.pool_size, 1, 1024);
+    s.integer("pool_size", c.redis.pool_size, 0, 1024);
     s.reject_unknown();
 }
 

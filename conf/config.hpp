@@ -49,14 +49,19 @@ struct ProxyConfig {
     int max_clients = 10000;
     std::string password;                  // empty: clients need no AUTH
     milliseconds idle_timeout{0};          // 0: none (blocking commands need it)
-    milliseconds backend_timeout{5000};
+    // 0: none, as for a direct client. A busy Redis (a long script, CLIENT
+    // PAUSE) answers late but answers; only the operator knows how late is dead.
+    milliseconds backend_timeout{0};
     milliseconds hold_timeout{5000};       // HOLDING keeps commands this long, then answers TRYAGAIN
 };
 
 struct RedisConfig {
     Endpoint address;                      // the local redis-server
     std::string password;
-    int pool_size = 4;
+    // Connections kept open ahead of time (spread over the threads). 0: each
+    // session connects at its first command, so Redis's INFO clients and
+    // CLIENT LIST show exactly the clients, as without the proxy.
+    int pool_size = 0;
 };
 
 struct VrrpConfig {

@@ -18,10 +18,22 @@ namespace {
 constexpr std::chrono::milliseconds kFirstBackoff{50};
 constexpr std::chrono::milliseconds kMaxBackoff{1000};
 
+// How long a connection (and its AUTH) may take when backend_timeout_ms is 0:
+// a local Redis accepts at once, so this only bounds one that is hung.
+constexpr std::chrono::milliseconds kDefaultConnectTimeout{5000};
+
 // An AUTH reply is "+OK" or a short error; anything longer is not Redis.
 constexpr std::size_t kMaxAuthReply = 512;
 
 } // namespace
+
+conf::RedisConfig session_backend(const conf::Config& config, const conf::Endpoint& address) {
+    conf::RedisConfig redis = config.redis;
+    redis.address = address;
+    if (config.proxy.password.empty())
+        redis.password.clear();
+    return redis;
+}
 
 std::string encode_command(std::initializer_list<std::string_view> args) {
     std::string out = fmt::format("*{}\r\n", args.size());
@@ -135,7 +147,7 @@ BackendPool::BackendPool(EventLoop& loop, const conf::RedisConfig& redis, std::c
                          int spares, BackendEvents events)
     : loop_(loop)
     , address_(redis.address.host, redis.address.port)
-    , timeout_(timeout)
+    , timeout_(timeout.count() > 0 ? timeout : kDefaultConnectTimeout)
     , spares_(static_cast<std::size_t>(spares))
     , events_(std::move(events))
     , backoff_(kFirstBackoff)

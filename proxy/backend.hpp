@@ -34,6 +34,7 @@ struct BackendEvents {
     std::function<void()> on_success;
 };
 
+// `timeout` bounds each connection attempt (connect and AUTH); 0: a default.
 class BackendPool {
 public:
     // Called exactly once, from the loop (never inside acquire() unless a
@@ -85,6 +86,14 @@ private:
     Timer retry_;
     bool stopped_ = false;
 };
+
+// The Redis that sessions' connections go to, with the credentials they
+// carry. With [proxy] password the proxy checks clients' passwords itself and
+// its connections authenticate with [redis] password; without it, clients
+// authenticate to Redis themselves (AUTH and HELLO pass through), so
+// sessions' connections carry none: Redis's requirepass and ACL users apply
+// to every client exactly as they would directly.
+conf::RedisConfig session_backend(const conf::Config& config, const conf::Endpoint& address);
 
 // RESP encoding of a command (for the proxy's own requests: AUTH, RESET, INFO).
 std::string encode_command(std::initializer_list<std::string_view> args);

@@ -6,8 +6,24 @@ namespace redvip::proxy {
 
 using clock = std::chrono::steady_clock;
 
-BoundLink::BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers, std::shared_ptr<BackendPool> shared)
-    : pool_(pool), shared_pool_(std::move(shared)), buffers_(buffers), soon_(loop), failing_(loop) {}
+namespace {
+
+// While Redis cannot be reached, attempts go 20 ms apart at first (a restart
+// is seen at once), then at most 200 ms apart.
+constexpr std::chrono::milliseconds kFirstRetry{20};
+constexpr std::chrono::milliseconds kMaxRetry{200};
+
+} // namespace
+
+BoundLink::BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers, std::chrono::milliseconds wait,
+                     std::shared_ptr<BackendPool> shared)
+    : pool_(pool)
+    , shared_pool_(std::move(shared))
+    , buffers_(buffers)
+    , soon_(loop)
+    , failing_(loop)
+    , retry_(loop)
+    , wait_(wait) {}
 
 BoundLink::~BoundLink() { buffers_.give_back(out_); }
 
@@ -18,12 +34,29 @@ void BoundLink::attach(ReplySink& sink, std::weak_ptr<void> keepalive) {
 
 void BoundLink::detach() noexcept { sink_ = nullptr; }
 
+// A Redis that cannot be reached (restarting, or not up yet) is waited for,
+// as a promotion is: the client's commands wait, unsent, and go once it
+// answers; past `wait_` the link fails (the session closes the client). A
+// client of a Redis that is down for a moment sees latency, not an error;
+// and its library, which may have written its whole offline queue on the
+// connection the proxy accepted (node-redis does), loses none of it.
 void BoundLink::connect() {
     state_ = State::connecting;
+    give_up_ = clock::now() + wait_;
+    retry_delay_ = kFirstRetry;
+    attempt();
+}
+
+void BoundLink::attempt() {
     pool_.acquire([this, keep = keepalive_.lock()](Socket socket, const std::string& error) {
         if (sink_ == nullptr)
             return; // (the socket closes with its last owner, here)
         if (!error.empty()) {
+            if (clock::now() + retry_delay_ < give_up_) {
+                retry_.after(retry_delay_, [this] { attempt(); });
+                retry_delay_ = std::min(retry_delay_ * 2, kMaxRetry);
+                return;
+            }
             state_ = State::none;
             return fail(LinkFailure::unreachable, error);
         }
@@ -103,9 +136,10 @@ void BoundLink::release(bool clean) {
     }
     soon_.cancel();
     failing_.cancel();
+    retry_.cancel();
     unsent_ = {};
-    if (state_ == State::bound)
-        state_ = State::none;
+    if (state_ != State::none)
+        state_ = State::none; // (a connect still trying is abandoned)
     passthrough_ = reply_started_ = false;
 }
 
@@ -188,7 +222,7 @@ void BoundLink::frame_replies(clock::time_point now) {
 // The connection is gone (or never came): replies already framed stay to be
 // lent, every request left unanswered is failed once, oldest first.
 void BoundLink::fail(LinkFailure kind, const std::string& why) {
-    if (sink_ == nullptr || (kind == LinkFailure::lost && state_ != State::bound))
+    if (sink_ == nullptr || (kind != LinkFailure::unreachable && state_ != State::bound))
         return;
     socket_.close();
     soon_.cancel();
@@ -196,7 +230,9 @@ void BoundLink::fail(LinkFailure kind, const std::string& why) {
     unsent_ = {};
     state_ = State::none;
     out_.truncate(replied_);
-    const LinkError error{kind, why, passthrough_ || reply_started_};
+    // Nothing was sent on a connection never made, so nothing can be garbled.
+    const bool garbled = kind != LinkFailure::unreachable && (passthrough_ || reply_started_);
+    const LinkError error{kind, why, garbled};
     passthrough_ = reply_started_ = false;
     ReplySink& sink = *sink_;
     pending_.fail_all([&](const PendingRequest& request) { sink.on_unanswered(request, error); });

@@ -22,7 +22,8 @@ namespace redvip::proxy {
 class BoundLink final : public BackendLink, private IoHandler {
 public:
     // `shared`, when given, is `pool` held for the link's life (a relay's pool).
-    BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers,
+    // `wait`: how long connect() keeps trying a Redis it cannot reach.
+    BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers, std::chrono::milliseconds wait,
               std::shared_ptr<BackendPool> shared = nullptr);
     ~BoundLink() override;
 
@@ -46,12 +47,13 @@ public:
     bool holds_buffer() const noexcept override { return out_.allocated(); }
     void release_buffer() override;
     void release(bool clean) override;
-    void abort(std::string_view why) override { fail(LinkFailure::lost, std::string(why)); }
+    void abort(std::string_view why) override { fail(LinkFailure::timed_out, std::string(why)); }
 
 private:
     enum class State : std::uint8_t { none, connecting, bound };
 
     void on_io() override;
+    void attempt();
     void read();
     void on_data();
     void frame_replies(std::chrono::steady_clock::time_point now);
@@ -66,6 +68,10 @@ private:
     Socket socket_;
     Timer soon_;                 // a read past its turn's budget
     Timer failing_;              // a send's error: reported from the loop, not inside send()
+    Timer retry_;                // the next connection attempt while Redis cannot be reached
+    std::chrono::milliseconds wait_;
+    std::chrono::steady_clock::time_point give_up_{}; // of connect(): then it fails
+    std::chrono::milliseconds retry_delay_{};
     std::string_view unsent_;    // of the last send(), what the socket has not taken
     State state_ = State::none;
     ReplyFramer replies_;

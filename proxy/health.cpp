@@ -23,14 +23,17 @@ std::string first_line(std::string_view frame) {
 } // namespace
 
 HealthChecker::HealthChecker(EventLoop& loop, BackendPool& pool, std::chrono::milliseconds interval,
-                             std::chrono::milliseconds timeout, HealthCallback report)
+                             std::chrono::milliseconds timeout, HealthCallback report, const std::string& password)
     : pool_(pool)
     , interval_(interval)
     , timeout_(timeout)
     , report_(std::move(report))
     , tick_(loop)
     , deadline_(loop)
-    , alive_(std::make_shared<bool>(true)) {}
+    , alive_(std::make_shared<bool>(true)) {
+    if (!password.empty())
+        auth_request_ = encode_command({"AUTH", password});
+}
 
 HealthChecker::~HealthChecker() {
     *alive_ = false;
@@ -58,7 +61,7 @@ void HealthChecker::run_check() {
     reply_.clear();
     deadline_.after(timeout_, [this] { fail(fmt::format("no answer within {} ms", timeout_.count())); });
     if (socket_.is_open())
-        return begin(std::move(socket_));
+        return begin(std::move(socket_), false);
     pool_.acquire([this, id = check_, alive = alive_](Socket socket, const std::string& error) {
         if (!*alive)
             return;
@@ -69,14 +72,18 @@ void HealthChecker::run_check() {
         }
         if (!error.empty())
             return fail(error);
-        begin(std::move(socket));
+        begin(std::move(socket), true);
     });
 }
 
-void HealthChecker::begin(Socket socket) {
+// `fresh`: from the pool, not kept from the last check (so not authenticated yet).
+void HealthChecker::begin(Socket socket, bool fresh) {
+    auth_due_ = fresh && !auth_request_.empty();
     socket_ = std::move(socket);
     socket_.set_handler(this);
-    unsent_ = kCheckRequest;
+    request_.assign(auth_due_ ? auth_request_ : std::string_view{});
+    request_.append(kCheckRequest);
+    unsent_ = request_;
     send();
 }
 
@@ -129,6 +136,11 @@ void HealthChecker::watch() {
     report.source = HealthReport::Source::pool;
     report.error = "the health check's connection was closed by the server";
     report_(report);
+    // Likely a Redis that died: the next check goes now, not an interval
+    // later, so a refused connection (what the election acts on at once) is
+    // news within milliseconds whether or not the pool keeps spares to see it.
+    if (!stopped_ && !running_)
+        tick_.after(Clock::duration::zero(), [this] { run_check(); });
 }
 
 // Both replies framed: PONG, then INFO replication's bulk string.
@@ -137,6 +149,16 @@ HealthChecker::Answer HealthChecker::evaluate() {
         fail(std::move(error));
         return Answer::done;
     };
+    if (auth_due_) {
+        ReplyFramer auth_framer;
+        const ReplyResult auth = auth_framer.feed(reply_);
+        if (auth.status == Status::need_more)
+            return Answer::need_more;
+        if (auth.status == Status::error || std::string_view(reply_).substr(0, auth.reply.size) != "+OK\r\n")
+            return failed(fmt::format("AUTH: {}", first_line(reply_)));
+        reply_.erase(0, auth.reply.size);
+        auth_due_ = false;
+    }
     const std::string_view all = reply_;
     ReplyFramer pong_framer;
     ReplyResult pong = pong_framer.feed(reply_);

@@ -40,8 +40,11 @@ using HealthCallback = std::function<void(const HealthReport&)>;
 
 class HealthChecker final : private IoHandler {
 public:
+    // `password`: the checker authenticates each connection it takes from the
+    // pool itself (AUTH before its first check), for a pool whose connections
+    // are not (clients authenticate to Redis themselves: session_backend()).
     HealthChecker(EventLoop& loop, BackendPool& pool, std::chrono::milliseconds interval,
-                  std::chrono::milliseconds timeout, HealthCallback report);
+                  std::chrono::milliseconds timeout, HealthCallback report, const std::string& password = {});
     ~HealthChecker();
     HealthChecker(const HealthChecker&) = delete;
     HealthChecker& operator=(const HealthChecker&) = delete;
@@ -56,7 +59,7 @@ private:
 
     void on_io() override;
     void run_check();
-    void begin(Socket socket);
+    void begin(Socket socket, bool fresh);
     void send();
     void read();
     void watch();
@@ -75,7 +78,10 @@ private:
     bool running_ = false;
     bool stopped_ = false;
     clock::time_point started_;
-    std::string_view unsent_;           // of the check's request
+    std::string auth_request_;          // AUTH, sent first on each new connection; empty: none
+    std::string request_;               // the check's request (AUTH first on a new connection)
+    std::string_view unsent_;           // ...of which not yet sent
+    bool auth_due_ = false;             // the AUTH reply comes first
     std::array<char, 4096> chunk_{};
     std::string reply_;                 // both replies, as they arrive
     std::shared_ptr<bool> alive_;       // for the pool's handler, which may outlive this

@@ -39,6 +39,7 @@ namespace redvip::proxy {
 enum class LinkFailure : std::uint8_t {
     unreachable, // no connection could be made: nothing was sent, connect() may be tried again
     lost,        // the connection broke: what was sent may have run, its state is gone
+    timed_out,   // abort(): Redis did not answer in time, the proxy ended the connection
 };
 
 struct LinkError {
@@ -117,7 +118,7 @@ public:
     // connect() may bind a new one later (RESET). No on_link_failed() for it.
     virtual void release(bool clean) = 0;
     // Ends the connection as if it broke (Redis did not answer in time): the
-    // usual on_unanswered() per request, then on_link_failed(lost), with `why`.
+    // usual on_unanswered() per request, then on_link_failed(timed_out), with `why`.
     virtual void abort(std::string_view why) = 0;
 };
 

@@ -117,7 +117,7 @@ Worker::~Worker() {
 }
 
 std::shared_ptr<BackendLink> Worker::new_link() {
-    return std::make_shared<BoundLink>(loop, current_pool(), buffers, relay);
+    return std::make_shared<BoundLink>(loop, current_pool(), buffers, shared.config.proxy.hold_timeout, relay);
 }
 
 void Worker::check_drained(std::chrono::steady_clock::time_point now) {
@@ -166,7 +166,7 @@ struct Proxy::Impl final : private IoHandler {
     std::size_t next_worker = 0;
     tcp::endpoint bound;
     std::uint64_t state_changes = 0;
-    int spares = 1; // per thread, for the local pool and a relay's
+    int spares = 0; // per thread, for the local pool and a relay's
     bool started = false;
 };
 
@@ -272,7 +272,7 @@ void Proxy::start() {
     auto& im = *impl_;
     const auto& cfg = im.shared.config;
     int threads = cfg.proxy.threads;
-    int spares = std::max(1, (cfg.redis.pool_size + threads - 1) / threads);
+    const int spares = (cfg.redis.pool_size + threads - 1) / threads;
     im.spares = spares;
     for (int i = 0; i < threads; ++i) {
         BackendEvents events;
@@ -294,8 +294,10 @@ void Proxy::start() {
     }
     if (im.on_health) {
         Worker& first = *im.workers.front();
+        // The pool's connections carry no credentials when clients bring their own.
+        const std::string password = cfg.proxy.password.empty() ? cfg.redis.password : std::string();
         im.health = std::make_unique<HealthChecker>(first.loop, first.backends, cfg.health.interval,
-                                                    cfg.health.timeout, im.on_health);
+                                                    cfg.health.timeout, im.on_health, password);
     }
     im.listen(); // connections wait in the backlog until the first thread runs
     for (auto& w : im.workers) {
@@ -372,8 +374,7 @@ void Proxy::relay_to(const conf::Endpoint& redis) {
     im.shared.state.store(ServingState::relaying);
     ++im.state_changes;
     im.shared.log->info("serving state: RELAYING to {}", redis.to_string());
-    conf::RedisConfig target = im.shared.config.redis;
-    target.address = redis;
+    const conf::RedisConfig target = session_backend(im.shared.config, redis);
     for (auto& w : im.workers) {
         Worker& worker = *w;
         worker.loop.post([&worker, target, spares = im.spares] {

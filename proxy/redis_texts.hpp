@@ -11,9 +11,6 @@ namespace redvip::proxy {
 
 inline constexpr std::string_view kNoAuth = "-NOAUTH Authentication required.\r\n";
 inline constexpr std::string_view kWrongPass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-inline constexpr std::string_view kNoPasswordSet =
-    "-ERR AUTH <password> called without any password configured for the default user. Are you sure your "
-    "configuration is correct?\r\n";
 inline constexpr std::string_view kHelloNoAuth =
     "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH "
     "<user> <pass> option can be used to authenticate the client and select the RESP protocol version at the "

@@ -227,10 +227,6 @@ void Session::end_if_done() {
 void Session::frame_requests() {
     auto now = clock::now();
     while (!stopped_ && !waiting_ && local_writing_.empty() && local_.empty() && ready_ < in_.size()) {
-        if (passthrough_) {
-            ready_ = in_.size(); // no framing: bytes go as they come
-            break;
-        }
         const bool mid_frame = streaming_ || dropping_;
         // A link on a pool no longer current (relaying began or ended) is
         // left only once everything sent on it is answered and written to
@@ -272,7 +268,7 @@ bool Session::end_of_frame(const Request& request, clock::time_point now) {
         // Its head went on long ago; the backend timeout runs from its last byte.
         streaming_ = false;
         ready_ += request.size;
-        link_->expect(PendingRequest{now, frame_blocking_, frame_class_});
+        expect(PendingRequest{now, frame_blocking_, frame_class_}, frame_traits_);
         return true;
     }
     if (dropping_) { // its head was at the front: nothing was due before it
@@ -292,7 +288,7 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
         ready_ += request.size;
         return true;
     }
-    CommandTraits traits = classify(request.name.view(), request.subcommand.view());
+    const CommandTraits traits = traits_of(request);
     if (answered_locally(traits)) {
         if (replies_outstanding()) {
             waiting_ = true; // resumed by resume_if_quiet() once earlier replies are out
@@ -312,9 +308,20 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
     frame_blocking_ = traits.has(Trait::blocking) ||
                       (traits.has(Trait::blocking_with_option) && has_block_option(frame));
     begin_forward(traits);
-    link_->expect(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)});
+    expect(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)}, traits);
     ready_ += request.size;
     return true;
+}
+
+// What the command does, as the proxy handles it. Without [proxy] password,
+// clients authenticate to Redis itself: AUTH and HELLO go to Redis (and leave
+// their user on the connection, so it is never reused by another client).
+CommandTraits Session::traits_of(const Request& request) const noexcept {
+    CommandTraits traits = classify(request.name.view(), request.subcommand.view());
+    const std::string_view name = request.name.view();
+    if (w_.shared.config.proxy.password.empty() && (name == "AUTH" || name == "HELLO"))
+        traits.bits &= static_cast<std::uint8_t>(~static_cast<std::uint8_t>(Trait::intercepted));
+    return traits;
 }
 
 bool Session::answered_locally(CommandTraits traits) const noexcept {
@@ -392,10 +399,6 @@ void Session::begin_forward(CommandTraits traits) {
         dirty_ = true;
     else
         served_ = true;
-    if (traits.has(Trait::unpaired_replies) && !passthrough_) {
-        passthrough_ = true; // from here on bytes flow both ways unframed
-        link_->unpaired();
-    }
 }
 
 // A request not yet complete, whose head (command and subcommand) the framer
@@ -406,7 +409,7 @@ bool Session::start_partial() {
     if (head == nullptr)
         return false; // classified later; the framer refuses a head past 192 KiB
     const bool full = in_.size() - ready_ >= kMaxHeldFrame;
-    CommandTraits traits = classify(head->name.view(), head->subcommand.view());
+    const CommandTraits traits = traits_of(*head);
     if (answered_locally(traits)) {
         if (!full)
             return false; // held whole
@@ -436,6 +439,7 @@ bool Session::start_partial() {
     ++w_.counters.commands;
     begin_forward(traits);
     frame_class_ = command_class(head->name.view(), frame_blocking_);
+    frame_traits_ = traits;
     streaming_ = true;
     return true;
 }
@@ -451,9 +455,27 @@ void Session::pass_on_partial() {
         in_.consume(n); // dropping: the frame is at the front (ready_ is 0)
 }
 
+// A request went to Redis: its reply is owed, until a command after which
+// replies stop pairing with requests (SUBSCRIBE, MONITOR, CLIENT REPLY OFF...;
+// its own first reply is still owed). Requests still go through the framer
+// after it, so QUIT and RESET stay the proxy's and a protocol error is caught.
+void Session::expect(const PendingRequest& request, CommandTraits traits) {
+    if (passthrough_)
+        return;
+    link_->expect(request);
+    if (traits.has(Trait::unpaired_replies)) {
+        passthrough_ = true; // from here on replies flow unframed
+        link_->unpaired();
+    }
+}
+
+bool Session::owes_replies() const noexcept {
+    return !passthrough_ && !link_->pending().empty();
+}
+
 bool Session::replies_outstanding() const noexcept {
-    return ready_ > 0 || in_flight_ > 0 || !link_->pending().empty() || link_->holds_replies() ||
-           !local_.empty() || !local_writing_.empty();
+    return ready_ > 0 || in_flight_ > 0 || owes_replies() || link_->holds_replies() || !local_.empty() ||
+           !local_writing_.empty();
 }
 
 // A request the proxy answers itself waited for every earlier reply: go on once
@@ -510,18 +532,18 @@ void Session::on_replies(clock::time_point now) {
     write_client();
 }
 
-// Redis could not be reached (each request gets the error and the session
-// stays, unbound, for the next command), or the bound connection broke (its
-// unanswered requests get the error, then the client is closed: its
-// connection state is gone with the backend's).
+// The link failed. The client sees what it would see of Redis itself: a
+// Redis that cannot be reached, or whose connection broke, is a closed
+// connection (after the replies Redis sent before it), which every client
+// library treats as a connection error it may retry or fail over on; an
+// error reply would reach the application as a command's error instead
+// (redis-py's ResponseError), where no retry logic looks. A backend timeout
+// is the proxy's own decision, so there each request left gets a line that
+// says so, then the close. Only the log and the metrics say why.
 void Session::on_unanswered(const PendingRequest&, const LinkError& error) {
-    if (error.garbled)
-        return; // the client could not tell an error reply from the rest: it is only closed
-    if (error.kind == LinkFailure::unreachable)
-        fmt::format_to(std::back_inserter(local_), "-ERR redvip: cannot reach Redis at {}: {}\r\n", redis_name(),
-                       error.why);
-    else
-        fmt::format_to(std::back_inserter(local_), "-ERR redvip: connection to Redis lost: {}\r\n", error.why);
+    if (error.kind != LinkFailure::timed_out || error.garbled)
+        return; // (garbled: the client could not tell an error reply from the rest)
+    fmt::format_to(std::back_inserter(local_), "-ERR redvip: connection to Redis lost: {}\r\n", error.why);
 }
 
 void Session::on_link_failed(const LinkError& error) {
@@ -530,30 +552,15 @@ void Session::on_link_failed(const LinkError& error) {
     if (!w_.drains.empty())
         w_.check_drained(clock::now());
     ++w_.counters.backend_errors;
-    if (error.kind == LinkFailure::lost) {
+    if (error.kind == LinkFailure::unreachable) // the pool reports it to the health checks as well
+        SPDLOG_LOGGER_DEBUG(w_.shared.log, "cannot reach Redis at {}: {}: closing the client", redis_name(),
+                            error.why);
+    else
         w_.shared.log->warn("session lost its Redis connection: {}", error.why);
-        in_.consume(in_.size()); // (a read may be in flight into it)
-        ready_ = in_flight_ = 0;
-        streaming_ = dropping_ = false;
-        emit_local("", true);
-        return;
-    }
-    in_.consume(ready_);
-    ready_ = 0;
-    if (passthrough_) {
-        // Bytes went unframed: frame afresh from what comes next.
-        requests_ = RequestFramer(authenticated_);
-        streaming_ = false;
-    } else if (streaming_) {
-        // The request whose head was on its way is owed the same error: drop
-        // the rest of it as it arrives, then answer.
-        streaming_ = false;
-        dropping_ = true;
-        drop_reply_ = fmt::format("-ERR redvip: cannot reach Redis at {}: {}\r\n", redis_name(), error.why);
-    }
-    passthrough_ = false;
-    dirty_ = false;
-    emit_local("");
+    in_.consume(in_.size()); // (a read may be in flight into it)
+    ready_ = in_flight_ = 0;
+    streaming_ = dropping_ = false;
+    emit_local("", true);
 }
 
 // --- replies to the client ---
@@ -657,8 +664,7 @@ void Session::emit_local(std::string_view bytes, bool close_after) {
 
 // Written once every earlier reply is: nothing pending, nothing framed unsent.
 void Session::flush_local() {
-    if (!local_writing_.empty() || link_->replies_lent() || link_->replies_ready() || !link_->pending().empty() ||
-        stopped_)
+    if (!local_writing_.empty() || link_->replies_lent() || link_->replies_ready() || owes_replies() || stopped_)
         return;
     if (local_.empty()) {
         if (close_after_local_)
@@ -714,7 +720,7 @@ void Session::check_timeouts(clock::time_point now) {
     // Redis wait, not the other way round).
     const PendingQueue& pending = link_->pending();
     const bool client_blocked = link_->replies_lent() || !local_writing_.empty();
-    if (!passthrough_ && !client_blocked && !pending.empty() && !pending.front().blocking &&
+    if (cfg.backend_timeout.count() > 0 && !passthrough_ && !client_blocked && !pending.empty() && !pending.front().blocking &&
         now - std::max(pending.front().sent, backend_progress_) > cfg.backend_timeout) {
         // Each request left gets an error it can read, then the close (its
         // reply may still come: the connection cannot be used again).

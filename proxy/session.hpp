@@ -89,6 +89,7 @@ private:
     bool start_partial();
     void pass_on_partial();
     void begin_forward(CommandTraits traits);
+    CommandTraits traits_of(const Request& request) const noexcept;
     bool answered_locally(CommandTraits traits) const noexcept;
     std::string_view refusal() const noexcept;
     std::string_view count_refusal() noexcept;
@@ -123,6 +124,8 @@ private:
     void replies_delivered();
     void local_written();
     void after_client_write();
+    void expect(const PendingRequest& request, CommandTraits traits);
+    bool owes_replies() const noexcept;
     bool replies_outstanding() const noexcept;
     void resume_if_quiet();
     void emit_local(std::string_view bytes, bool close_after = false);
@@ -158,6 +161,7 @@ private:
     bool streaming_ = false;    // the current request goes to Redis as it arrives
     bool frame_blocking_ = false; // ...and is a blocking command
     CommandClass frame_class_ = CommandClass::other; // ...of this class
+    CommandTraits frame_traits_;                     // ...with these traits
     bool dropping_ = false;     // the current request is consumed unforwarded, then drop_reply_
     bool stopped_ = false;
 };

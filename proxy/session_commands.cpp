@@ -1,5 +1,6 @@
-// The commands the proxy answers itself: QUIT, AUTH, HELLO's AUTH, RESET,
-// anything before AUTH, and anything the serving state refuses.
+// The commands the proxy answers itself: QUIT, RESET, anything the serving
+// state refuses and, with [proxy] password, AUTH, HELLO's AUTH and anything
+// before AUTH.
 #include "proxy/redis_texts.hpp"
 #include "proxy/session.hpp"
 
@@ -36,7 +37,9 @@ bool Session::run_local(const Request& request, std::string_view frame) {
         emit_local("+OK\r\n", true);
         return false;
     }
-    if (name == "AUTH") {
+    // AUTH and HELLO are the proxy's only with [proxy] password (traits_of()).
+    const bool own_auth = !w_.shared.config.proxy.password.empty();
+    if (name == "AUTH" && own_auth) {
         auto args = request_args(frame);
         in_.consume(request.size);
         return run_auth(args);
@@ -51,14 +54,14 @@ bool Session::run_local(const Request& request, std::string_view frame) {
         emit_local(count_refusal(), retire);
         return false;
     }
-    if (name == "HELLO")
+    if (name == "HELLO" && own_auth)
         return run_hello(request_args(frame), request.size);
     in_.consume(request.size);
     if (name == "RESET") {
         // The backend connection's state goes with it; the next command binds
         // a clean one. The client is logged out, as Redis does.
         link_->release(false);
-        dirty_ = false;
+        dirty_ = passthrough_ = false; // a subscriber or MONITOR too is a plain client again
         authenticated_ = w_.shared.config.proxy.password.empty();
         requests_.set_authenticated(authenticated_);
         emit_local("+RESET\r\n");
@@ -74,12 +77,9 @@ bool Session::run_auth(const std::vector<std::string>& args) {
         emit_local("-ERR wrong number of arguments for 'auth' command\r\n");
         return false;
     }
-    if (password.empty() && args.size() == 2) {
-        emit_local(kNoPasswordSet);
-        return false;
-    }
-    bool user_ok = args.size() == 2 || args[1] == "default";
-    if (!user_ok || (!password.empty() && !same_secret(args.back(), password))) {
+    // (Only with [proxy] password: without it AUTH goes to Redis.)
+    const bool user_ok = args.size() == 2 || args[1] == "default";
+    if (!user_ok || !same_secret(args.back(), password)) {
         ++w_.counters.auth_failures;
         emit_local(kWrongPass);
         return false;
@@ -104,7 +104,7 @@ bool Session::run_hello(std::vector<std::string> args, std::size_t frame_size) {
     }
     if (auth_at != 0) {
         const std::string& password = w_.shared.config.proxy.password;
-        bool ok = args[auth_at + 1] == "default" && (password.empty() || same_secret(args[auth_at + 2], password));
+        const bool ok = args[auth_at + 1] == "default" && same_secret(args[auth_at + 2], password);
         if (!ok) {
             ++w_.counters.auth_failures;
             in_.consume(frame_size);
@@ -121,7 +121,7 @@ bool Session::run_hello(std::vector<std::string> args, std::size_t frame_size) {
     }
     // Forwarded like any command from here (ready_ is 0: nothing was before it).
     bind_link();
-    link_->expect(PendingRequest{std::chrono::steady_clock::now(), false, CommandClass::other});
+    expect(PendingRequest{std::chrono::steady_clock::now(), false, CommandClass::other}, CommandTraits{});
     ready_ = frame_size;
     dirty_ = true;
     return true;

@@ -53,7 +53,8 @@ struct WorkerCounters {
 struct Worker {
     Worker(Shared& shared, int spares, BackendEvents events)
         : shared(shared)
-        , backends(loop, shared.config.redis, shared.config.proxy.backend_timeout, spares, std::move(events))
+        , backends(loop, session_backend(shared.config, shared.config.redis.address), shared.config.proxy.backend_timeout,
+                   spares, std::move(events))
         , sweep(loop)
         , linger(loop) {}
     // Stops the sessions still open and frees them before the loop goes.

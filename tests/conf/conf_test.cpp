@@ -69,9 +69,9 @@ TEST_CASE("a plain proxy needs only listen and address; everything else has a de
     CHECK(c.proxy.threads == 2);
     CHECK(c.proxy.max_clients == 10000);
     CHECK(c.proxy.idle_timeout == 0ms);
-    CHECK(c.proxy.backend_timeout == 5000ms);
+    CHECK(c.proxy.backend_timeout == 0ms); // none, as for a direct client
     CHECK(c.proxy.hold_timeout == 5000ms);
-    CHECK(c.redis.pool_size == 4);
+    CHECK(c.redis.pool_size == 0);
     CHECK_FALSE(c.vrrp.has_value());
     CHECK_FALSE(c.vip.has_value());
     CHECK(c.health.interval == 100ms);

@@ -53,11 +53,11 @@ class CheckConfig(unittest.TestCase):
 
     def test_bad_file_exits_1_naming_file_line_column_and_key(self):
         path = write(self.dir, "bad.toml",
-                     '[proxy]\nlisten = "127.0.0.1:7000"\n[redis]\naddress = "127.0.0.1:6379"\npool_size = 0\n')
+                     '[proxy]\nlisten = "127.0.0.1:7000"\n[redis]\naddress = "127.0.0.1:6379"\npool_size = -1\n')
         r = redvip("--check-config", path)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout, "")
-        self.assertEqual(r.stderr, f"{path}:5:13: redis.pool_size = 0: must be between 1 and 1024\n")
+        self.assertEqual(r.stderr, f"{path}:5:13: redis.pool_size = -1: must be between 0 and 1024\n")
 
     def test_every_error_is_listed(self):
         path = write(self.dir, "bad.toml", '[proxy]\nlisten = "x"\nthreads = 0\n[redis]\naddres = "127.0.0.1:6379"\n')
