@@ -33,6 +33,18 @@ install_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 }
 
+# tests/clients drives node-redis and ioredis: node and npm from Debian 12
+# (nodejs 18, npm 9) unless a node is already installed (NodeSource's nodejs
+# bundles npm and conflicts with Debian's), then the pinned libraries from
+# tests/clients/package-lock.json.
+install_client_libraries() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    echo "== installing node-redis and ioredis for tests/clients (npm ci)"
+    (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 # build PRESET [extra cmake args]
 build() {
     local preset=$1
@@ -55,6 +67,7 @@ demo)
     ;;
 test)
     install_packages
+    install_client_libraries
     # 1. The parsers under libFuzzer (clang-14), each for a bounded time.
     build fuzz
     ctest --preset fuzz
