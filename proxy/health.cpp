@@ -11,6 +11,9 @@ namespace {
 // PING proves the event loop answers; INFO replication carries the facts.
 constexpr std::string_view kCheckRequest = "*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n";
 
+// Between checks that fail after Redis closed the checks' idle connection.
+constexpr std::chrono::milliseconds kRecheck{50};
+
 // +PONG plus INFO replication (parse_info_replication refuses past 1 MiB).
 constexpr std::size_t kMaxCheckReply = 1024 * 1024 + 64;
 
@@ -139,6 +142,7 @@ void HealthChecker::watch() {
     // Likely a Redis that died: the next check goes now, not an interval
     // later, so a refused connection (what the election acts on at once) is
     // news within milliseconds whether or not the pool keeps spares to see it.
+    closed_by_redis_ = true;
     if (!stopped_ && !running_)
         tick_.after(Clock::duration::zero(), [this] { run_check(); });
 }
@@ -205,8 +209,13 @@ void HealthChecker::finish(HealthReport report) {
     const auto now = clock::now();
     report.source = HealthReport::Source::check;
     report.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started_);
-    // Fixed rate: the next check is due an interval after this one started.
-    const auto next = started_ + interval_;
+    // Fixed rate: the next check is due an interval after this one started;
+    // sooner while checks fail after Redis closed the idle connection (a
+    // Redis dying may still accept for a moment: its listener can close
+    // after the connections), so a refused connection is news at once.
+    if (report.ok)
+        closed_by_redis_ = false;
+    const auto next = started_ + (closed_by_redis_ ? std::min(interval_, kRecheck) : interval_);
     tick_.at(next < now ? now : next, [this] { run_check(); });
     report_(report);
     watch(); // a close that came with the replies

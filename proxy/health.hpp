@@ -82,6 +82,7 @@ private:
     std::string request_;               // the check's request (AUTH first on a new connection)
     std::string_view unsent_;           // ...of which not yet sent
     bool auth_due_ = false;             // the AUTH reply comes first
+    bool closed_by_redis_ = false;      // since the last check that passed
     std::array<char, 4096> chunk_{};
     std::string reply_;                 // both replies, as they arrive
     std::shared_ptr<bool> alive_;       // for the pool's handler, which may outlive this
