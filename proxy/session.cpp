@@ -307,6 +307,7 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
     ++w_.counters.commands;
     frame_blocking_ = traits.has(Trait::blocking) ||
                       (traits.has(Trait::blocking_with_option) && has_block_option(frame));
+    quit_sent_ = quit_sent_ || request.name.view() == "QUIT";
     begin_forward(traits);
     expect(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)}, traits);
     ready_ += request.size;
@@ -314,12 +315,18 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
 }
 
 // What the command does, as the proxy handles it. Without [proxy] password,
-// clients authenticate to Redis itself: AUTH and HELLO go to Redis (and leave
-// their user on the connection, so it is never reused by another client).
+// clients authenticate to Redis itself: AUTH, HELLO and RESET (which logs the
+// client out) go to Redis, and leave their user on the connection, so it is
+// never reused by another client. RESET goes to Redis too once replies no
+// longer pair with requests (after SUBSCRIBE, MONITOR...): only Redis's own
+// answer, in its stream, says when the earlier replies are all out. So does
+// QUIT then, whose close is then Redis's, and no lost connection.
 CommandTraits Session::traits_of(const Request& request) const noexcept {
     CommandTraits traits = classify(request.name.view(), request.subcommand.view());
     const std::string_view name = request.name.view();
-    if (w_.shared.config.proxy.password.empty() && (name == "AUTH" || name == "HELLO"))
+    const bool clients_own_auth = w_.shared.config.proxy.password.empty();
+    if ((clients_own_auth && (name == "AUTH" || name == "HELLO")) ||
+        (name == "RESET" && (clients_own_auth || passthrough_)) || (name == "QUIT" && passthrough_))
         traits.bits &= static_cast<std::uint8_t>(~static_cast<std::uint8_t>(Trait::intercepted));
     return traits;
 }
@@ -551,6 +558,10 @@ void Session::on_link_failed(const LinkError& error) {
         return;
     if (!w_.drains.empty())
         w_.check_drained(clock::now());
+    if (quit_sent_ && error.kind == LinkFailure::lost) {
+        emit_local("", true); // Redis answered the QUIT and closed, as asked
+        return;
+    }
     ++w_.counters.backend_errors;
     if (error.kind == LinkFailure::unreachable) // the pool reports it to the health checks as well
         SPDLOG_LOGGER_DEBUG(w_.shared.log, "cannot reach Redis at {}: {}: closing the client", redis_name(),

@@ -163,6 +163,7 @@ private:
     CommandClass frame_class_ = CommandClass::other; // ...of this class
     CommandTraits frame_traits_;                     // ...with these traits
     bool dropping_ = false;     // the current request is consumed unforwarded, then drop_reply_
+    bool quit_sent_ = false;    // QUIT went to Redis (subscribed): its close is no failure
     bool stopped_ = false;
 };
 

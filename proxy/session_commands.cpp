@@ -60,8 +60,9 @@ bool Session::run_local(const Request& request, std::string_view frame) {
     if (name == "RESET") {
         // The backend connection's state goes with it; the next command binds
         // a clean one. The client is logged out, as Redis does.
+        // (Only with [proxy] password, and replies paired: see traits_of().)
         link_->release(false);
-        dirty_ = passthrough_ = false; // a subscriber or MONITOR too is a plain client again
+        dirty_ = false;
         authenticated_ = w_.shared.config.proxy.password.empty();
         requests_.set_authenticated(authenticated_);
         emit_local("+RESET\r\n");

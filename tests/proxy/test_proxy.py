@@ -143,6 +143,30 @@ class Transparency(ProxyTest):
                 sock.close()
         self.assertProxyAlive()
 
+    def test_reset_and_quit_once_replies_stop_pairing(self):
+        # After SUBSCRIBE or CLIENT REPLY OFF the proxy cannot count replies:
+        # RESET and QUIT, in the same write or later, get Redis's answers in
+        # Redis's order (RESET used to get none).
+        def conversation(port, writes):
+            sock, reader = lib.connect(port)
+            with sock:
+                for data in writes:
+                    sock.sendall(data)
+                    time.sleep(0.1)
+                reader.ending(timeout=0.5)
+                return reader.buf
+        cases = [
+            [encode("SUBSCRIBE", "ch") + encode("RESET") + encode("PING")],
+            [encode("SUBSCRIBE", "ch"), encode("RESET") + encode("PING")],
+            [encode("PSUBSCRIBE", "p*") + encode("QUIT")],
+            [encode("SUBSCRIBE", "ch"), encode("QUIT")],
+            [encode("CLIENT", "REPLY", "OFF") + encode("SET", "k", "v") + encode("RESET") + encode("GET", "k")],
+        ]
+        for writes in cases:
+            through = conversation(self.port, writes)
+            self.assertTrue(through, writes)
+            self.assertEqual(through, conversation(self.redis.port, writes), writes)
+
     def test_a_slow_command_is_not_cut_short(self):
         # A direct client waits as long as Redis takes; by default so does a
         # client of the proxy (the issue: 5 s used to fail the session).
