@@ -20,8 +20,29 @@ packages=(
     dpkg-dev systemd
     # the real parts the tests and benchmarks drive
     redis-server redis-tools keepalived haproxy nutcracker python3 python3-redis
+    # Redis's own test suite (tests/conformance): its runner is Tcl
+    tcl
     iproute2 iputils-ping tcpdump procps
 )
+
+# Debian's source packages too (deb-src): tests/conformance/fetch_suite.sh
+# takes Redis's own test suite from `apt-get source redis`. The same mirrors
+# and suites as the binary packages' debian.sources. Before apt-get update.
+enable_deb_src() {
+    local from=/etc/apt/sources.list.d/debian.sources
+    local to=/etc/apt/sources.list.d/redvip-deb-src.sources
+    if [ -f "$from" ]; then
+        sed 's/^Types: deb$/Types: deb-src/' "$from" >"$to.new"
+    else
+        printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' \
+            'Suites: bookworm bookworm-updates' 'Components: main' \
+            'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' '' \
+            'Types: deb-src' 'URIs: http://deb.debian.org/debian-security' \
+            'Suites: bookworm-security' 'Components: main' \
+            'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' >"$to.new"
+    fi
+    mv "$to.new" "$to"
+}
 
 install_packages() {
     if [ "$(id -u)" != 0 ]; then
@@ -29,6 +50,7 @@ install_packages() {
         exit 1
     fi
     echo "== installing Debian packages"
+    enable_deb_src
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 }
@@ -68,6 +90,8 @@ demo)
 test)
     install_packages
     install_client_libraries
+    echo "== fetching Redis's own test suite (apt-get source redis, cached)"
+    bash tests/conformance/fetch_suite.sh >/dev/null
     # 1. The parsers under libFuzzer (clang-14), each for a bounded time.
     build fuzz
     ctest --preset fuzz
