@@ -274,14 +274,15 @@ private:
     redvip::vip::VipEvents vip_events() {
         redvip::vip::VipEvents events;
         // keepalived enters FAULT when its interface goes down; so do we.
+        // The link is one input of the health verdict (with the checks and
+        // the controller's role fault): coming back clears only its own part.
         events.on_link_down = [this](std::string_view why) {
             log_->warn("interface down ({}): entering Fault", why);
-            if (election_)
-                election_->set_fault(true);
+            driver_.on_link(false, std::string(why));
         };
         events.on_link_up = [this] {
-            if (election_)
-                election_->set_fault(false);
+            log_->info("interface up");
+            driver_.on_link(true);
         };
         return events;
     }

@@ -74,6 +74,8 @@ json health_json(const HealthTracker& h) {
             {"consecutive_failed", h.consecutive_failed()},
             {"last_error", h.last_error()},
             {"role_fault_reason", h.role_fault_reason()},
+            {"link_down", h.link_down()},
+            {"link_down_reason", h.link_down_reason()},
             {"rise", h.config().rise},
             {"fall", h.config().fall},
             {"weight", h.config().weight}};

@@ -301,6 +301,7 @@ public:
     };
 
     std::string fault_reason() const {
+        if (health.link_down()) return health.link_down_reason();
         return health.role_fault_reason().empty() ? health.last_error()
                                                   : health.role_fault_reason();
     }
@@ -468,6 +469,10 @@ void ControllerDriver::on_redis_check(RedisCheck check) {
         Clock::now() - std::chrono::duration_cast<Clock::duration>(check.latency);
     impl_->post(
         [check = std::move(check), polled_at](Impl& self) { self.on_check(check, polled_at); });
+}
+
+void ControllerDriver::on_link(bool up, std::string why) {
+    impl_->post([up, why = std::move(why)](Impl& self) { self.apply(self.health.on_link(up, why)); });
 }
 
 void ControllerDriver::when_settled(std::function<void()> done) {

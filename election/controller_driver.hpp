@@ -132,6 +132,10 @@ public:
     // connection closed by Redis's `timeout`, say) are left to the next check.
     void on_redis_check(RedisCheck check);
 
+    // The VRRP interface's link went down (a Fault, as in keepalived) or came
+    // back (which clears only that: failing checks or a role fault remain).
+    void on_link(bool up, std::string why = {});
+
     // Moves mastership to the peer named `to` (empty: the best caught-up
     // one); `reply` once, when the peer holds the role or it failed.
     void switchover(const std::string& to, SwitchoverReply reply);

@@ -13,7 +13,7 @@ HealthTracker::HealthTracker(const conf::HealthConfig& config, std::uint8_t base
     , base_priority_(base_priority) {}
 
 bool HealthTracker::fault() const {
-    return role_fault_ || (!checks_ok_ && config_.weight == 0);
+    return role_fault_ || link_down_ || (!checks_ok_ && config_.weight == 0);
 }
 
 std::uint8_t HealthTracker::effective_priority() const {
@@ -53,6 +53,14 @@ HealthEvents HealthTracker::on_role_fault(bool fault, std::string_view reason) {
     const auto priority_before = effective_priority();
     role_fault_ = fault;
     role_fault_reason_ = fault ? std::string(reason) : std::string{};
+    return changes(fault_before, priority_before);
+}
+
+HealthEvents HealthTracker::on_link(bool up, std::string_view why) {
+    const bool fault_before = fault();
+    const auto priority_before = effective_priority();
+    link_down_ = !up;
+    link_down_reason_ = up ? std::string{} : "interface down: " + std::string(why);
     return changes(fault_before, priority_before);
 }
 

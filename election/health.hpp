@@ -14,8 +14,11 @@
 // fork, a long command) that `fall` exists to forgive. Waiting fall x interval
 // would add that much to every failover for no information gained.
 //
-// The controller's own verdict (it could not take the master role) is a
-// second source of Fault, combined here so the election hears one voice.
+// The controller's own verdict (it could not take the master role) and the
+// VRRP interface's link (down is a Fault, as in keepalived) are the other
+// sources of Fault, combined here so the election hears one voice: each
+// clears only its own part, so a link that comes back while Redis still
+// fails its checks, or while a role fault is held, leaves the node in Fault.
 #pragma once
 
 #include "conf/config.hpp"
@@ -44,6 +47,7 @@ public:
     HealthEvents on_check(bool ok, std::string_view error = {});
     HealthEvents on_refused(std::string_view error);
     HealthEvents on_role_fault(bool fault, std::string_view reason);
+    HealthEvents on_link(bool up, std::string_view why = {});
 
     bool checks_ok() const { return checks_ok_; } // the rise/fall verdict alone
     bool fault() const;                           // what the election is told
@@ -52,6 +56,8 @@ public:
     int consecutive_failed() const { return failed_run_; }
     const std::string& last_error() const { return last_error_; }
     const std::string& role_fault_reason() const { return role_fault_reason_; }
+    bool link_down() const { return link_down_; }
+    const std::string& link_down_reason() const { return link_down_reason_; }
     const conf::HealthConfig& config() const { return config_; }
 
 private:
@@ -61,6 +67,8 @@ private:
     std::uint8_t base_priority_;
     bool checks_ok_ = true;
     bool role_fault_ = false;
+    bool link_down_ = false;
+    std::string link_down_reason_;
     int ok_run_ = 0;
     int failed_run_ = 0;
     std::string last_error_;

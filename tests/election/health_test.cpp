@@ -117,3 +117,43 @@ TEST_CASE("the proxy pool's error text: refused or not") {
     CHECK_FALSE(is_connection_refused("connect timed out"));
     CHECK_FALSE(is_connection_refused("AUTH: WRONGPASS invalid username-password pair"));
 }
+
+TEST_CASE("the link is one input: coming back clears only its own part") {
+    SUBCASE("link down, then up: Fault, then healthy") {
+        HealthTracker h(health(2, 3, 0), 100);
+        CHECK(fault_event(h.on_link(false, "carrier lost")) == true);
+        CHECK(h.link_down_reason() == "interface down: carrier lost");
+        CHECK(fault_event(h.on_link(true)) == false);
+        CHECK_FALSE(h.fault());
+    }
+    SUBCASE("link down, Redis refused, link up: still Fault until the checks rise") {
+        HealthTracker h(health(2, 3, 0), 100);
+        CHECK(fault_event(h.on_link(false, "down")) == true);
+        CHECK(h.on_refused("Connection refused").empty()); // already in Fault
+        CHECK(h.on_link(true).empty());                   // the checks still fail
+        CHECK(h.fault());
+        CHECK(h.on_check(true).empty());
+        CHECK(fault_event(h.on_check(true)) == false);
+    }
+    SUBCASE("checks recover while the link is down: still Fault until it is up") {
+        HealthTracker h(health(1, 1, 0), 100);
+        CHECK(fault_event(h.on_check(false, "timed out")) == true);
+        CHECK(h.on_link(false, "down").empty());
+        CHECK(h.on_check(true).empty());
+        CHECK(h.fault());
+        CHECK(fault_event(h.on_link(true)) == false);
+    }
+    SUBCASE("a role fault held across the link coming back") {
+        HealthTracker h(health(1, 1, 0), 100);
+        CHECK(fault_event(h.on_role_fault(true, "handed the master role away")) == true);
+        CHECK(h.on_link(false, "down").empty());
+        CHECK(h.on_link(true).empty());
+        CHECK(h.fault());
+        CHECK(fault_event(h.on_role_fault(false, "")) == false);
+    }
+    SUBCASE("with a weight, the link is a Fault all the same") {
+        HealthTracker h(health(1, 1, -20), 100);
+        CHECK(fault_event(h.on_link(false, "down")) == true);
+        CHECK(h.effective_priority() == 100);
+    }
+}

@@ -212,6 +212,23 @@ class Pair(PairFixture, unittest.TestCase):
         lib.wait_for(lambda: self.is_master("b") and self.holds_vip("b"), "b's Redis promoted, VIP on b")
         lib.wait_for(lambda: self.client("SET", "after", "b").strip() == "OK", "writes through the VIP reach b")
 
+    def test_a_link_that_comes_back_leaves_a_dead_redis_in_fault(self):
+        # The link is one input of the node's health: coming back clears only
+        # the link's part, not a Redis that still fails its checks.
+        self.wait_settled("a", "b")
+        self.topo.set_link("a", False)
+        lib.wait_for(lambda: self.state("a") == "FAULT", "a in Fault with its link down")
+        self.redis["a"].stop(signal.SIGKILL)
+        lib.wait_for(lambda: self.state("b") == "MASTER", "b to take over", tries=200)
+        self.topo.set_link("a", True)
+        lib.wait_for(lambda: status(self.sockets["a"])["health"]["link_down"] is False, "a to see its link up")
+        for _ in range(10):  # a second, at 100 ms adverts and checks
+            self.assertEqual(self.state("a"), "FAULT")
+            time.sleep(0.1)
+        self.start_redis("a")  # back (empty): a leaves Fault as b's backup
+        lib.wait_for(lambda: self.state("a") == "BACKUP", "a to leave Fault once its Redis is back", tries=200)
+        self.assertEqual(self.state("b"), "MASTER")
+
 
 if __name__ == "__main__":
     unittest.main()
