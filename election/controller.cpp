@@ -647,13 +647,17 @@ void Controller::update_eligibility(TimePoint now, ControllerActions& out) {
     if (goal_ == Goal::master || goal_ == Goal::handoff)
         e = {};
     else if (preempt_suspended_)
-        e = {false, "preemption suspended after a switchover, until this node is master again"};
+        e = {false, "preemption suspended after a switchover, until this node is master again",
+             Ineligible::preempt_suspended};
     else
         e = assess_eligibility(facts_, fresh_peers(now), config_.catch_up_bytes);
-    if (eligibility_reported_ && e == eligibility_) return;
-    eligibility_ = e;
+    // Status shows the latest figures; the election and the log hear only of
+    // a change of verdict (not every 100 ms of a replica catching up).
+    const bool changed = !eligibility_reported_ || !e.same_verdict(eligibility_);
+    eligibility_ = std::move(e);
+    if (!changed) return;
     eligibility_reported_ = true;
-    out.emplace_back(SetEligible{e});
+    out.emplace_back(SetEligible{eligibility_});
 }
 
 std::vector<PeerFacts> Controller::fresh_peers(TimePoint now) const {

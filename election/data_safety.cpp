@@ -38,7 +38,7 @@ bool history_ahead(const ReplicationFacts& a, const ReplicationFacts& b, std::in
 
 Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
                                const std::vector<PeerFacts>& peers, std::int64_t catch_up_bytes) {
-    if (!local) return {false, "the local Redis has not been read yet"};
+    if (!local) return {false, "the local Redis has not been read yet", Ineligible::not_read};
     for (const auto& peer : peers) {
         if (!peer.facts) continue; // a peer that does not answer has nothing to lose
         const auto& theirs = *peer.facts;
@@ -49,11 +49,12 @@ Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
                                theirs.master_replid == local->master_replid;
         if (!history_ahead(theirs, *local, streaming ? catch_up_bytes : 0)) continue;
         if (streaming)
-            return {false, "catching up with " + peer.name + ": " +
-                               std::to_string(theirs.master_repl_offset -
-                                              local->master_repl_offset) +
-                               " bytes behind"};
-        return {false, peer.name + "'s Redis has newer data (" + offsets(theirs, *local) + ")"};
+            return {false,
+                    "catching up with " + peer.name + ": " +
+                        std::to_string(theirs.master_repl_offset - local->master_repl_offset) + " bytes behind",
+                    Ineligible::catching_up};
+        return {false, peer.name + "'s Redis has newer data (" + offsets(theirs, *local) + ")",
+                Ineligible::peer_newer};
     }
     return {};
 }

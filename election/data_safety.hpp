@@ -65,10 +65,16 @@ struct PeerFacts {
 // history at offset 0.
 bool history_ahead(const ReplicationFacts& a, const ReplicationFacts& b, std::int64_t slack = 0);
 
+// Why a node is not eligible, as a kind: the log and the election hear of a
+// change of kind, not of every new offset in the reason's text.
+enum class Ineligible : std::uint8_t { none, not_read, catching_up, peer_newer, preempt_suspended };
+
 struct Eligibility {
     bool eligible = true;
-    std::string reason; // why not
+    std::string reason; // why not, with the figures
+    Ineligible why = Ineligible::none;
     friend bool operator==(const Eligibility&, const Eligibility&) = default;
+    bool same_verdict(const Eligibility& o) const { return eligible == o.eligible && why == o.why; }
 };
 // May this node (whose Redis says `local`) take the master role now?
 Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
