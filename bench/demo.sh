@@ -16,8 +16,11 @@
 # carry a random suffix; every namespace and process it started is removed by
 # pid on exit, failure or Ctrl-C; every wait is bounded.
 #
-# Last line: `demo: failover window X ms, switchover Y ms, acknowledged writes
-# lost N`; exit 0 only when a failover and a switchover happened and N is 0.
+# Last line: `demo: failover window X ms (worst connection X2 ms), switchover
+# Y ms (worst connection Y2 ms), acknowledged writes lost N`; exit 0 only when
+# a failover and a switchover happened and N is 0. The window is the gap in
+# acknowledged writes over all the client's connections; the worst connection
+# is the longest any one of them waited.
 set -uo pipefail
 
 source_dir=$(cd "$(dirname "$0")/.." && pwd)
@@ -331,13 +334,14 @@ indent "$out/latency.txt" "$out/latency.stderr"
 step "failover: writing through the VIP for ${failover_s} s; kill -9 of node-a's redis-server at ${failover_at} s"
 failover_run failover "$failover_s" "$failover_at" "kill -9 ${redis_pid[node-a]}"
 failover_ms=$(json_field "$out/failover.json" window_ms)
+failover_worst_ms=$(json_field "$out/failover.json" worst_connection_gap_ms)
 failover_lost=$(json_field "$out/failover.json" lost)
 [ "$(json_field "$out/failover.json" recovered)" = true ] || fail "writes did not recover after the fault"
 wait_until 100 0.1 "node-b master with the VIP" \
     eval 'state_is "$CONF_B" MASTER && holds_vip "$NS_B" && is_master "$NS_B" "$ADDR_B"' ||
     fail "node-b did not take over"
 say "   node-b took over: its Redis is master and it holds the VIP; node-a is in $(status_field "$CONF_A" vrrp_state)"
-say "   unavailability window ${failover_ms} ms, acknowledged writes lost ${failover_lost}; chart: $out/failover.svg"
+say "   unavailability window ${failover_ms} ms (the worst connection waited ${failover_worst_ms} ms), acknowledged writes lost ${failover_lost}; chart: $out/failover.svg"
 show_pair
 
 step "restarting node-a's redis-server (empty: no persistence in the demo)"
@@ -357,23 +361,24 @@ step "switchover back to redis-a, run on node-b (the master), while writing thro
 # An older redvip answers `switchover --help` with its main help, which has no --to.
 if ! "$REDVIP" switchover --help 2>&1 | grep -q -- '--to'; then
     say "   switchover: not available yet"
-    finish "demo: failover window ${failover_ms} ms, switchover not available yet, acknowledged writes lost ${failover_lost}" 1
+    finish "demo: failover window ${failover_ms} ms (worst connection ${failover_worst_ms} ms), switchover not available yet, acknowledged writes lost ${failover_lost}" 1
 fi
 failover_run switchover "$switchover_s" "$switchover_at" \
     "ip netns exec $NS_B $REDVIP switchover --config $CONF_B --to redis-a"
 switchover_status=$(json_field "$out/switchover.json" fault_exit_status)
 switchover_ms=$(json_field "$out/switchover.json" window_ms)
+switchover_worst_ms=$(json_field "$out/switchover.json" worst_connection_gap_ms)
 switchover_lost=$(json_field "$out/switchover.json" lost)
 [ "$switchover_status" = 0 ] || fail "redvip switchover exited with ${switchover_status:-no status}"
 wait_until 100 0.1 "node-a master with the VIP, node-b its replica" \
     settled "$NS_A" "$ADDR_A" "$CONF_A" "$NS_B" "$ADDR_B" "$CONF_B" || fail "node-a did not become master again"
 say "   node-a is master again and holds the VIP; node-b replicates from it"
-say "   writes paused ${switchover_ms} ms, acknowledged writes lost ${switchover_lost}; chart: $out/switchover.svg"
+say "   writes paused ${switchover_ms} ms (the worst connection ${switchover_worst_ms} ms), acknowledged writes lost ${switchover_lost}; chart: $out/switchover.svg"
 show_pair
 
 lost=$((failover_lost + switchover_lost))
 say
 say "   reports, charts and logs: $out ($(elapsed_s) s in all)"
-summary="demo: failover window ${failover_ms} ms, switchover ${switchover_ms} ms, acknowledged writes lost ${lost}"
+summary="demo: failover window ${failover_ms} ms (worst connection ${failover_worst_ms} ms), switchover ${switchover_ms} ms (worst connection ${switchover_worst_ms} ms), acknowledged writes lost ${lost}"
 [ "$lost" = 0 ] && finish "$summary" 0
 finish "$summary" 1

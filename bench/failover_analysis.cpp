@@ -54,7 +54,8 @@ Window unavailability_window(std::vector<std::int64_t> ack_times,
     return best;
 }
 
-FailoverVerdict judge_failover(const FailoverRecord& record, const std::vector<bool>& present) {
+FailoverVerdict judge_failover(const FailoverRecord& record, const std::vector<bool>& present,
+                               std::size_t connections) {
     FailoverVerdict verdict;
     verdict.issued = record.issued;
     verdict.acked = record.acks.size();
@@ -71,6 +72,20 @@ FailoverVerdict judge_failover(const FailoverRecord& record, const std::vector<b
         if (!acked[seq] && is_present) ++verdict.unacked_present;
     }
     verdict.window = unavailability_window(std::move(times), record.fault_ns, record.end_ns);
+    std::vector<std::vector<std::int64_t>> by_connection(connections);
+    for (const AckRecord& ack : record.acks) {
+        if (ack.connection >= by_connection.size()) by_connection.resize(ack.connection + 1);
+        by_connection[ack.connection].push_back(ack.acked_ns);
+    }
+    for (std::size_t c = 0; c < by_connection.size(); ++c) {
+        verdict.connection_windows.push_back(
+            unavailability_window(std::move(by_connection[c]), record.fault_ns, record.end_ns));
+        const Window& w = verdict.connection_windows.back();
+        const Window& worst = verdict.connection_windows[verdict.worst_connection];
+        // Never recovered is worse than any gap that ended; then the longer.
+        if (std::pair(!w.recovered, w.length_ns()) > std::pair(!worst.recovered, worst.length_ns()))
+            verdict.worst_connection = c;
+    }
     return verdict;
 }
 

@@ -38,6 +38,7 @@ struct AckRecord {
     std::uint64_t seq = 0;
     std::int64_t sent_ns = 0;
     std::int64_t acked_ns = 0;
+    std::uint32_t connection = 0; // which of the run's connections
 };
 
 struct FailoverRecord {
@@ -61,7 +62,14 @@ struct FailoverVerdict {
     std::uint64_t acked = 0;
     std::uint64_t lost = 0;            // acknowledged but not read back
     std::uint64_t unacked_present = 0; // read back but never acknowledged
-    Window window;
+    Window window;                     // over all connections: what the best of them saw
+    // Each connection's own window (same rule, its own acknowledgements), by
+    // connection; the worst of them is what the unluckiest client saw.
+    std::vector<Window> connection_windows;
+    std::size_t worst_connection = 0;
+    const Window* worst() const {
+        return connection_windows.empty() ? nullptr : &connection_windows[worst_connection];
+    }
 };
 
 // With a fault: the longest gap between consecutive acknowledgements (over all
@@ -72,6 +80,9 @@ Window unavailability_window(std::vector<std::int64_t> ack_times,
                              std::optional<std::int64_t> fault_ns, std::int64_t end_ns);
 
 // present[seq]: the key of write `seq` was read back with its value.
-FailoverVerdict judge_failover(const FailoverRecord& record, const std::vector<bool>& present);
+// `connections`: how many the run had (a connection with no acknowledgement
+// at all still has its window: the whole run, unrecovered).
+FailoverVerdict judge_failover(const FailoverRecord& record, const std::vector<bool>& present,
+                               std::size_t connections = 1);
 
 } // namespace redvip::bench

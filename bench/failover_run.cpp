@@ -65,7 +65,7 @@ public:
         report.rate = options_.rate;
         report.duration_s = options_.duration_s;
         report.record = std::move(record_);
-        report.verdict = judge_failover(report.record, present_);
+        report.verdict = judge_failover(report.record, present_, writers_.size());
         if (fault_) report.fault_exit_status = fault_->poll();
         return report;
     }
@@ -126,14 +126,14 @@ private:
                     w.link.close();
                     co_await reconnect(w, w.last_ok); // after an error reply: with backoff
                 }
-                if (w.link.is_open()) w.last_ok = co_await write_one(w.link);
+                if (w.link.is_open()) w.last_ok = co_await write_one(w.link, static_cast<std::uint32_t>(index));
             }
             next = std::max(next + interval, now_ns());
         }
     }
 
     // True when the write was acknowledged.
-    asio::awaitable<bool> write_one(RedisLink& link) {
+    asio::awaitable<bool> write_one(RedisLink& link, std::uint32_t connection) {
         const std::uint64_t seq = record_.issued++;
         const std::string request = set_request(prefix_, seq);
         const std::int64_t sent = now_ns();
@@ -143,7 +143,7 @@ private:
                 count(classify_error_reply(reply.text));
                 co_return false;
             }
-            record_.acks.push_back({seq, sent - start_ns_, now_ns() - start_ns_});
+            record_.acks.push_back({seq, sent - start_ns_, now_ns() - start_ns_, connection});
             co_return true;
         } catch (const LinkError& e) {
             count(e.kind());

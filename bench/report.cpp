@@ -107,6 +107,9 @@ nlohmann::json failover_json(const FailoverReport& report) {
     for (std::size_t i = 0; i < kErrorKindCount; ++i)
         errors[std::string(error_kind_name(static_cast<ErrorKind>(i)))] = report.record.errors[i];
     const auto& fault = report.record.fault_ns;
+    nlohmann::json gaps = nlohmann::json::array();
+    for (const Window& w : v.connection_windows)
+        gaps.push_back(ms(w.length_ns()));
     return {{"mode", "failover"},
             {"target", report.target},
             {"verify", report.verify},
@@ -121,6 +124,9 @@ nlohmann::json failover_json(const FailoverReport& report) {
             {"window_start_ms", ms(v.window.start_ns)},
             {"window_end_ms", ms(v.window.end_ns)},
             {"recovered", v.window.recovered},
+            {"worst_connection_gap_ms", v.worst() ? nlohmann::json(ms(v.worst()->length_ns())) : nlohmann::json(nullptr)},
+            {"worst_connection_recovered", v.worst() ? v.worst()->recovered : true},
+            {"connection_gaps_ms", gaps},
             {"fault_at_ms", fault ? nlohmann::json(ms(*fault)) : nlohmann::json(nullptr)},
             {"fault_exit_status", report.fault_exit_status
                                       ? nlohmann::json(*report.fault_exit_status)
@@ -141,6 +147,9 @@ std::string failover_table(const FailoverReport& report) {
     out += fmt::format("  unavailability window   {:>10.1f} ms ({:.3f} s .. {:.3f} s{})\n",
                        ms(v.window.length_ns()), ms(v.window.start_ns) / 1000,
                        ms(v.window.end_ns) / 1000, v.window.recovered ? "" : ", not recovered");
+    if (const Window* w = v.worst())
+        out += fmt::format("  worst connection gap    {:>10.1f} ms (connection {} of {}{})\n", ms(w->length_ns()),
+                           v.worst_connection + 1, v.connection_windows.size(), w->recovered ? "" : ", not recovered");
     if (report.record.fault_ns)
         out += fmt::format("  fault started at        {:>10.3f} s (exit status {})\n",
                            ms(*report.record.fault_ns) / 1000,

@@ -92,3 +92,48 @@ TEST_CASE("lost and unacknowledged-but-present writes") {
     CHECK(v.lost == 2);
     CHECK(v.unacked_present == 1);
 }
+
+TEST_CASE("each connection's own gap: one stalled connection behind quick others") {
+    // Three connections acking every 10 ms; a fault at 1000 ms; connections
+    // 0 and 1 are back 60 ms later, connection 2 only after a lost SYN's
+    // second (1060 ms later). The window over all connections is 70 ms; the
+    // worst connection's gap is what its client saw.
+    FailoverRecord record;
+    record.fault_ns = 1000 * ms;
+    record.end_ns = 3000 * ms;
+    std::uint64_t seq = 0;
+    auto acks = [&](std::uint32_t connection, std::int64_t from, std::int64_t to) {
+        for (std::int64_t t = from; t < to; t += 10)
+            record.acks.push_back({seq++, t * ms - ms, t * ms, connection});
+    };
+    for (std::uint32_t c = 0; c < 3; ++c)
+        acks(c, 0, 1000);
+    acks(0, 1060, 3000);
+    acks(1, 1065, 3000);
+    acks(2, 2050, 3000);
+    record.issued = seq;
+    const FailoverVerdict v = judge_failover(record, std::vector<bool>(seq, true), 3);
+    CHECK(v.window.length_ns() == 70 * ms); // 990 (the last before) .. 1060
+    REQUIRE(v.connection_windows.size() == 3);
+    CHECK(v.connection_windows[0].length_ns() == 70 * ms);
+    CHECK(v.connection_windows[1].length_ns() == 75 * ms);
+    CHECK(v.worst_connection == 2);
+    CHECK(v.worst()->length_ns() == 1060 * ms);
+    CHECK(v.worst()->recovered);
+}
+
+TEST_CASE("a connection that never acknowledges again is the worst, unrecovered") {
+    FailoverRecord record;
+    record.fault_ns = 100 * ms;
+    record.end_ns = 1000 * ms;
+    for (std::uint64_t i = 0; i < 50; ++i)
+        record.acks.push_back({i, static_cast<std::int64_t>(i) * 20 * ms, static_cast<std::int64_t>(i) * 20 * ms, 0});
+    record.acks.push_back({50, 50 * ms, 50 * ms, 1}); // connection 1: once, before the fault
+    record.issued = 51;
+    const FailoverVerdict v = judge_failover(record, std::vector<bool>(51, true), 3);
+    REQUIRE(v.connection_windows.size() == 3); // connection 2 never acknowledged at all
+    CHECK(v.worst_connection == 1);
+    CHECK_FALSE(v.worst()->recovered);
+    CHECK(v.worst()->length_ns() == 950 * ms);
+    CHECK_FALSE(v.connection_windows[2].recovered);
+}

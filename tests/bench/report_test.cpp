@@ -77,7 +77,14 @@ TEST_CASE("failover JSON: the stable keys, every error kind counted") {
     report.record.errors[static_cast<std::size_t>(ErrorKind::readonly)] = 3;
     report.record.reconnects = 2;
     report.record.fault_ns = 1'500'000'000;
-    report.verdict = {10, 8, 1, 1, Window{1'000'000'000, 1'250'000'000, true}};
+    report.verdict.issued = 10;
+    report.verdict.acked = 8;
+    report.verdict.lost = 1;
+    report.verdict.unacked_present = 1;
+    report.verdict.window = Window{1'000'000'000, 1'250'000'000, true};
+    report.verdict.connection_windows = {Window{1'000'000'000, 1'250'000'000, true},
+                                         Window{1'000'000'000, 2'100'000'000, true}};
+    report.verdict.worst_connection = 1;
     const nlohmann::json j = failover_json(report);
     for (const char* key :
          {"acked", "lost", "unacked_present", "window_ms", "errors", "reconnects"})
@@ -90,7 +97,10 @@ TEST_CASE("failover JSON: the stable keys, every error kind counted") {
     CHECK(j["errors"]["readonly"] == 3);
     CHECK(j["errors"]["timeout"] == 0);
     CHECK(j["reconnects"] == 2);
+    CHECK(j["worst_connection_gap_ms"].get<double>() == doctest::Approx(1100.0));
+    CHECK(j["connection_gaps_ms"].size() == 2);
     const std::string table = failover_table(report);
     CHECK(table.find("readonly=3") != std::string::npos);
     CHECK(table.find("250.0 ms") != std::string::npos);
+    CHECK(table.find("worst connection gap        1100.0 ms (connection 2 of 2)") != std::string::npos);
 }

@@ -12,7 +12,8 @@ import xml.etree.ElementTree as ET
 import redvip_testlib as lib
 
 DEMO = os.path.join(lib.SOURCE_DIR, "bench", "demo.sh")
-SUMMARY = re.compile(r"^demo: failover window (\d+) ms, switchover (\d+) ms, acknowledged writes lost (\d+)$")
+SUMMARY = re.compile(r"^demo: failover window (\d+) ms \(worst connection (\d+) ms\), "
+                     r"switchover (\d+) ms \(worst connection (\d+) ms\), acknowledged writes lost (\d+)$")
 
 
 def namespaces():
@@ -39,9 +40,11 @@ class Demo(unittest.TestCase):
         last = output.strip().splitlines()[-1]
         summary = SUMMARY.match(last)
         self.assertIsNotNone(summary, f"unexpected last line: {last!r}")
-        failover_ms, switchover_ms, lost = map(int, summary.groups())
+        failover_ms, failover_worst_ms, switchover_ms, switchover_worst_ms, lost = map(int, summary.groups())
         self.assertEqual(lost, 0)
         self.assertGreater(failover_ms, 0)  # a failover happened and was measured
+        self.assertGreaterEqual(failover_worst_ms, failover_ms)  # no connection did better than all of them
+        self.assertGreaterEqual(switchover_worst_ms, switchover_ms)
         self.assertLess(failover_ms, 4000)  # and writes came back within the quick run
         # The chart the demo writes is well-formed SVG.
         root = ET.parse(os.path.join(out_dir, "failover.svg")).getroot()
