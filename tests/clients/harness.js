@@ -180,7 +180,23 @@ function main(scenarios) {
     });
 }
 
+// Runs each named feature (an async function) in turn, each bounded to 30 s:
+// {name: its result, or {failed: error}}.
+async function features(parts) {
+    const result = {};
+    for (const [name, run] of Object.entries(parts)) {
+        note(`feature ${name}`);
+        try {
+            result[name] = await withTimeout(run(), 30000, `feature ${name}`);
+        } catch (err) {
+            result[name] = { failed: errorOf(err) };
+        }
+    }
+    return result;
+}
+
 module.exports = {
+    features,
     scenario, options, port, host, emit, note, step, sleep, withTimeout, waitFor, plain, errorOf, outcome,
     tracked, settle, waitBlocked, main, WaitTimeout,
 };

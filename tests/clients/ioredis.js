@@ -190,19 +190,6 @@ async function blocking() {
     }
 }
 
-async function each(parts) {
-    const result = {};
-    for (const [name, run] of Object.entries(parts)) {
-        note(`feature ${name}`);
-        try {
-            result[name] = await h.withTimeout(run(), 30000, `feature ${name}`);
-        } catch (err) {
-            result[name] = { failed: h.errorOf(err) };
-        }
-    }
-    return result;
-}
-
 // Clients of every kind, then Redis is killed and started again by the test.
 // ioredis reconnects (retryStrategy), resubscribes (autoResubscribe), re-sends
 // the commands left unanswered (autoResendUnfulfilledCommands) and holds new
@@ -259,7 +246,7 @@ async function crash() {
 
 h.main({
     async features() {
-        return each({ basic, autoPipelining, transactions, pubsub, blocking });
+        return h.features({ basic, autoPipelining, transactions, pubsub, blocking });
     },
     crash,
 });

@@ -243,19 +243,6 @@ async function blocking() {
     }
 }
 
-async function each(parts) {
-    const result = {};
-    for (const [name, run] of Object.entries(parts)) {
-        note(`feature ${name}`);
-        try {
-            result[name] = await h.withTimeout(run(), 30000, `feature ${name}`);
-        } catch (err) {
-            result[name] = { failed: h.errorOf(err) };
-        }
-    }
-    return result;
-}
-
 // Clients of every kind, then Redis is killed and started again by the test.
 // Each must recover on its own, as node-redis does against Redis directly.
 async function crash() {
@@ -324,7 +311,7 @@ async function crash() {
 
 h.main({
     async features() {
-        return each({
+        return h.features({
             basic3: () => basic(3),
             basic2: () => basic(2),
             pipelines,

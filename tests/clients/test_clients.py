@@ -179,6 +179,9 @@ class ClientTest(unittest.TestCase):
                   f'[metrics]\nlisten = "127.0.0.1:{cls.metrics_port}"\n'
                   f'[admin]\nsocket = "/tmp/redvip-test-{cls.proxy_port}.sock"\n')
         cls.proxy = lib.Redvip(config, cls.proxy_port)
+        # (The metrics endpoint may start listening a moment after the proxy.)
+        lib.wait_for(lambda: metric(cls.metrics_port, "redvip_proxy_backend_errors_total") is not None,
+                     f"redvip's /metrics on port {cls.metrics_port}")
 
     @classmethod
     def tearDownClass(cls):
@@ -242,11 +245,9 @@ class ClientTest(unittest.TestCase):
         return self.proxy.read_log()
 
 
-class NodeFeatures(ClientTest):
-    """Runs a node script's features once per side (in setUpClass); each test
-    compares one feature."""
+class NodeTest(ClientTest):
+    """A node script's scenario, run in setUpClass (`script`: set by the leaf class)."""
     script = None
-    results = None
 
     @classmethod
     def setUpClass(cls):
@@ -255,6 +256,16 @@ class NodeFeatures(ClientTest):
         why = node_ready()
         if why:
             raise AssertionError(why)
+        super().setUpClass()
+
+
+class NodeFeatures(NodeTest):
+    """Runs a node script's features once per side (in setUpClass); each test
+    compares one feature."""
+    results = None
+
+    @classmethod
+    def setUpClass(cls):
         super().setUpClass()
         cls.results = {}
         for side, port in (("direct", cls.redis_port), ("proxy", cls.proxy_port)):
@@ -358,19 +369,13 @@ class IoredisFeatures(NodeFeatures):
         self.assertEqual(r["bzpopmin"], {"ok": ["zq", "m", "3"]})
 
 
-class NodeCrash(ClientTest):
+class NodeCrash(NodeTest):
     """SIGKILL of redis-server and a restart on the same port, with node
     clients of every kind connected; each must recover on its own. The
     scenario runs once per side in setUpClass; each test compares a part."""
-    script = None
 
     @classmethod
     def setUpClass(cls):
-        if cls.script is None:
-            raise unittest.SkipTest("base class")
-        why = node_ready()
-        if why:
-            raise AssertionError(why)
         super().setUpClass()
         cls.runs = {}
         for side, port in (("direct", cls.redis_port), ("proxy", cls.proxy_port)):
