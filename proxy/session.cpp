@@ -307,7 +307,8 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
     ++w_.counters.commands;
     frame_blocking_ = traits.has(Trait::blocking) ||
                       (traits.has(Trait::blocking_with_option) && has_block_option(frame));
-    quit_sent_ = quit_sent_ || request.name.view() == "QUIT";
+    if (passthrough_ && request.name.view() == "QUIT") // (only then does QUIT go on: traits_of())
+        quit_sent_ = true;
     begin_forward(traits);
     expect(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)}, traits);
     ready_ += request.size;
@@ -323,6 +324,8 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
 // QUIT then, whose close is then Redis's, and no lost connection.
 CommandTraits Session::traits_of(const Request& request) const noexcept {
     CommandTraits traits = classify(request.name.view(), request.subcommand.view());
+    if (!traits.has(Trait::intercepted))
+        return traits; // (every command on the forwarding path: no name compared)
     const std::string_view name = request.name.view();
     const bool clients_own_auth = w_.shared.config.proxy.password.empty();
     if ((clients_own_auth && (name == "AUTH" || name == "HELLO")) ||
