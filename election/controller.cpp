@@ -160,6 +160,10 @@ Controller::Controller(ControllerConfig config) : config_(std::move(config)) {
 ControllerActions Controller::on_election(const Action& action, TimePoint now) {
     ControllerActions out;
     if (std::holds_alternative<BecomeMaster>(action)) {
+        // We are the master now: whoever we heard before (perhaps the peer
+        // that resigned to us) is history, and a later Fault must not take
+        // it for a new master and let the VIP go before anyone took it.
+        known_master_.reset();
         if (!same_goal(Goal::master, std::nullopt))
             start(Goal::master, std::nullopt, "elected master", now, out);
     } else if (const auto* backup = std::get_if<BecomeBackup>(&action)) {
@@ -284,6 +288,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         vip_release_at_ = now + config_.vip_hold;
     }
     keep_relaying();
+    keep_vip_while_announced();
     // A master Redis about to follow another: read both afresh first, for
     // ours may hold writes the other lacks (a healed partition).
     if (goal_master_ && facts_ && facts_->role == "master" && !plan_.empty() &&
@@ -314,6 +319,25 @@ void Controller::keep_relaying() {
     plan_.front() = SetProxy{ProxyMode::closing, proxy_relay_};
     release = plan_.insert(release, HoldVip{}) + 1;
     plan_.insert(release + 1, SetProxy{ProxyMode::fenced, {}});
+}
+
+// Following a master we have just heard while still holding the VIP (a
+// Fault or a preemption): the new master adds the VIP and announces it a
+// moment after its first advert. Released at once, the VIP would be nowhere
+// for that moment, and a client reconnecting then sends its SYN to this host,
+// whose kernel drops it; the client resends only after a second. Kept
+// vip_overlap longer (fenced), such a connection is answered here at once and
+// the next one goes to the new master.
+void Controller::keep_vip_while_announced() {
+    if ((goal_ != Goal::backup && goal_ != Goal::fault) || !goal_master_ || !vip_held_) return;
+    if (std::any_of(plan_.begin(), plan_.end(),
+                    [](const RoleStep& s) { return std::holds_alternative<HoldVip>(s); }))
+        return; // keep_relaying() holds it already
+    const auto release = std::find_if(plan_.begin(), plan_.end(), [](const RoleStep& s) {
+        return std::holds_alternative<ReleaseVip>(s);
+    });
+    if (release == plan_.end()) return;
+    plan_.insert(release, HoldVip{});
 }
 
 // A proxy step, applied at once and recorded. The proxy relays from

@@ -268,6 +268,7 @@ private:
     void decide_follow(TimePoint now, ControllerActions& out);
     void yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out);
     void keep_relaying();
+    void keep_vip_while_announced();
     void apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out);
     void update_eligibility(TimePoint now, ControllerActions& out);
     void update_role_fault(const std::string& reason, ControllerActions& out);

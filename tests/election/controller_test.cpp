@@ -408,7 +408,10 @@ TEST_CASE("a master whose Redis was handed over to a peer's fences and resigns")
     h.finish();
     h.clock.advance(1ms);
     CHECK(h.facts(replica_of("10.0.0.2", 6379), h.clock.now) ==
-          Lines{"notice", "proxy FENCED", "run VIP release", "FAULT"});
+          Lines{"notice", "proxy FENCED", "FAULT"});
+    // The VIP stays while the peer takes it over and announces it.
+    h.clock.advance(h.controller.config().vip_overlap);
+    CHECK(h.timeout() == Lines{"run VIP release"});
     CHECK(h.controller.goal() == Goal::fault);
     CHECK(h.controller.preempt_suspended());
     // The peer's adverts end the resignation.

@@ -77,6 +77,12 @@ struct Node {
             id, ok ? StepResult::success() : StepResult::failure(std::move(error)), clock.now));
     }
     std::string step() const { return running ? describe(running->step) : "none"; }
+    // The VIP kept while the new master announces it, then released.
+    void overlap() {
+        CHECK(step() == "none");
+        clock.advance(controller.config().vip_overlap);
+        take(controller.handle_timeout(clock.now));
+    }
     template <typename T> std::vector<T> all() const {
         std::vector<T> out;
         for (const auto& a : actions)
@@ -324,8 +330,9 @@ TEST_CASE("relaying, then a master plan given up: FENCED ends the relay, later b
     CHECK(n.controller.proxy_mode() == ProxyMode::fenced); // refused
     CHECK_FALSE(n.controller.proxy_relay());
     n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
-    CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::fenced, {}});
-    CHECK(n.step() == "VIP release"); // at once: no overlap, no relaying
+    CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::fenced, {}}); // no relaying
+    n.overlap();
+    CHECK(n.step() == "VIP release");
 }
 
 TEST_CASE("switchover refused: not master, unknown peer, peer not in sync") {
@@ -402,6 +409,7 @@ TEST_CASE("a healed partition: the stale master yields, the newer side never res
     CHECK(n.controller.goal() == Goal::master);
     // b has the higher priority: the election makes us backup of it.
     n.elect(BecomeBackup{MasterInfo{b_vrrp, 200}});
+    n.overlap();
     CHECK(n.step() == "VIP release");
     n.complete();
     CHECK(n.step() == "read peers");
@@ -424,6 +432,7 @@ TEST_CASE("the stale master yields when it sees the peer's newer data") {
     CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
     REQUIRE_FALSE(n.all<RoleFault>().empty());
     CHECK(n.all<RoleFault>().back().fault); // priority 0: b takes over
+    n.overlap();
     CHECK(n.step() == "VIP release");
     n.complete();
     CHECK(n.step() == "read peers");
@@ -448,6 +457,43 @@ TEST_CASE("a master leaving with nobody to follow keeps the VIP, fenced, until o
     n.complete();
     CHECK_FALSE(n.controller.vip_held());
     CHECK(n.controller.transitions().back().cause == "no master heard: releasing the VIP");
+}
+
+TEST_CASE("a master in Fault keeps the VIP until the new master is heard, then vip_overlap more") {
+    // Released the moment b is heard, the VIP would be nowhere until b has
+    // added it: a client's SYN sent then reaches this host and is dropped.
+    Node n;
+    n.make_master();
+    n.elect(EnterFault{});
+    n.clock.advance(std::chrono::milliseconds{60});
+    n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.step() == "none");
+    CHECK(*n.controller.next_deadline() - n.clock.now == n.controller.config().vip_overlap);
+    n.clock.advance(n.controller.config().vip_overlap - std::chrono::milliseconds{1});
+    n.take(n.controller.handle_timeout(n.clock.now));
+    CHECK(n.step() == "none");
+    n.clock.advance(std::chrono::milliseconds{1});
+    n.take(n.controller.handle_timeout(n.clock.now));
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    CHECK(n.step() == "read peers"); // then REPLICAOF: ours was master
+}
+
+TEST_CASE("a master that took over from a resigned peer does not take it for a new master later") {
+    // b resigned to us (priority 0) at an earlier failover; when our Redis
+    // dies much later, b's old advert is no master to follow: the VIP stays.
+    Node n;
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
+    while (n.running)
+        n.complete();
+    n.elect(MasterChanged{MasterInfo{b_vrrp, 0}});
+    n.make_master();
+    n.clock.advance(std::chrono::seconds{30});
+    n.elect(EnterFault{});
+    CHECK(n.step() == "none");
+    CHECK(n.controller.vip_held());
+    CHECK(*n.controller.next_deadline() - n.clock.now == n.controller.config().vip_hold);
 }
 
 TEST_CASE("divergence is checked when a former master follows, even after a Fault with nobody heard") {

@@ -80,7 +80,7 @@ class PairFixture:
 
     def start_pair(self):
         self.topo = lib.Topology(["a", "b", "client"])
-        self.redis, self.daemons, self.sockets = {}, {}, {}
+        self.redis, self.daemons, self.sockets, self.configs = {}, {}, {}, {}
         for name in ("a", "b"):
             self.start_redis(name)
         for name, peer, prio in (("a", "b", 110), ("b", "a", 100)):
@@ -104,7 +104,14 @@ class PairFixture:
             config = config.replace("advert_interval_ms", "preempt = true\nadvert_interval_ms")
         config += self.extra.replace("{workdir}", workdir)
         self.sockets[name] = f"{workdir}/admin.sock"
+        self.configs[name] = config
         self.daemons[name] = lib.Redvip(config, 6379, netns=self.topo.netns(name), log_level=self.log_level)
+
+    def restart_daemon(self, name):
+        """Starts a node's redvip again after it ended: same config, same state_dir."""
+        self.daemons[name].stop(signal.SIGKILL)
+        self.daemons[name] = lib.Redvip(self.configs[name], 6379, netns=self.topo.netns(name),
+                                        log_level=self.log_level)
 
     def state(self, name):
         try:
