@@ -180,6 +180,9 @@ def main():
                   flush=True)
             if r["unsettled"]:
                 problems.append(f"fault {i + 1} ({kind}): the pair did not settle: {r['unsettled']}")
+                for n, d in pair.daemons.items():
+                    lines = [l for l in d.read_log().splitlines() if "announced" not in l]
+                    print(f"--- {n}'s log, the last 80 lines\n" + "\n".join(lines[-80:]))
                 break
             if r["lost"] and kind not in MAY_LOSE:
                 problems.append(f"fault {i + 1} ({kind}): {r['lost']} acknowledged writes lost")

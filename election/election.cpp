@@ -206,7 +206,7 @@ void Election::log_transition() {
     if (router_.history().empty()) return;
     const auto& t = router_.history().back();
     log_->info("{} -> {} ({}); master: {}", to_string(t.from), to_string(t.to), to_string(t.reason),
-               describe(router_.last_master()));
+               t.to == State::master ? std::string("this node") : describe(router_.last_master()));
 }
 
 ElectionStatus Election::status() const {

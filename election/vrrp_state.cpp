@@ -318,6 +318,10 @@ void VirtualRouter::transition(Step& step, State to, Reason reason) {
     state_ = to;
     switch (to) {
     case State::master:
+        // Whoever was master before (perhaps a router that resigned to us)
+        // is history: the next advert heard from it is a new master, even at
+        // the priority it had then (a switchover back to it).
+        last_master_.reset();
         return step.emit(BecomeMaster{});
     case State::backup:
         return step.emit(BecomeBackup{fresh_master(step.now)});

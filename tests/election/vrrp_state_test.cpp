@@ -402,6 +402,25 @@ TEST_SUITE("vrrp state machine: Fault") {
         CHECK(r.handle_timeout(clock.now + 1h).empty());
     }
 
+    TEST_CASE("a master heard before this router's own mastership is a new master when heard again") {
+        // A pair's history: b was master (priority 200), went silent, we took
+        // over; then we resign (Fault) and b takes the role back at the same
+        // priority. That advert must say so, or the controller never learns
+        // that b is master (a switchover back would never complete).
+        FakeClock clock;
+        VirtualRouter r = backup(clock, config(100));
+        CHECK(only<MasterChanged>(r.handle(from(higher_peer, 200), clock.now)).master ==
+              MasterInfo{higher_peer, 200});
+        clock.now = *r.next_deadline(); // b went silent
+        CHECK(count<BecomeMaster>(r.handle_timeout(clock.now)) == 1);
+        CHECK(r.last_master() == std::nullopt);
+        clock.advance(30s);
+        (void)r.handle(HealthChanged{true}, clock.now);
+        REQUIRE(r.state() == State::fault);
+        CHECK(only<MasterChanged>(r.handle(from(higher_peer, 200), clock.now)).master ==
+              MasterInfo{higher_peer, 200});
+    }
+
     TEST_CASE("recovery: Backup again, following the master heard meanwhile") {
         FakeClock clock;
         VirtualRouter r = backup(clock, config(100));
