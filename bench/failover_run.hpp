@@ -26,9 +26,11 @@ struct FailoverOptions {
 };
 
 // Reconnects back off from kMinBackoff, doubling up to kMaxBackoff: short,
-// so the window measures the failover rather than our patience.
+// so the window measures the failover rather than our patience. Half an
+// advert interval at most: a client whose backoff reaches 200 ms (or
+// node-redis's 500 ms) may see up to that much more than the takeover.
 constexpr std::chrono::milliseconds kMinBackoff{20};
-constexpr std::chrono::milliseconds kMaxBackoff{200};
+constexpr std::chrono::milliseconds kMaxBackoff{50};
 // Keys per MGET when reading back.
 constexpr std::size_t kVerifyBatch = 1000;
 
