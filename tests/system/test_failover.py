@@ -123,6 +123,28 @@ class Switchover(Failover):
         # Partial resyncs only: the promoted replica continues the old history.
         self.assertEqual({n: int(self.info(n, "sync_full")) for n in ("a", "b")}, sync_full)
 
+    def test_switchovers_there_back_there_then_a_dead_master_redis(self):
+        # The sequence that once left no master: the node that handed the
+        # role away stayed resigned, never heard b as master again, and each
+        # Redis ended up a replica of the other.
+        self.start_writer(seconds=60)
+        for frm, to in (("a", "b"), ("b", "a"), ("a", "b")):
+            self.assertIn(f"switched over to redis-{to}", self.switchover(frm, f"redis-{to}"))
+            self.wait_settled(to, frm)
+            self.assertEqual(status(self.sockets[frm])["vrrp_state"], "BACKUP")  # ready to take over
+            time.sleep(2.0)
+        self.redis["b"].stop(signal.SIGKILL)
+        self.wait(lambda: self.state("a") == "MASTER" and self.holds_vip("a") and self.is_master("a"),
+                  "a to take over from b's dead Redis", tries=400)
+        self.start_redis("b")  # empty
+        self.wait_settled("a", "b")
+        result = self.stop_writer()
+        check = self.verify("a")
+        print(f"\nthree switchovers, then b's Redis killed: {check['acked']} acknowledged, "
+              f"lost {len(check['lost'])}, errors {result['errors']}")
+        self.assertLessEqual(len(check["lost"]), 50)  # only what b's Redis had not streamed
+        self.assert_in_sync("a", "b")
+
     def test_switchover_refused_without_a_replica_in_sync(self):
         # b's redvip would set its Redis back to following a: stop it first.
         self.daemons["b"].stop(signal.SIGKILL)
