@@ -112,8 +112,13 @@ void HealthChecker::send() {
 void HealthChecker::read() {
     while (running_ && unsent_.empty() && socket_.readable()) {
         const IoResult r = socket_.read(chunk_.data(), chunk_.size());
-        if (r.failed())
+        if (r.failed()) {
+            // Redis said why before closing (protected mode's -DENIED, -ERR
+            // max number of clients reached): that is the news, not the close.
+            if (!reply_.empty() && reply_[0] == '-')
+                return fail(fmt::format("Redis refused the check: {}", first_line(reply_)));
             return fail(r.eof ? "connection closed by Redis" : error_text(r.error));
+        }
         if (r.bytes == 0)
             return;
         reply_.append(chunk_.data(), r.bytes);

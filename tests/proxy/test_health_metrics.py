@@ -175,6 +175,40 @@ class HealthChecks(unittest.TestCase):
         finally:
             secured.stop()
 
+    def test_a_redis_that_refuses_and_closes_is_reported_with_its_own_words(self):
+        # What Redis does in protected mode (or at maxclients): one error
+        # line, then the close, before reading a byte of ours.
+        denied = b"-DENIED Redis is running in protected mode because protected mode is enabled\r\n"
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        stop = threading.Event()
+
+        def serve():
+            server.settimeout(0.1)
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    continue
+                time.sleep(0.01)  # our check arrives first: the close is a reset
+                conn.sendall(denied)
+                conn.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            driver = Driver(server.getsockname()[1])
+            try:
+                report = driver.next(health(ok=False, source="check"))
+                self.assertIn("-DENIED Redis is running in protected mode", report["error"], report)
+            finally:
+                driver.stop()
+        finally:
+            stop.set()
+            thread.join()
+            server.close()
+
     def test_a_killed_redis_is_reported_within_milliseconds(self):
         # A long interval: what reports the death is the watch on the checks'
         # idle connection, then a check run at once, not an interval later.
