@@ -134,6 +134,11 @@ void render_election(const nlohmann::json& status, proxy::PrometheusText& out) {
         for (const auto& [reason, count] : it->items())
             out.sample("redvip_vrrp_discards_total", fmt::format("reason=\"{}\"", reason),
                        count.is_number() ? count.get<std::uint64_t>() : 0);
+    out.family("redvip_eligible", "gauge",
+               "1 while this node may take the master role; 0 with the reason's kind as label");
+    out.sample("redvip_eligible",
+               fmt::format("why=\"{}\"", status.value("ineligible_why", std::string("none"))),
+               std::uint64_t{status.value("eligible", false)});
     out.family("redvip_vip_held", "gauge", "1 while this node holds the VIP");
     out.sample("redvip_vip_held", "", std::uint64_t{status.value("vip_held", false)});
 }
@@ -176,6 +181,14 @@ public:
             const auto to = request.contains("to") && request["to"].is_string() ? request["to"].get<std::string>()
                                                                                  : std::string{};
             driver_.switchover(to, [reply = std::move(reply)](bool ok, const std::string& text) {
+                reply(nlohmann::json{{"ok", ok}, {"text", text}});
+            });
+        });
+        admin_.handle("promote", [this](const nlohmann::json& request, election::AdminServer::Reply reply) {
+            if (!request.value("force", false))
+                return reply(nlohmann::json{{"ok", false}, {"text", "promote needs --force: it accepts losing "
+                                                                    "what unreachable peers held"}});
+            driver_.force_promotion([reply = std::move(reply)](bool ok, const std::string& text) {
                 reply(nlohmann::json{{"ok", ok}, {"text", text}});
             });
         });
@@ -458,6 +471,13 @@ int switchover(const std::string& path, const std::string& to) {
     return election::switchover_command(config->admin.socket, to, std::cout, std::cerr, timeout);
 }
 
+int promote(const std::string& path, bool force) {
+    auto config = load(path);
+    if (!config)
+        return 1;
+    return election::promote_command(config->admin.socket, force, std::cout, std::cerr);
+}
+
 int status(const std::string& path, bool as_json) {
     auto config = load(path);
     if (!config)
@@ -489,12 +509,21 @@ int main(int argc, char** argv) {
     std::string switchover_config, switchover_to;
     switchover_cmd->add_option("-c,--config", switchover_config, "The daemon's configuration file")->required();
     switchover_cmd->add_option("--to", switchover_to, "The [[peer]] name to hand over to (default: the best caught-up one)");
+
+    auto* promote_cmd = app.add_subcommand(
+        "promote", "Let this node take the master role although a dead peer held data it lacks (loses that data)");
+    std::string promote_config;
+    bool promote_force = false;
+    promote_cmd->add_option("-c,--config", promote_config, "The daemon's configuration file")->required();
+    promote_cmd->add_flag("--force", promote_force, "Accept losing what the unreachable peers held");
     CLI11_PARSE(app, argc, argv);
 
     if (*status_cmd)
         return status(status_config, as_json);
     if (*switchover_cmd)
         return switchover(switchover_config, switchover_to);
+    if (*promote_cmd)
+        return promote(promote_config, promote_force);
     if (!check_path.empty())
         return check_config(check_path);
     if (!config_path.empty())

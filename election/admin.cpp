@@ -400,4 +400,22 @@ int switchover_command(const std::string& socket_path, const std::string& to, st
     return ok ? 0 : 1;
 }
 
+int promote_command(const std::string& socket_path, bool force, std::ostream& out,
+                    std::ostream& err) {
+    const auto result = admin_request(socket_path, json{{"cmd", "promote"}, {"force", force}},
+                                      std::chrono::seconds(5));
+    const json* reply = result.reply ? &*result.reply : nullptr;
+    if (!reply || !reply->is_object() || reply->contains("error")) {
+        err << "redvip promote: "
+            << (!reply ? result.error
+                       : reply->is_object() ? reply->value("error", std::string{}) : reply->dump())
+            << '\n';
+        return 1;
+    }
+    const bool ok = reply->value("ok", false);
+    (ok ? out : err) << (ok ? "" : "redvip promote: ") << reply->value("text", std::string{})
+                     << '\n';
+    return ok ? 0 : 1;
+}
+
 } // namespace redvip::election

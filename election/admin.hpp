@@ -123,4 +123,8 @@ int status_command(const std::string& socket_path, bool as_json, std::ostream& o
 int switchover_command(const std::string& socket_path, const std::string& to, std::ostream& out,
                        std::ostream& err, std::chrono::milliseconds timeout);
 
+// `redvip promote --force`: 0 when the daemon forgot what dead peers held.
+int promote_command(const std::string& socket_path, bool force, std::ostream& out,
+                    std::ostream& err);
+
 } // namespace redvip::election

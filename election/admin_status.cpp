@@ -153,6 +153,7 @@ json controller_status(const Controller& c, const HealthTracker& health, const S
             {"health", health_json(health)},
             {"eligible", c.eligibility().eligible},
             {"eligibility_reason", c.eligibility().reason},
+            {"ineligible_why", to_string(c.eligibility().why)},
             {"preempt_suspended", c.preempt_suspended()},
             {"witness_ok", c.witness_ok()},
             {"switchover_running", c.switchover_running()},

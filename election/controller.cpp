@@ -154,6 +154,7 @@ Controller::Controller(ControllerConfig config) : config_(std::move(config)) {
         peers_.emplace_back(to_ip_addr(peer.vrrp_address), peer.redis);
         peer_facts_.push_back(PeerFacts{peer.name, peer.redis, std::nullopt, "not read yet"});
         peer_facts_at_.emplace_back();
+        peer_last_.emplace_back();
     }
 }
 
@@ -234,7 +235,7 @@ std::optional<std::string> Controller::promotion_refusal() const {
 // (writes paused there until we hold every byte: no acknowledged write lost);
 // a peer ahead of us refuses.
 void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
-    const auto path = promotion_path(facts_, fresh_peers(now), config_.self_redis);
+    const auto path = promotion_path(facts_, known_peers(now), config_.self_redis, config_.catch_up_bytes);
     if (const auto* refuse = std::get_if<RefusePromotion>(&path))
         return give_up_master(refuse->reason, now, out);
     if (const auto* hand = std::get_if<HandOverFrom>(&path))
@@ -362,6 +363,16 @@ void Controller::decide_follow(TimePoint now, ControllerActions& out) {
     if (!facts_ || facts_->role != "master" || !goal_master_) return;
     for (const auto& peer : fresh_peers(now)) {
         if (peer.redis != *goal_master_ || !peer.facts) continue;
+        // Its Redis still follows ours: the new master's hand-over (a
+        // preemption) will make ours its replica. A REPLICAOF now would
+        // have each Redis replicate from the other until then. If no
+        // hand-over comes, drift repair sets it after follower_master_grace.
+        if (replicates_from(*peer.facts, config_.self_redis)) {
+            out.emplace_back(Notice{peer.name + "'s Redis still replicates from ours: " +
+                                    "leaving ours to its hand-over"});
+            plan_.resize(next_);
+            return;
+        }
         if (!history_ahead(*facts_, *peer.facts)) return;
         out.emplace_back(Notice{"not following " + peer.name + ": our Redis has newer data (" +
                                 "offset " + std::to_string(facts_->master_repl_offset) +
@@ -419,6 +430,10 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
     out.emplace_back(TransitionDone{goal_, peer ? peer->name : std::string{}, t->cause});
     if (goal_ == Goal::master) {
         preempt_suspended_ = false;
+        // Our data is the reference now: what a dead peer held before is
+        // no reason to refuse the role another time.
+        for (auto& last : peer_last_)
+            last.reset();
         update_eligibility(now, out);
     }
     if (goal_ == Goal::handoff) resign("handed the master role to " + switchover_name(), out);
@@ -520,6 +535,7 @@ void Controller::give_up_master(const std::string& reason, TimePoint now, Contro
     role_fault_until_ = now + config_.role_fault_hold;
     out.emplace_back(Notice{"not taking the master role: " + reason + "; reporting a fault"});
     update_role_fault(reason, out);
+    update_eligibility(now, out); // status says why, not "eligible"
 }
 
 // Mastership went to a peer (our switchover, or a peer's hand-over): the
@@ -612,6 +628,13 @@ ControllerActions Controller::on_replication(const ReplicationFacts& facts, Time
     const auto* t = current();
     const bool done = t && t->outcome == Outcome::done && t->finished;
     if (goal_ == Goal::master && done && facts.role == "master") last_as_master_ = facts;
+    // Leaving the role, our Redis may have acknowledged more after our last
+    // read of it as master (the cut came between two reads): until it
+    // follows the winner, what it holds on our history is what we may lose.
+    if (goal_ != Goal::master && last_as_master_ && facts.role == "master" &&
+        facts.master_replid == last_as_master_->master_replid &&
+        facts.master_repl_offset > last_as_master_->master_repl_offset)
+        last_as_master_ = facts;
     if (done && polled_at > *t->finished) check_drift(now, out);
     update_eligibility(now, out);
     return out;
@@ -623,7 +646,9 @@ ControllerActions Controller::on_peer(const PeerFacts& peer, TimePoint now) {
         if (peer_facts_[i].redis != peer.redis) continue;
         peer_facts_[i] = peer;
         peer_facts_[i].name = config_.peers[i].name;
+        peer_facts_[i].remembered = false;
         peer_facts_at_[i] = now;
+        if (peer.facts) peer_last_[i] = peer.facts;
         check_divergence(peer_facts_[i], out);
         yield_if_stale(peer_facts_[i], now, out);
     }
@@ -668,13 +693,15 @@ void Controller::check_divergence(const PeerFacts& peer, ControllerActions& out)
 // priority 1 would invite every peer to preempt it.
 void Controller::update_eligibility(TimePoint now, ControllerActions& out) {
     Eligibility e;
-    if (goal_ == Goal::master || goal_ == Goal::handoff)
+    const auto* t = transitions_.empty() ? nullptr : &transitions_.back();
+    const bool refused = goal_ == Goal::master && t && t->outcome == Outcome::abandoned;
+    if ((goal_ == Goal::master && !refused) || goal_ == Goal::handoff)
         e = {};
     else if (preempt_suspended_)
         e = {false, "preemption suspended after a switchover, until this node is master again",
              Ineligible::preempt_suspended};
     else
-        e = assess_eligibility(facts_, fresh_peers(now), config_.catch_up_bytes);
+        e = assess_eligibility(facts_, known_peers(now), config_.catch_up_bytes);
     // Status shows the latest figures; the election and the log hear only of
     // a change of verdict (not every 100 ms of a replica catching up).
     const bool changed = !eligibility_reported_ || !e.same_verdict(eligibility_);
@@ -693,6 +720,39 @@ std::vector<PeerFacts> Controller::fresh_peers(TimePoint now) const {
         }
     }
     return peers;
+}
+
+std::vector<PeerFacts> Controller::known_peers(TimePoint now) const {
+    auto peers = fresh_peers(now);
+    for (std::size_t i = 0; i < peers.size(); ++i) {
+        if (peers[i].facts || !peer_last_[i]) continue;
+        peers[i].facts = peer_last_[i];
+        peers[i].remembered = true;
+    }
+    return peers;
+}
+
+ControllerActions Controller::force_promotion(TimePoint now, std::string& text) {
+    ControllerActions out;
+    std::vector<std::string> forgotten;
+    for (std::size_t i = 0; i < peer_last_.size(); ++i) {
+        if (!peer_last_[i]) continue;
+        forgotten.push_back(peer_facts_[i].name + " (offset " +
+                            std::to_string(peer_last_[i]->master_repl_offset) + ")");
+        peer_last_[i].reset();
+    }
+    text = forgotten.empty() ? "no unreachable peer's data was standing in the way"
+                             : "forgot what unreachable peers held: ";
+    for (std::size_t i = 0; i < forgotten.size(); ++i)
+        text += (i ? ", " : "") + forgotten[i];
+    out.emplace_back(Notice{"redvip promote --force: " + text});
+    // A promotion refused for that reason is tried again at once.
+    if (role_fault_until_) {
+        role_fault_until_.reset();
+        update_role_fault("promotion forced by the operator", out);
+    }
+    update_eligibility(now, out);
+    return out;
 }
 
 const conf::PeerConfig* Controller::peer_by_redis(const conf::Endpoint& redis) const {

@@ -227,6 +227,10 @@ public:
     // `redvip switchover [--to NAME]`: answered by one SwitchoverDone, now
     // (refused) or when the peer holds the role (or did not in time).
     ControllerActions request_switchover(const std::string& to, TimePoint now);
+    // `redvip promote --force`: forget what peers that no longer answer held
+    // (accepting its loss), so this node may take the master role; `text`
+    // says what was forgotten.
+    ControllerActions force_promotion(TimePoint now, std::string& text);
     // The health tracker's verdict: when the local Redis is back, a step
     // waiting out its backoff is retried at once.
     ControllerActions on_health(bool healthy, TimePoint now);
@@ -278,6 +282,8 @@ private:
     std::string switchover_name() const;
     void check_divergence(const PeerFacts& peer, ControllerActions& out);
     std::vector<PeerFacts> fresh_peers(TimePoint now) const;
+    // fresh_peers(), with a peer that does not answer as it last did (remembered).
+    std::vector<PeerFacts> known_peers(TimePoint now) const;
     const conf::PeerConfig* peer_by_redis(const conf::Endpoint& redis) const;
     void follow(Goal goal, const std::optional<MasterInfo>& master, std::string cause,
                 TimePoint now, ControllerActions& out);
@@ -316,6 +322,9 @@ private:
     std::optional<TimePoint> facts_at_;
     std::vector<PeerFacts> peer_facts_;     // one per [[peer]], config order
     std::vector<TimePoint> peer_facts_at_;  // when each was read
+    // Each peer's last facts that it answered with, kept while it does not
+    // answer; forgotten once this node is master (or forced).
+    std::vector<std::optional<ReplicationFacts>> peer_last_;
     Eligibility eligibility_{false, "not assessed yet"};
     bool eligibility_reported_ = false;
     bool preempt_suspended_ = false;        // after a switchover away, until master again

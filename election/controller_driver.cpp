@@ -446,6 +446,14 @@ void ControllerDriver::switchover(const std::string& to, SwitchoverReply reply) 
     });
 }
 
+void ControllerDriver::force_promotion(SwitchoverReply reply) {
+    impl_->post([reply = std::move(reply)](Impl& self) {
+        std::string text;
+        self.run(self.controller.force_promotion(Clock::now(), text));
+        reply(true, text);
+    });
+}
+
 void ControllerDriver::become_master() {
     impl_->on_election(BecomeMaster{});
 }

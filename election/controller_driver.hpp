@@ -140,6 +140,10 @@ public:
     // one); `reply` once, when the peer holds the role or it failed.
     void switchover(const std::string& to, SwitchoverReply reply);
 
+    // `redvip promote --force`: this node may take the master role although
+    // a peer that no longer answers held data it lacks; `reply` at once.
+    void force_promotion(SwitchoverReply reply);
+
     // Called after each completed role transition (hooks, the state file).
     void on_transition(std::function<void(const TransitionDone&)> callback);
 

@@ -15,7 +15,39 @@ std::string offsets(const ReplicationFacts& theirs, const ReplicationFacts& ours
            std::to_string(ours.master_repl_offset);
 }
 
+// The bound is for a replica streaming from that very history; data of
+// another history (we restarted empty, or it was promoted since) is newer by
+// a single byte.
+bool streaming_from(const PeerFacts& peer, const ReplicationFacts& local) {
+    return is_master(*peer.facts) && replicates_from(local, peer.redis) &&
+           peer.facts->master_replid == local.master_replid;
+}
+
+std::string was_newer(const PeerFacts& peer, const ReplicationFacts& local) {
+    return peer.name + "'s Redis, unreachable now, had data we lack when last read (" +
+           offsets(*peer.facts, local) + "): not taking the master role, which would drop it; " +
+           "`redvip promote --force` accepts that loss";
+}
+
 } // namespace
+
+std::string_view to_string(Ineligible why) {
+    switch (why) {
+    case Ineligible::none:
+        return "none";
+    case Ineligible::not_read:
+        return "not_read";
+    case Ineligible::catching_up:
+        return "catching_up";
+    case Ineligible::peer_newer:
+        return "peer_newer";
+    case Ineligible::peer_was_newer:
+        return "peer_was_newer";
+    case Ineligible::preempt_suspended:
+        return "preempt_suspended";
+    }
+    return "?";
+}
 
 bool replicates_from(const ReplicationFacts& facts, const conf::Endpoint& master) {
     if (facts.role != "slave" || facts.master_port != master.port) return false;
@@ -42,12 +74,9 @@ Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
     for (const auto& peer : peers) {
         if (!peer.facts) continue; // a peer that does not answer has nothing to lose
         const auto& theirs = *peer.facts;
-        // The bound is for a replica streaming from that very history; data
-        // of another history (we restarted empty, or it was promoted since)
-        // is newer by a single byte.
-        const bool streaming = is_master(theirs) && replicates_from(*local, peer.redis) &&
-                               theirs.master_replid == local->master_replid;
+        const bool streaming = streaming_from(peer, *local);
         if (!history_ahead(theirs, *local, streaming ? catch_up_bytes : 0)) continue;
+        if (peer.remembered) return {false, was_newer(peer, *local), Ineligible::peer_was_newer};
         if (streaming)
             return {false,
                     "catching up with " + peer.name + ": " +
@@ -60,11 +89,17 @@ Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
 }
 
 PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
-                             const std::vector<PeerFacts>& peers, const conf::Endpoint& self) {
+                             const std::vector<PeerFacts>& peers, const conf::Endpoint& self,
+                             std::int64_t catch_up_bytes) {
     if (!local) return RefusePromotion{"the local Redis could not be read"};
     for (const auto& peer : peers) {
         if (!peer.facts) continue;
         const auto& theirs = *peer.facts;
+        if (peer.remembered) {
+            if (history_ahead(theirs, *local, streaming_from(peer, *local) ? catch_up_bytes : 0))
+                return RefusePromotion{was_newer(peer, *local)};
+            continue;
+        }
         if (replicates_from(theirs, self) && theirs.master_replid == local->master_replid) continue;
         if (is_master(theirs) && replicates_from(*local, peer.redis) &&
             local->master_link_status == "up")

@@ -51,11 +51,15 @@ struct ReplicationFacts {
 bool replicates_from(const ReplicationFacts& facts, const conf::Endpoint& master);
 
 // A peer's Redis as last read: `facts` empty when it did not answer.
+// `remembered`: the peer does not answer now, and `facts` are what it said
+// when it last did (a Redis that died takes its data out of reach, not out
+// of account: a replica known to be behind it must not be promoted).
 struct PeerFacts {
     std::string name;
     conf::Endpoint redis;
     std::optional<ReplicationFacts> facts;
     std::string error; // why it did not answer
+    bool remembered = false;
 };
 
 // True when `a`'s dataset holds `b`'s history and more than `slack` bytes
@@ -67,7 +71,15 @@ bool history_ahead(const ReplicationFacts& a, const ReplicationFacts& b, std::in
 
 // Why a node is not eligible, as a kind: the log and the election hear of a
 // change of kind, not of every new offset in the reason's text.
-enum class Ineligible : std::uint8_t { none, not_read, catching_up, peer_newer, preempt_suspended };
+enum class Ineligible : std::uint8_t {
+    none,
+    not_read,
+    catching_up,
+    peer_newer,
+    peer_was_newer, // a peer that no longer answers held data we lack
+    preempt_suspended
+};
+std::string_view to_string(Ineligible why); // "peer_was_newer"
 
 struct Eligibility {
     bool eligible = true;
@@ -93,8 +105,13 @@ using PromotionPath = std::variant<PromoteLocally, HandOverFrom, RefusePromotion
 // on the same history holds nothing of its own: read after ours while
 // writes flow (relayed by the old master during a switchover), it is only
 // further along our own stream, never newer data.
+// A remembered peer (one that no longer answers) refuses when it was ahead
+// of us by more than `catch_up_bytes` on the history we streamed from it, or
+// by a byte on another (we never synced with it): promoting would drop what
+// only it held. `redvip promote --force` leaves remembered peers out.
 PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
-                             const std::vector<PeerFacts>& peers, const conf::Endpoint& self);
+                             const std::vector<PeerFacts>& peers, const conf::Endpoint& self,
+                             std::int64_t catch_up_bytes = 1 << 20);
 
 // Bytes this node acknowledged as master (`ours`, read while it was) that
 // the winner's history (`winner`, read after) does not hold; nullopt when the

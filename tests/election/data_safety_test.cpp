@@ -249,12 +249,71 @@ TEST_CASE("an ineligible backup is reported, and eligible again once caught up")
     const auto count = n.all<SetEligible>().size();
     n.local(replica_at(b_redis, r1, 4995));
     CHECK(n.all<SetEligible>().size() == count); // only changes are reported
-    // Facts too old are no evidence: the peer's last read expires.
+    // A peer that stops answering is remembered as it last was: its data
+    // is out of reach, not out of account.
     n.local(master_at(r3, 0));
     CHECK_FALSE(n.controller.eligibility().eligible);
     n.clock.advance(std::chrono::seconds{1});
+    n.peer(std::nullopt);
     n.local(master_at(r3, 0));
+    CHECK_FALSE(n.controller.eligibility().eligible);
+    CHECK(n.controller.eligibility().why == Ineligible::peer_was_newer);
+    CHECK(n.controller.eligibility().reason.starts_with(
+        "b's Redis, unreachable now, had data we lack when last read (offset 5000, ours 0)"));
+    // The operator accepts the loss.
+    std::string text;
+    n.take(n.controller.force_promotion(n.clock.now, text));
+    CHECK(text == "forgot what unreachable peers held: b (offset 5000)");
     CHECK(n.controller.eligibility().eligible);
+}
+
+TEST_CASE("a replica that never synced is not promoted when its master's Redis dies; --force promotes it") {
+    // The pair just started: our first sync from b is still waiting, b's
+    // Redis dies with everything acknowledged so far.
+    Node n;
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
+    while (n.running)
+        n.complete();
+    n.local(replica_at(b_redis, r3, 0, "down")); // no sync yet: our own empty history
+    n.peer(master_at(r1, 144606));
+    CHECK(n.controller.eligibility().why == Ineligible::peer_newer);
+    n.clock.advance(std::chrono::milliseconds{500});
+    n.peer(std::nullopt); // Connection refused
+    n.elect(BecomeMaster{}); // b went silent (its Fault): the election picks us
+    REQUIRE(n.step() == "read peers");
+    n.local(replica_at(b_redis, r3, 0, "down"));
+    n.peer(std::nullopt);
+    n.complete();
+    CHECK(n.step() == "none"); // no REPLICAOF NO ONE
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    REQUIRE_FALSE(n.all<RoleFault>().empty());
+    CHECK(n.all<RoleFault>().back().fault);
+    CHECK(n.controller.eligibility().why == Ineligible::peer_was_newer);
+    // redvip promote --force: the fault is lifted and the next election promotes.
+    std::string text;
+    n.take(n.controller.force_promotion(n.clock.now, text));
+    CHECK_FALSE(n.all<RoleFault>().back().fault);
+    CHECK(n.controller.eligibility().eligible);
+    n.elect(BecomeMaster{});
+    REQUIRE(n.step() == "read peers");
+    n.complete();
+    CHECK(n.step() == "REPLICAOF NO ONE");
+}
+
+TEST_CASE("a caught-up replica whose master's Redis dies is promoted: the lag is within catch_up_bytes") {
+    Node n;
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
+    while (n.running)
+        n.complete();
+    n.local(replica_at(b_redis, r1, 4990));
+    n.peer(master_at(r1, 5000));
+    n.clock.advance(std::chrono::milliseconds{500});
+    n.peer(std::nullopt);
+    n.local(replica_at(b_redis, r1, 4990, "down"));
+    CHECK(n.controller.eligibility().eligible);
+    n.elect(BecomeMaster{});
+    n.complete();
+    CHECK(n.step() == "REPLICAOF NO ONE");
 }
 
 TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resign; done when it is "
@@ -494,6 +553,43 @@ TEST_CASE("a master that took over from a resigned peer does not take it for a n
     CHECK(n.step() == "none");
     CHECK(n.controller.vip_held());
     CHECK(*n.controller.next_deadline() - n.clock.now == n.controller.config().vip_hold);
+}
+
+TEST_CASE("preempted: the old master leaves its Redis to the new master's hand-over, never replicating from each other") {
+    Node n;
+    n.make_master();
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 200}}); // b preempts, caught up
+    n.overlap();
+    REQUIRE(n.step() == "VIP release");
+    n.complete();
+    REQUIRE(n.step() == "read peers");
+    n.local(master_at(r1, 5000));
+    n.peer(replica_at(a_redis, r1, 5000)); // b's hand-over has not promoted it yet
+    n.complete();
+    CHECK(n.step() == "none"); // no REPLICAOF b: b still follows us
+    CHECK(n.controller.settled());
+    // b's hand-over: ours follows b now; nothing to repair.
+    n.clock.advance(std::chrono::milliseconds{50});
+    const auto before = n.actions.size();
+    n.local(replica_at(b_redis, r1, 5000));
+    CHECK(n.actions.size() - before <= 1); // at most a SetEligible, no REPLICAOF
+    CHECK(n.step() == "none");
+}
+
+TEST_CASE("divergence counts a write acknowledged after our last read as master") {
+    // The cut came between two reads: 70 bytes acknowledged just before it
+    // show in our Redis only once we are in Fault.
+    Node n;
+    n.make_master();
+    n.local(master_at(r1, 4000));
+    n.elect(EnterFault{});
+    n.local(master_at(r1, 4070));
+    n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
+    auto winner = master_at(r2, 6000);
+    winner.master_replid2 = r1;
+    winner.second_repl_offset = 4001; // b was promoted at our offset 4000
+    n.peer(winner);
+    CHECK(n.controller.divergent_bytes_total() == 70);
 }
 
 TEST_CASE("divergence is checked when a former master follows, even after a Fault with nobody heard") {

@@ -160,6 +160,45 @@ class Switchover(Failover):
                      and status(self.sockets["a"])["proxy_serving_state"] == "SERVING", "a serving again")
 
 
+class NeverSynced(Failover):
+    sync_delay = 5  # b's first sync waits 5 s, as with Redis 7's default
+
+    def setUp(self):
+        self.writer = None
+        self.start_pair()
+        self.wait(lambda: self.state("a") == "MASTER" and self.holds_vip("a") and self.state("b") == "BACKUP",
+                  "a master, b backup", tries=300)
+
+    def test_a_replica_that_never_synced_is_not_promoted_until_forced(self):
+        for i in range(200):
+            self.assertEqual(self.client("SET", f"k{i}", "v").strip(), "OK")
+        self.wait(lambda: status(self.sockets["b"])["ineligible_why"] == "peer_newer", "b to see a's newer data")
+        self.assertNotEqual(self.role("b")[3:], ["connected"])  # still waiting for its first sync
+        self.redis["a"].stop(signal.SIGKILL)
+        # b takes the election (a is in Fault) but not the data's role.
+        time.sleep(2.0)
+        s = status(self.sockets["b"])
+        self.assertEqual(s["ineligible_why"], "peer_was_newer", s["eligibility_reason"])
+        self.assertIn("unreachable now, had data we lack", s["eligibility_reason"])
+        self.assertEqual(self.role("b")[:1], ["slave"])
+        self.assertFalse(self.holds_vip("b"))
+        self.assertIn("not taking the master role", self.daemons["b"].read_log())
+        self.assertIn('redvip_eligible{why="peer_was_newer"} 0', self.metrics("b"))
+        # The operator accepts the loss.
+        r = self.topo.run("b", [lib.REDVIP_BIN, "promote", "--config", self.daemons["b"].config], check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--force", r.stderr)
+        r = self.topo.run("b", [lib.REDVIP_BIN, "promote", "--config", self.daemons["b"].config, "--force"],
+                          check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("forgot what unreachable peers held: redis-a", r.stdout)
+        self.wait(lambda: self.state("b") == "MASTER" and self.holds_vip("b") and self.is_master("b"),
+                  "b to take over once forced", tries=300)
+        self.assertEqual(self.client("SET", "after", "1").strip(), "OK")
+        self.start_redis("a")  # empty: follows b
+        self.wait_settled("b", "a")
+
+
 class RecoverWithoutPreempt(Failover):
     def test_a_master_back_empty_without_preempt_stays_a_replica(self):
         self.start_writer(seconds=60)

@@ -77,6 +77,7 @@ class PairFixture:
     preempt = False
     extra = ""
     log_level = "debug"
+    sync_delay = 0  # repl-diskless-sync-delay: Redis 7's default is 5 s
 
     def start_pair(self):
         self.topo = lib.Topology(["a", "b", "client"])
@@ -94,7 +95,7 @@ class PairFixture:
     def start_redis(self, name, dir=None):
         # One replica: no reason to wait 5 s for others before a full sync.
         self.redis[name] = lib.RedisServer(host=self.topo.address(name), port=6379, netns=self.topo.netns(name),
-                                           extra=["--repl-diskless-sync-delay", "0"], dir=dir)
+                                           extra=["--repl-diskless-sync-delay", str(self.sync_delay)], dir=dir)
 
     def start_daemon(self, name, peer, prio):
         workdir = lib.temp_dir(f"redvip-{name}-")
