@@ -143,6 +143,10 @@ int run_failover(const FailoverArgs& a) {
         if (report.record.fault_ns)
             markers.fault_s = static_cast<double>(*report.record.fault_ns) / 1e9;
         if (w.recovered) markers.recovery_s = static_cast<double>(w.end_ns) / 1e9;
+        if (report.record.fault_ns)
+            for (const auto& c : report.verdict.connection_windows)
+                markers.connections.push_back({static_cast<double>(c.start_ns) / 1e9,
+                                               static_cast<double>(c.end_ns) / 1e9, c.recovered});
         const auto timeline = bench::build_timeline(report.record.acks, report.record.end_ns);
         write_file(a.svg,
                    bench::render_svg(timeline, markers, "redvip-bench failover: " + report.target));

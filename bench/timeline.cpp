@@ -143,9 +143,43 @@ std::string xml_escape(std::string_view text) {
     return out;
 }
 
+namespace {
+
+std::string lanes_svg(const Panel& p, const std::vector<ConnectionLane>& lanes, double lane_height) {
+    std::string out = fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\">each connection's "
+                                  "outage (last acknowledgement before the fault to first after)</text>\n",
+                                  p.left, p.top - 6);
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+        const ConnectionLane& lane = lanes[i];
+        const double y = p.top + static_cast<double>(i) * lane_height;
+        const double x0 = p.x(lane.start_s), x1 = std::max(p.x(lane.end_s), x0 + 1);
+        out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"9\" text-anchor=\"end\">{}</text>\n",
+                           p.left - 4, y + lane_height - 3, i);
+        out += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" "
+                           "stroke=\"#ddd\"/>\n",
+                           p.left, y + lane_height / 2, p.left + p.width);
+        out += fmt::format("<rect id=\"conn-{}\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" "
+                           "height=\"{:.1f}\" fill=\"{}\"/>\n",
+                           i, x0, y + 1, x1 - x0, std::max(1.0, lane_height - 2),
+                           lane.recovered ? "#d62728" : "#7f0000");
+        out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"9\">{:.0f} ms{}</text>\n",
+                           x1 + 3, y + lane_height - 3, (lane.end_s - lane.start_s) * 1e3,
+                           lane.recovered ? "" : " (not recovered)");
+    }
+    return out;
+}
+
+} // namespace
+
 std::string render_svg(const std::vector<TimelinePoint>& points, const ChartMarkers& markers,
                        const std::string& title) {
-    constexpr double kWidth = 900, kHeight = 480, kLeft = 70, kPlotWidth = 800, kPlotHeight = 170;
+    constexpr double kWidth = 900, kLeft = 70, kPlotWidth = 800, kPlotHeight = 170;
+    // Lanes of 12 px, shrinking so that at most 240 px hold them all.
+    const auto lanes = markers.connections.size();
+    const double lane_height =
+        lanes == 0 ? 0 : std::min(12.0, 240.0 / static_cast<double>(lanes));
+    const double lanes_height = lane_height * static_cast<double>(lanes);
+    const double kHeight = 480 + (lanes == 0 ? 0 : 40 + lanes_height);
     const double t_max = points.empty() ? 1 : points.back().t_s + 2 * kBinMid;
     double rps_max = 0, p99_max = 0;
     for (const TimelinePoint& p : points) {
@@ -167,12 +201,16 @@ std::string render_svg(const std::vector<TimelinePoint>& points, const ChartMark
                      "p99 latency (us) of the writes acknowledged per 100 ms",
                      &TimelinePoint::p99_us, true);
     out += time_axis(bottom, 440);
+    const double marker_bottom = lanes == 0 ? 440 : 480 + 20 + lanes_height;
+    if (lanes > 0)
+        out += lanes_svg(Panel{kLeft, 500, kPlotWidth, lanes_height, t_max, 1}, markers.connections,
+                         lane_height);
     if (markers.fault_s)
-        out +=
-            marker_svg("fault", "#ff7f0e", *markers.fault_s, top.x(*markers.fault_s), top.top, 440);
+        out += marker_svg("fault", "#ff7f0e", *markers.fault_s, top.x(*markers.fault_s), top.top,
+                          marker_bottom);
     if (markers.recovery_s)
         out += marker_svg("recovery", "#2ca02c", *markers.recovery_s, top.x(*markers.recovery_s),
-                          top.top + 14, 440);
+                          top.top + 14, marker_bottom);
     out += "</svg>\n";
     return out;
 }

@@ -23,14 +23,25 @@ struct TimelinePoint {
 std::vector<TimelinePoint> build_timeline(const std::vector<AckRecord>& acks, std::int64_t end_ns,
                                           std::int64_t bin_ns = kTimelineBinNs);
 
+// One connection's outage: from its last acknowledgement before the fault
+// to its first after it (or the run's end: not recovered).
+struct ConnectionLane {
+    double start_s = 0;
+    double end_s = 0;
+    bool recovered = true;
+};
+
 struct ChartMarkers {
     std::optional<double> fault_s;
     std::optional<double> recovery_s;
+    std::vector<ConnectionLane> connections; // one lane each, in connection order
 };
 
-// A self-contained SVG: throughput (top panel) and p99 (bottom panel) over
+// A self-contained SVG: throughput (top panel) and p99 (second panel) over
 // time, paths with ids "throughput" and "p99", vertical lines "fault" and
-// "recovery" when given.
+// "recovery" when given; then one lane per connection with its outage as a
+// bar ("conn-0", "conn-1"...) labelled with its length, so the connection
+// that waited longest shows beside those that recovered at once.
 std::string render_svg(const std::vector<TimelinePoint>& points, const ChartMarkers& markers,
                        const std::string& title);
 

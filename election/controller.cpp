@@ -817,8 +817,18 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
             vip_hold_over_ = false;
         }
     }
-    if (switchover_ && now >= switchover_->deadline)
+    if (switchover_ && now >= switchover_->deadline) {
         finish_switchover(false, switchover_->name + " did not take the master role in time", out);
+        // Nobody took it (the peer in Fault, or cut off): resigned, we would
+        // leave the pair with no master. Stand again; the election's next
+        // master takes the role back by hand-over from the peer's Redis.
+        if (resigned_) {
+            resigned_ = false;
+            preempt_suspended_ = false;
+            update_role_fault("the switchover failed: standing for the master role again", out);
+            update_eligibility(now, out);
+        }
+    }
     if (retry_at_ && now >= *retry_at_) {
         retry_at_.reset();
         advance(now, out);

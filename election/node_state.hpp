@@ -1,6 +1,9 @@
-// The state file in [node] state_dir: what this node last knew of the
-// master (issue 7, "start safe"), so that a restarted node starts as a
-// replica of the right master and can tell whose data is newer.
+// The state file in [node] state_dir: a record, for operators, of what this
+// node knew at its last completed transition (whom it followed, or that it
+// was master; its Redis's replication id and offset; an epoch counting
+// changes of master). It is logged at start; no decision reads it: a
+// restarted node learns the roles and offsets from the Redis servers
+// themselves, which cannot be out of date.
 //
 // Pure core: encode_node_state / decode_node_state (JSON, nlohmann). Decode
 // never throws: garbage, a truncated file, a missing key or a wrong type is an

@@ -70,7 +70,7 @@ TEST_CASE("the SVG is well-formed and has both series and both markers") {
     auto after = steady_acks(2500, 4000, 400);
     acks.insert(acks.end(), after.begin(), after.end());
     const auto points = build_timeline(acks, 4000 * ms);
-    const std::string svg = render_svg(points, {1.0, 2.5}, "failover via <proxy> & \"vip\"");
+    const std::string svg = render_svg(points, {1.0, 2.5, {}}, "failover via <proxy> & \"vip\"");
     std::string why;
     CHECK_MESSAGE(well_formed(svg, why), why);
     CHECK(svg.rfind("<?xml", 0) == 0);
@@ -90,6 +90,20 @@ TEST_CASE("the SVG is well-formed and has both series and both markers") {
     CHECK(std::count(throughput.begin(), throughput.end(), 'M') == 1);
     CHECK(std::count(p99.begin(), p99.end(), ',') == 25);
     CHECK(std::count(p99.begin(), p99.end(), 'M') == 2);
+}
+
+TEST_CASE("one lane per connection, its outage as a bar with its length") {
+    const auto points = build_timeline(steady_acks(0, 4000, 150), 4000 * ms);
+    ChartMarkers markers{1.0, 1.07, {{0.99, 1.06, true}, {0.995, 2.05, true}, {1.0, 4.0, false}}};
+    const std::string svg = render_svg(points, markers, "lanes");
+    std::string why;
+    CHECK_MESSAGE(well_formed(svg, why), why);
+    CHECK(svg.find("id=\"conn-0\"") != std::string::npos);
+    CHECK(svg.find("id=\"conn-2\"") != std::string::npos);
+    CHECK(svg.find("id=\"conn-3\"") == std::string::npos);
+    CHECK(svg.find(">70 ms</text>") != std::string::npos);
+    CHECK(svg.find(">1055 ms</text>") != std::string::npos);
+    CHECK(svg.find(">3000 ms (not recovered)</text>") != std::string::npos);
 }
 
 TEST_CASE("no markers when none are given; an empty timeline still renders") {

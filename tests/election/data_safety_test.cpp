@@ -555,6 +555,19 @@ TEST_CASE("a master that took over from a resigned peer does not take it for a n
     CHECK(*n.controller.next_deadline() - n.clock.now == n.controller.config().vip_hold);
 }
 
+TEST_CASE("a switchover nobody completes: the old master stands again instead of leaving no master") {
+    Node n;
+    n.relay_after_switchover();
+    REQUIRE(n.all<RoleFault>().back().fault); // resigned: priority 0
+    // b never takes the role (its election is in Fault): no advert comes.
+    n.clock.advance(n.controller.config().switchover_timeout + std::chrono::seconds{3});
+    n.take(n.controller.handle_timeout(n.clock.now));
+    REQUIRE_FALSE(n.all<SwitchoverDone>().empty());
+    CHECK_FALSE(n.all<SwitchoverDone>().back().ok);
+    CHECK_FALSE(n.all<RoleFault>().back().fault);
+    CHECK_FALSE(n.controller.preempt_suspended());
+}
+
 TEST_CASE("preempted: the old master leaves its Redis to the new master's hand-over, never replicating from each other") {
     Node n;
     n.make_master();
