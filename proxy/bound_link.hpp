@@ -48,6 +48,12 @@ public:
     void release_buffer() override;
     void release(bool clean) override;
     void abort(std::string_view why) override { fail(LinkFailure::timed_out, std::string(why)); }
+    void stop_waiting(std::string_view why) override {
+        if (state_ != State::connecting)
+            return;
+        retry_.cancel();
+        fail(LinkFailure::unreachable, std::string(why));
+    }
 
 private:
     enum class State : std::uint8_t { none, connecting, bound };

@@ -120,6 +120,10 @@ public:
     // Ends the connection as if it broke (Redis did not answer in time): the
     // usual on_unanswered() per request, then on_link_failed(timed_out), with `why`.
     virtual void abort(std::string_view why) = 0;
+    // A link still connecting (waiting for an unreachable Redis) stops: the
+    // usual on_unanswered() per request, then on_link_failed(unreachable).
+    // Nothing otherwise.
+    virtual void stop_waiting(std::string_view why) = 0;
 };
 
 } // namespace redvip::proxy

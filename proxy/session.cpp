@@ -63,6 +63,7 @@ public:
     void release_buffer() override {}
     void release(bool) override {}
     void abort(std::string_view) override {}
+    void stop_waiting(std::string_view) override {}
 
 private:
     PendingQueue none_;
@@ -717,6 +718,12 @@ void Session::release_buffers() {
 void Session::on_state_change() {
     if (stopped_)
         return;
+    // Still waiting for a Redis that cannot be reached (BoundLink retries for
+    // hold_timeout_ms) when commands are now refused here (FENCED: its Redis
+    // died and a peer takes over) or go elsewhere: the wait can only end in a
+    // close, so close now, and the client reconnects to where the VIP leads.
+    if (link_->connecting() && (!refusal().empty() || stale()))
+        return link_->stop_waiting("this node stopped serving from it");
     process_requests();
     leave_if_quiet();
 }

@@ -111,6 +111,10 @@ public:
         sink_->on_replies(clock::now());
     }
     void abort(std::string_view why) override { fail(LinkFailure::timed_out, why); }
+    void stop_waiting(std::string_view why) override {
+        if (state_ == State::connecting)
+            fail(LinkFailure::unreachable, why);
+    }
     void break_link(std::string_view why) { fail(LinkFailure::lost, why); }
 
     std::string sent;

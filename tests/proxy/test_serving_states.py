@@ -9,6 +9,7 @@ sessions and closing or retiring those with state, and CLOSING closes each
 session once it is quiet."""
 
 import select
+import signal
 import socket
 import time
 import unittest
@@ -175,6 +176,24 @@ class ServingStates(DriverCase):
         self.assertTrue(silent_for(sock, 0.1))
         self.assertEqual(commandstats(self.redis).get("set", 0), before.get("set", 0))
         self.assertEqual(self.redis.client().keys("f*"), [])
+
+    def test_a_command_waiting_for_a_dead_redis_is_closed_at_once_when_fenced(self):
+        # Its Redis killed, the node is fenced a moment later (a peer takes
+        # over): a client that connected in between must not wait out the
+        # hold for a Redis that will not come back here.
+        sock, reader = self.client()
+        sock.sendall(encode("SET", "x", 1))
+        self.assertEqual(reader.reply(), b"+OK\r\n")
+        port = self.redis.port
+        self.redis.stop(signal.SIGKILL)
+        late, late_reader = self.client()
+        late.sendall(encode("SET", "x", 2))
+        self.assertTrue(silent_for(late, 0.1))  # waiting: Redis may be restarting
+        started = time.monotonic()
+        self.driver.command("state fenced")
+        self.assertTrue(late_reader.closed(timeout=2))
+        self.assertLess(time.monotonic() - started, HOLD_MS / 2000)  # not after the hold
+        self.redis = lib.RedisServer(port=port)
 
     def test_fenced_refuses_new_clients_and_nothing_reaches_redis_then_serving_serves(self):
         sock, reader = self.client()
