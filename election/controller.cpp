@@ -133,6 +133,9 @@ std::string describe(const RoleStep& step) {
         std::string operator()(const HandOff& h) const {
             return "switch to " + h.to.to_string();
         }
+        std::string operator()(const AwaitPromotion& a) const {
+            return "await the hand-off from " + a.from.to_string();
+        }
     };
     return std::visit(Describe{}, step);
 }
@@ -165,11 +168,21 @@ ControllerActions Controller::on_election(const Action& action, TimePoint now) {
         // that resigned to us) is history, and a later Fault must not take
         // it for a new master and let the VIP go before anyone took it.
         known_master_.reset();
-        if (!same_goal(Goal::master, std::nullopt))
-            start(Goal::master, std::nullopt, "elected master", now, out);
+        const bool preempting = std::get<BecomeMaster>(action).preempting;
+        if (!same_goal(Goal::master, std::nullopt)) {
+            start(Goal::master, std::nullopt, preempting ? "preempting" : "elected master", now, out);
+            preempting_ = preempting;
+        }
     } else if (const auto* backup = std::get_if<BecomeBackup>(&action)) {
         known_master_ = backup->master;
         if (backup->master) heard_master(backup->master->address, now, out);
+        if (const auto* peer = preempted_by(backup->master, now)) {
+            // A switchover to it: drain, hand off, relay, close, VIP kept
+            // until it announces it; it waits for our hand-off.
+            preemption_next_ = true;
+            start(Goal::handoff, peer->redis, "preempted by " + peer->name, now, out);
+            return out;
+        }
         follow(Goal::backup, backup->master, "backup", now, out);
     } else if (std::holds_alternative<EnterFault>(action)) {
         const auto master = resolve(known_master_, out);
@@ -184,6 +197,31 @@ ControllerActions Controller::on_election(const Action& action, TimePoint now) {
             start(Goal::stopped, std::nullopt, "stopped", now, out);
     }
     return out; // SendAdvert: the election's own business
+}
+
+// A settled master made backup by a higher-priority peer whose Redis
+// replicates from ours, caught up and linked: a preemption to answer with a
+// hand-off (the peer awaits it, AwaitPromotion) rather than a fence.
+const PeerFacts* Controller::preempted_by(const std::optional<MasterInfo>& master,
+                                          TimePoint now) const {
+    const auto* t = transitions_.empty() ? nullptr : &transitions_.back();
+    if (!master || goal_ != Goal::master || !t || t->outcome != Outcome::done || !vip_held_ ||
+        !facts_ || facts_->role != "master")
+        return nullptr;
+    const auto it = std::find_if(peers_.begin(), peers_.end(),
+                                 [&](const auto& p) { return p.first == master->address; });
+    if (it == peers_.end()) return nullptr;
+    for (std::size_t i = 0; i < peer_facts_.size(); ++i) {
+        const PeerFacts& peer = peer_facts_[i];
+        if (peer.redis != it->second || !peer.facts ||
+            now - peer_facts_at_[i] > config_.peer_facts_max_age)
+            continue;
+        const auto& f = *peer.facts;
+        if (replicates_from(f, config_.self_redis) && f.master_link_status == "up" &&
+            f.master_replid == facts_->master_replid)
+            return &peer;
+    }
+    return nullptr;
 }
 
 // Backup or Fault, following `master`'s Redis.
@@ -239,7 +277,7 @@ void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
     if (const auto* refuse = std::get_if<RefusePromotion>(&path))
         return give_up_master(refuse->reason, now, out);
     if (const auto* hand = std::get_if<HandOverFrom>(&path))
-        plan_[next_] = HandOver{hand->master};
+        plan_[next_] = preempting_ ? RoleStep{AwaitPromotion{hand->master}} : RoleStep{HandOver{hand->master}};
 }
 
 void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::string cause,
@@ -253,6 +291,8 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     hold_vip_until_.reset();
     attempts_ = 0;
     handover_failures_ = 0;
+    preempting_ = false;
+    handoff_for_preemption_ = goal == Goal::handoff && std::exchange(preemption_next_, false);
     follower_master_since_.reset();
     // Following someone after having been master (perhaps through a Fault
     // with nobody heard): what we acknowledged as master is checked against it.
@@ -436,6 +476,15 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
             last.reset();
         update_eligibility(now, out);
     }
+    if (goal_ == Goal::handoff && handoff_for_preemption_) {
+        // The peer is master already: follow it, relaying and closing
+        // (keep_relaying) while it takes the VIP.
+        const auto* to = goal_master_ ? peer_by_redis(*goal_master_) : nullptr;
+        return start(Goal::backup, goal_master_,
+                     "handed the master role to " + (to ? to->name : std::string("the peer")) +
+                         ", which preempted",
+                     now, out);
+    }
     if (goal_ == Goal::handoff) resign("handed the master role to " + switchover_name(), out);
 }
 
@@ -500,6 +549,12 @@ void Controller::note_effect(const RoleStep& step, const StepResult& result) {
 // makes the local Redis safe, e.g. following the new master).
 void Controller::fail_step(const StepResult& result, TimePoint now, ControllerActions& out) {
     const RoleStep& step = plan_[next_];
+    if (goal_ == Goal::handoff && handoff_for_preemption_) // rolled back: fence and follow it
+        return start(Goal::backup, goal_master_, "hand-off to the preempting peer failed: " + result.error,
+                     now, out);
+    if (std::holds_alternative<AwaitPromotion>(step)) // it never handed off: take it ourselves
+        return start(Goal::master, std::nullopt, "no hand-off came (" + result.error + "): taking over", now,
+                     out);
     if (goal_ == Goal::handoff) {
         finish_switchover(false, "switchover failed: " + result.error, out);
         return start(Goal::master, std::nullopt, "switchover failed", now, out);

@@ -97,8 +97,15 @@ struct HandOff {
     conf::Endpoint to;
     friend bool operator==(const HandOff&, const HandOff&) = default;
 };
+// Preempting: the master we preempt hands its role to us (its HandOff,
+// after draining its proxy, as `redvip switchover` does); wait until our
+// Redis is master, polling it. Fails after switchover_timeout.
+struct AwaitPromotion {
+    conf::Endpoint from;
+    friend bool operator==(const AwaitPromotion&, const AwaitPromotion&) = default;
+};
 using RoleStep = std::variant<SetProxy, AcquireVip, ReleaseVip, PromoteRedis, ReplicateRedis,
-                              CheckPeers, HandOver, HandOff, DrainProxy, HoldVip>;
+                              CheckPeers, HandOver, HandOff, DrainProxy, HoldVip, AwaitPromotion>;
 std::string describe(const RoleStep& step); // "proxy FENCED", "REPLICAOF 10.0.0.2:6379"
 
 struct StepResult {
@@ -273,6 +280,7 @@ private:
     void yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out);
     void keep_relaying();
     void keep_vip_while_announced();
+    const PeerFacts* preempted_by(const std::optional<MasterInfo>& master, TimePoint now) const;
     void apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out);
     void update_eligibility(TimePoint now, ControllerActions& out);
     void update_role_fault(const std::string& reason, ControllerActions& out);
@@ -314,6 +322,9 @@ private:
     std::optional<TimePoint> vip_release_at_;   // a former master's VIP, unfollowed
     std::optional<TimePoint> hold_vip_until_;   // a HoldVip step's end
     bool vip_hold_over_ = false;                // start(): release it now
+    bool preempting_ = false;                   // this master plan preempts a live master
+    bool handoff_for_preemption_ = false;       // this handoff answers a peer's preemption
+    bool preemption_next_ = false;              // start(): the handoff about to start is one
     bool role_fault_reported_ = false;          // what the election was last told
     bool resigned_ = false; // mastership handed to a peer: fault until a master is heard
     bool witness_ok_ = true;

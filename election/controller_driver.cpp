@@ -156,6 +156,10 @@ public:
             void operator()(const HandOff& h) const {
                 d.ports.hand_off(h.to, d.failover.switchover_timeout, std::move(done));
             }
+            // ROLE polled until master: the preempted master's hand-off.
+            void operator()(const AwaitPromotion&) const {
+                d.ports.confirm_role(std::nullopt, d.failover.switchover_timeout, std::move(done));
+            }
         };
         std::visit(Start{*this, done}, run_step.step);
     }
@@ -454,8 +458,8 @@ void ControllerDriver::force_promotion(SwitchoverReply reply) {
     });
 }
 
-void ControllerDriver::become_master() {
-    impl_->on_election(BecomeMaster{});
+void ControllerDriver::become_master(bool preempting) {
+    impl_->on_election(BecomeMaster{preempting});
 }
 void ControllerDriver::become_backup(const std::optional<MasterInfo>& master) {
     impl_->on_election(BecomeBackup{master});

@@ -120,7 +120,7 @@ public:
     void stop();
 
     // RoleListener: the election's outcomes.
-    void become_master() override;
+    void become_master(bool preempting) override;
     void become_backup(const std::optional<MasterInfo>& master) override;
     void enter_fault() override;
     void master_changed(const MasterInfo& master) override;

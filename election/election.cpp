@@ -166,9 +166,9 @@ void Election::execute(const Actions& actions) {
 void Election::execute_one(const Action& action) {
     std::visit(Overloaded{
                    [&](const SendAdvert& a) { send_advert(a.priority); },
-                   [&](const BecomeMaster&) {
+                   [&](const BecomeMaster& a) {
                        log_transition();
-                       listener_.become_master();
+                       listener_.become_master(a.preempting);
                    },
                    [&](const BecomeBackup& a) {
                        log_transition();

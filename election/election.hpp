@@ -34,7 +34,8 @@ namespace redvip::election {
 class RoleListener {
 public:
     virtual ~RoleListener() = default;
-    virtual void become_master() = 0;
+    // `preempting`: a lower-priority master still advertises (BecomeMaster).
+    virtual void become_master(bool preempting) = 0;
     // `master`: the router whose adverts we follow, when one was heard within
     // a Master_Down_Interval (replicate from it).
     virtual void become_backup(const std::optional<MasterInfo>& master) = 0;

@@ -46,6 +46,8 @@ std::string_view to_string(Reason reason) {
         return "master down";
     case Reason::master_resigned:
         return "master resigned";
+    case Reason::preempt:
+        return "preempting a lower priority master";
     case Reason::higher_priority:
         return "higher priority advert";
     case Reason::higher_address:
@@ -203,7 +205,11 @@ void VirtualRouter::backup_timeout(Step& step, const Input&) {
     // Adver_Timer to Advertisement_Interval ... Transition to the Master state"
     send_advert(step, priority_);
     deadline_ = step.now + config_.advertisement_interval;
-    transition(step, State::master, down_reason_);
+    // Preempt_Mode: the lower master's adverts were discarded, not missed.
+    const auto live = fresh_master(step.now);
+    const bool preempting = down_reason_ == Reason::master_down && live && live->priority > 0 &&
+                            live->priority < priority_;
+    transition(step, State::master, preempting ? Reason::preempt : down_reason_);
 }
 
 void VirtualRouter::backup_fault(Step& step, const Input&) {
@@ -322,7 +328,7 @@ void VirtualRouter::transition(Step& step, State to, Reason reason) {
         // is history: the next advert heard from it is a new master, even at
         // the priority it had then (a switchover back to it).
         last_master_.reset();
-        return step.emit(BecomeMaster{});
+        return step.emit(BecomeMaster{reason == Reason::preempt});
     case State::backup:
         return step.emit(BecomeBackup{fresh_master(step.now)});
     case State::fault:

@@ -78,6 +78,9 @@ struct SendAdvert {
     friend bool operator==(const SendAdvert&, const SendAdvert&) = default;
 };
 struct BecomeMaster { // take the VIPs (GARP/NA), make the local Redis the master
+    // Preempting a lower-priority master that is still advertising (it will
+    // hear us and step down), not replacing one that went silent.
+    bool preempting = false;
     friend bool operator==(const BecomeMaster&, const BecomeMaster&) = default;
 };
 struct BecomeBackup { // release the VIPs; replicate from `master` when known
@@ -103,6 +106,7 @@ enum class Reason : std::uint8_t {
     address_owner,   // Initialize -> Master at priority 255
     master_down,     // Master_Down_Timer fired: no advert for Master_Down_Interval
     master_resigned, // Master_Down_Timer fired Skew_Time after a priority 0 advert
+    preempt,         // Master_Down_Timer fired while a lower priority master advertises
     higher_priority, // a Master heard a higher priority
     higher_address,  // a Master heard its own priority from a higher address
     fault,           // health says the local Redis cannot serve

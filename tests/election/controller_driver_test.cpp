@@ -120,7 +120,7 @@ struct Rig {
 TEST_CASE("the master sequence runs on the ports, each step after the last completed") {
     Rig r;
     RoleListener& listener = r.driver;
-    listener.become_master();
+    listener.become_master(false);
     CHECK(r.fake.calls == Calls{"proxy HOLDING"});
     r.settle(); // CheckPeers: the local Redis and the peer's are read
     CHECK(r.fake.calls == Calls{"proxy HOLDING", "promote"});
@@ -139,7 +139,7 @@ TEST_CASE("the master sequence runs on the ports, each step after the last compl
 
 TEST_CASE("a backup follows the peer's Redis; a stale completion is dropped after supersession") {
     Rig r;
-    r.driver.become_master();
+    r.driver.become_master(false);
     r.settle();
     r.driver.become_backup(MasterInfo{IpAddr::v4(10, 0, 0, 2), 100});
     CHECK(r.fake.calls.back() == "proxy FENCED");
@@ -151,7 +151,7 @@ TEST_CASE("a backup follows the peer's Redis; a stale completion is dropped afte
 
 TEST_CASE("a promotion that keeps failing is retried on timers, then reported as a fault") {
     Rig r;
-    r.driver.become_master();
+    r.driver.become_master(false);
     for (int attempt = 1; attempt <= 3; ++attempt) {
         REQUIRE(r.run_until([&] { return r.fake.pending != nullptr; }));
         r.fake.finish(StepResult::failure("Connection refused"));

@@ -568,6 +568,70 @@ TEST_CASE("a switchover nobody completes: the old master stands again instead of
     CHECK_FALSE(n.controller.preempt_suspended());
 }
 
+TEST_CASE("preempted: a switchover to the preempting peer, then relaying and closing, no resignation") {
+    Node n;
+    n.make_master(); // r1 at 1000, b read as down
+    n.local(master_at(r1, 1000));
+    n.peer(replica_at(a_redis, r1, 1000)); // b caught up, linked
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 200}}); // b preempts
+    CHECK(n.controller.goal() == Goal::handoff);
+    CHECK(n.controller.proxy_mode() == ProxyMode::holding);
+    CHECK(n.step() == "proxy drain");
+    n.complete();
+    CHECK(n.step() == "switch to 10.0.0.2:6379");
+    n.complete();
+    // Handed off: following b, relaying then closing, the VIP kept while b announces it.
+    CHECK(n.controller.goal() == Goal::backup);
+    CHECK(n.controller.proxy_mode() == ProxyMode::closing);
+    CHECK(n.controller.proxy_relay() == b_redis);
+    CHECK(n.all<RoleFault>().empty()); // b is master already: nothing to resign
+    CHECK_FALSE(n.controller.preempt_suspended());
+    n.overlap();
+    CHECK(n.step() == "VIP release");
+    n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+}
+
+TEST_CASE("preempted, the hand-off fails: fenced and following, as without it") {
+    Node n;
+    n.make_master();
+    n.local(master_at(r1, 1000));
+    n.peer(replica_at(a_redis, r1, 1000));
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 200}});
+    n.complete();                   // drain
+    n.complete(false, "b did not reach offset 1000 in time"); // switch
+    CHECK(n.controller.goal() == Goal::backup);
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.all<SwitchoverDone>().empty());
+}
+
+TEST_CASE("preempting a live master: await its hand-off; none comes: take it by hand-over") {
+    Node n;
+    n.elect(BecomeMaster{true});
+    REQUIRE(n.step() == "read peers");
+    n.local(replica_at(b_redis, r1, 1000));
+    n.peer(master_at(r1, 1000));
+    n.complete();
+    CHECK(n.step() == "await the hand-off from 10.0.0.2:6379");
+    n.complete(false, "master: ROLE still says slave after 5000 ms");
+    REQUIRE(n.step() == "read peers");
+    n.local(replica_at(b_redis, r1, 1000));
+    n.peer(master_at(r1, 1000));
+    n.complete();
+    CHECK(n.step() == "hand-over from 10.0.0.2:6379");
+}
+
+TEST_CASE("preempting: the hand-off came, then the VIP") {
+    Node n;
+    n.elect(BecomeMaster{true});
+    n.local(replica_at(b_redis, r1, 1000));
+    n.peer(master_at(r1, 1000));
+    n.complete();
+    REQUIRE(n.step() == "await the hand-off from 10.0.0.2:6379");
+    n.complete();
+    CHECK(n.step() == "VIP acquire");
+}
+
 TEST_CASE("preempted: the old master leaves its Redis to the new master's hand-over, never replicating from each other") {
     Node n;
     n.make_master();

@@ -48,7 +48,7 @@ private:
 
 class Recorder final : public RoleListener {
 public:
-    void become_master() override {
+    void become_master(bool) override {
         events.push_back("master");
         if (on_master) on_master();
     }

@@ -43,7 +43,7 @@ std::string master_text(const std::optional<MasterInfo>& master) {
 
 class Printer final : public RoleListener {
 public:
-    void become_master() override { say("MASTER"); }
+    void become_master(bool) override { say("MASTER"); }
     void become_backup(const std::optional<MasterInfo>& master) override {
         say("BACKUP " + master_text(master));
     }

@@ -177,7 +177,20 @@ TEST_SUITE("vrrp state machine: Backup") {
         CHECK(r.next_deadline() == deadline);
         CHECK(r.last_master() == MasterInfo{lower_peer, 100});
         const auto actions = r.handle_timeout(deadline);
-        CHECK(count<BecomeMaster>(actions) == 1);
+        // The lower master still advertises: the controller asks it to hand
+        // the role over rather than take it from a live master.
+        CHECK(only<BecomeMaster>(actions).preempting);
+        CHECK(r.history().back().reason == Reason::preempt);
+    }
+
+    TEST_CASE("a lower master that went silent is replaced, not preempted") {
+        FakeClock clock;
+        VirtualRouter r = backup(clock, config(200));
+        (void)r.handle(from(lower_peer, 100), clock.now);
+        clock.advance(10s); // silent past Master_Down_Interval
+        const auto actions = r.handle_timeout(clock.now);
+        CHECK_FALSE(only<BecomeMaster>(actions).preempting);
+        CHECK(r.history().back().reason == Reason::master_down);
     }
 
     TEST_CASE("no preempt: a lower master is followed for as long as it speaks") {

@@ -305,6 +305,15 @@ class RecoverEmpty(Failover):
         self.assert_in_sync("a", "b")
         log = self.daemons["a"].read_log()
         self.assertIn("not eligible for the master role", log)
+        # Taking the role back was a switchover: b drained, handed off and
+        # relayed; a waited for it instead of pausing b's Redis itself.
+        self.assertIn("Backup -> Master (preempting a lower priority master)", log)
+        self.assertIn("step: await the hand-off from 10.77.0.2:6379: done", log)
+        self.assertNotIn("hand-over from", log)
+        b_log = self.daemons["b"].read_log()
+        self.assertIn("preempted by redis-a", b_log)
+        self.assertIn("step: switch to 10.77.0.1:6379: done", b_log)
+        self.assertIn("serving state: CLOSING", b_log)
 
 
 class Partition(Failover):

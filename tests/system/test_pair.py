@@ -90,6 +90,9 @@ class PairFixture:
     def stop_pair(self):
         for d in self.daemons.values():
             d.stop(signal.SIGKILL)
+        # (a script running many pairs would otherwise keep every Redis until it exits)
+        for r in self.redis.values():
+            r.stop(signal.SIGKILL)
         self.topo.close()
 
     def start_redis(self, name, dir=None):
