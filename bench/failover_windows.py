@@ -25,46 +25,24 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "system"))
-os.environ.setdefault("REDVIP_BIN", os.path.join(HERE, "..", "build", "release", "redvip"))
-BENCH = os.environ.get("REDVIP_BENCH_BIN", os.path.join(HERE, "..", "build", "release", "bench", "redvip-bench"))
+sys.path.insert(0, HERE)
+import soak  # noqa: E402  (the pair, the fault commands, the binaries' paths)
 
 import redvip_testlib as lib  # noqa: E402
-from test_pair import VIP, PairFixture  # noqa: E402
-
-
-class Pair(PairFixture):
-    log_level = "info"
-
-    def __init__(self):
-        self.start_pair()
-        self.wait_settled("a", "b")
-
-    def close(self):
-        self.stop_pair()
-
-
-def fault_command(pair, scenario):
-    if scenario == "redis":
-        return f"kill -9 {pair.redis['a'].proc.pid}"
-    if scenario == "redvip":
-        return f"kill -9 {pair.daemons['a'].proc.pid}"
-    return (f"ip netns exec {pair.topo.netns('a')} {os.environ['REDVIP_BIN']} switchover "
-            f"--config {pair.daemons['a'].config} --to redis-b")
+from test_pair import VIP  # noqa: E402
 
 
 def one_run(scenario):
-    pair = Pair()
+    pair = soak.Pair()
     try:
         out = os.path.join(lib.temp_dir("redvip-windows-"), "report.json")
-        lib.run([BENCH, "failover", "--target", f"{VIP}:6379", "--connections", "4", "--rate", "1000",
-                 "--duration", "4", "--fault-at", "1.5", "--fault", fault_command(pair, scenario), "--json", out],
+        lib.run([soak.BENCH, "failover", "--target", f"{VIP}:6379", "--connections", "4", "--rate", "1000",
+                 "--duration", "4", "--fault-at", "1.5", "--fault", soak.fault_command(pair, scenario, "a"), "--json", out],
                 netns=pair.topo.netns("client"), timeout=60, check=False)
         with open(out) as f:
             return json.load(f)
     finally:
-        pair.close()
+        pair.stop_pair()
 
 
 def main():
