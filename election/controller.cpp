@@ -176,7 +176,7 @@ ControllerActions Controller::on_election(const Action& action, TimePoint now) {
     } else if (const auto* backup = std::get_if<BecomeBackup>(&action)) {
         known_master_ = backup->master;
         if (backup->master) heard_master(backup->master->address, now, out);
-        if (const auto* peer = preempted_by(backup->master, now)) {
+        if (const auto peer = preempted_by(backup->master, now)) {
             // A switchover to it: drain, hand off, relay, close, VIP kept
             // until it announces it; it waits for our hand-off.
             preemption_next_ = true;
@@ -202,26 +202,23 @@ ControllerActions Controller::on_election(const Action& action, TimePoint now) {
 // A settled master made backup by a higher-priority peer whose Redis
 // replicates from ours, caught up and linked: a preemption to answer with a
 // hand-off (the peer awaits it, AwaitPromotion) rather than a fence.
-const PeerFacts* Controller::preempted_by(const std::optional<MasterInfo>& master,
-                                          TimePoint now) const {
+std::optional<PeerFacts> Controller::preempted_by(const std::optional<MasterInfo>& master,
+                                                 TimePoint now) const {
     const auto* t = transitions_.empty() ? nullptr : &transitions_.back();
     if (!master || goal_ != Goal::master || !t || t->outcome != Outcome::done || !vip_held_ ||
         !facts_ || facts_->role != "master")
-        return nullptr;
+        return std::nullopt;
     const auto it = std::find_if(peers_.begin(), peers_.end(),
                                  [&](const auto& p) { return p.first == master->address; });
-    if (it == peers_.end()) return nullptr;
-    for (std::size_t i = 0; i < peer_facts_.size(); ++i) {
-        const PeerFacts& peer = peer_facts_[i];
-        if (peer.redis != it->second || !peer.facts ||
-            now - peer_facts_at_[i] > config_.peer_facts_max_age)
-            continue;
+    if (it == peers_.end()) return std::nullopt;
+    for (auto& peer : fresh_peers(now)) {
+        if (peer.redis != it->second || !peer.facts) continue;
         const auto& f = *peer.facts;
         if (replicates_from(f, config_.self_redis) && f.master_link_status == "up" &&
             f.master_replid == facts_->master_replid)
-            return &peer;
+            return std::move(peer);
     }
-    return nullptr;
+    return std::nullopt;
 }
 
 // Backup or Fault, following `master`'s Redis.

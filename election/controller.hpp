@@ -280,7 +280,7 @@ private:
     void yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out);
     void keep_relaying();
     void keep_vip_while_announced();
-    const PeerFacts* preempted_by(const std::optional<MasterInfo>& master, TimePoint now) const;
+    std::optional<PeerFacts> preempted_by(const std::optional<MasterInfo>& master, TimePoint now) const;
     void apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out);
     void update_eligibility(TimePoint now, ControllerActions& out);
     void update_role_fault(const std::string& reason, ControllerActions& out);
