@@ -1,4 +1,4 @@
-"""README's configuration reference, the example config and the parser name
+"""docs/configuration.md's reference, the example config and the parser name
 exactly the same keys."""
 
 import os
@@ -26,9 +26,9 @@ def keys_of_toml(text):
 
 class Reference(unittest.TestCase):
     def test_readme_example_and_parser_agree(self):
-        with open(os.path.join(lib.SOURCE_DIR, "README.md")) as f:
+        with open(os.path.join(lib.SOURCE_DIR, "docs", "configuration.md")) as f:
             readme = f.read()
-        table = readme.split("### Configuration reference", 1)[1].split("\n\n| key |", 1)[1]
+        table = readme.split("## Configuration reference", 1)[1].split("\n\n| key |", 1)[1]
         documented = set(re.findall(r"^\| `([a-z_\[\]]+\.[a-z_]+)` \|", "| key |" + table, re.M))
         example = os.path.join(lib.SOURCE_DIR, "conf", "redvip.example.toml")
         with open(example) as f:
@@ -38,7 +38,7 @@ class Reference(unittest.TestCase):
                                  check=True).stdout
         accepted = keys_of_toml(printed)
         self.assertGreater(len(accepted), 30)
-        self.assertEqual(documented, accepted, "README reference vs parser")
+        self.assertEqual(documented, accepted, "docs/configuration.md reference vs parser")
         self.assertEqual(in_example, accepted, "example config vs parser")
 
 
