@@ -303,8 +303,10 @@ private:
     election::RolePorts ports() {
         election::RolePorts p;
         p.set_proxy = [this](election::ProxyMode mode, const std::optional<redvip::conf::Endpoint>& relay) {
-            if (mode == election::ProxyMode::relaying)
-                relay ? proxy_.relay_to(*relay) : proxy_.set_state(proxy::ServingState::fenced);
+            if (mode == election::ProxyMode::relaying && !relay)
+                proxy_.set_state(proxy::ServingState::fenced);
+            else if (relay && (mode == election::ProxyMode::relaying || mode == election::ProxyMode::closing))
+                proxy_.relay_to(*relay, to_serving(mode));
             else
                 proxy_.set_state(to_serving(mode));
         };

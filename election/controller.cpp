@@ -25,10 +25,14 @@ std::vector<RoleStep> build_plan(Goal goal, const std::optional<conf::Endpoint>&
         // (those already sent are answered first: DrainProxy); the election
         // then resigns us. The VIP stays until the peer is heard as master
         // (see start()).
-        // Then RELAYING: held and new commands go to the new master's Redis
-        // until the VIP has moved (see keep_relaying()).
+        // Then CLOSING: held and new commands go to the new master's Redis
+        // until the VIP has moved (see keep_relaying()), and each connection
+        // closes right after a reply (Session::leave_if_quiet), so clients
+        // have moved before the new master announces the VIP (Skew_Time
+        // later): a request sent on a connection here after the VIP moved
+        // would be reset there.
         return {SetProxy{ProxyMode::holding, {}}, DrainProxy{}, HandOff{*master},
-                SetProxy{ProxyMode::relaying, *master}};
+                SetProxy{ProxyMode::closing, *master}};
     case Goal::backup:
     case Goal::fault: {
         // FENCED first: nothing may write to this Redis once it is not the
@@ -383,7 +387,7 @@ void Controller::keep_vip_while_announced() {
 void Controller::apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out) {
     out.emplace_back(set);
     proxy_mode_ = set.mode;
-    if (set.mode == ProxyMode::relaying)
+    if ((set.mode == ProxyMode::relaying || set.mode == ProxyMode::closing) && set.relay)
         proxy_relay_ = set.relay;
     else if (set.mode == ProxyMode::serving || set.mode == ProxyMode::fenced)
         proxy_relay_.reset();

@@ -166,6 +166,7 @@ struct Proxy::Impl final : private IoHandler {
     std::size_t next_worker = 0;
     tcp::endpoint bound;
     std::uint64_t state_changes = 0;
+    std::optional<conf::Endpoint> relay_target; // set by relay_to(), ended by SERVING or FENCED
     int spares = 0; // per thread, for the local pool and a relay's
     bool started = false;
 };
@@ -350,6 +351,8 @@ void Proxy::set_state(ServingState state) {
     auto& im = *impl_;
     if (state == ServingState::relaying)
         throw std::invalid_argument("Proxy::set_state: RELAYING needs relay_to()");
+    if (state == ServingState::serving || state == ServingState::fenced)
+        im.relay_target.reset();
     if (im.shared.state.exchange(state) == state)
         return;
     ++im.state_changes;
@@ -359,6 +362,7 @@ void Proxy::set_state(ServingState state) {
         worker.loop.post([&worker, state] {
             const auto now = std::chrono::steady_clock::now();
             worker.state = state;
+            worker.state_since = now;
             worker.hold_until = now + worker.shared.config.proxy.hold_timeout;
             worker.hold_expired = false;
             if (state == ServingState::serving || state == ServingState::fenced)
@@ -369,21 +373,27 @@ void Proxy::set_state(ServingState state) {
     }
 }
 
-void Proxy::relay_to(const conf::Endpoint& redis) {
+void Proxy::relay_to(const conf::Endpoint& redis, ServingState then) {
     auto& im = *impl_;
-    im.shared.state.store(ServingState::relaying);
+    if (then != ServingState::relaying && then != ServingState::closing)
+        throw std::invalid_argument("Proxy::relay_to: RELAYING or CLOSING");
+    if (im.relay_target == redis) // relaying there already: keep its connections
+        return then == ServingState::closing ? set_state(then) : void();
+    im.relay_target = redis;
+    im.shared.state.store(then);
     ++im.state_changes;
-    im.shared.log->info("serving state: RELAYING to {}", redis.to_string());
+    im.shared.log->info("serving state: {} to {}", to_string(then), redis.to_string());
     const conf::RedisConfig target = session_backend(im.shared.config, redis);
     for (auto& w : im.workers) {
         Worker& worker = *w;
-        worker.loop.post([&worker, target, spares = im.spares] {
+        worker.loop.post([&worker, target, then, spares = im.spares] {
             end_relay(worker);
             // No events: the peer's Redis is not this node's health.
             worker.relay = std::make_shared<BackendPool>(worker.loop, target, worker.shared.config.proxy.backend_timeout,
                                                          spares, BackendEvents{});
             worker.relay->start();
-            worker.state = ServingState::relaying;
+            worker.state = then;
+            worker.state_since = std::chrono::steady_clock::now();
             for (auto& s : snapshot(worker))
                 s->on_state_change();
         });

@@ -624,7 +624,7 @@ void Session::replies_delivered() {
     backend_progress_ = clock::now();
     link_->replies_written();
     after_client_write();
-    leave_if_quiet();
+    leave_if_quiet(Moment::after_reply);
 }
 
 void Session::after_client_write() {
@@ -642,14 +642,26 @@ void Session::after_client_write() {
 // that has sent a command (the VIP is leaving for the new master; one that
 // connected meanwhile gets its handshake through first); otherwise a
 // session whose state is on a Redis no longer the master (its next command
-// would be refused). Checked when the state changes, when Redis's replies are
-// written and at each sweep.
-void Session::leave_if_quiet() {
+// would be refused).
+//
+// When: a close that crosses a request already on the wire resets it, and
+// the client cannot know whether it ran. A client that waits for its reply
+// sends nothing more until it has read it, so the safest moment is right
+// after a reply is written (`moment` = after_reply): the FIN follows the
+// reply and the client reads both before its next request. A session that
+// sends nothing for kClosingPatience after the state changed closes at the
+// next sweep anyway (any moment is as likely to cross a request of a client
+// that sends at random; the VIP leaves 2 advert intervals after CLOSING
+// starts, so that the close comes before).
+void Session::leave_if_quiet(Moment moment) {
     if (stopped_)
         return;
     const bool leave = (w_.state == ServingState::closing && (stale() || served_)) ||
                        (stale() && (dirty_ || passthrough_));
     if (!leave)
+        return;
+    const bool due = moment == Moment::after_reply || clock::now() - w_.state_since >= kClosingPatience;
+    if (!due)
         return;
     const bool writing = link_->replies_lent() || !local_writing_.empty();
     const bool quiet = passthrough_ ? !writing
@@ -725,11 +737,11 @@ void Session::on_state_change() {
     if (link_->connecting() && (!refusal().empty() || stale()))
         return link_->stop_waiting("this node stopped serving from it");
     process_requests();
-    leave_if_quiet();
+    leave_if_quiet(Moment::any);
 }
 
 void Session::check_timeouts(clock::time_point now) {
-    leave_if_quiet();
+    leave_if_quiet(Moment::any);
     if (stopped_)
         return;
     if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&

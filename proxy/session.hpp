@@ -55,6 +55,10 @@ namespace redvip::proxy {
 inline constexpr std::string_view kHoldExpired =
     "-TRYAGAIN redvip: this node is still changing role, try again\r\n";
 
+// A session to close (CLOSING, or retired) closes right after its next reply
+// is written, or once the state has lasted this long (leave_if_quiet()).
+inline constexpr std::chrono::milliseconds kClosingPatience{50};
+
 class Session : public std::enable_shared_from_this<Session>, private ReplySink, private IoHandler {
 public:
     // `link` is this session's alone (a test's fake); without one, the
@@ -97,7 +101,8 @@ private:
     void bind_link();
     bool movable() const noexcept;
     bool stale() const noexcept;
-    void leave_if_quiet();
+    enum class Moment : std::uint8_t { any, after_reply };
+    void leave_if_quiet(Moment moment);
     std::string redis_name() const;
     void protocol_error(const ProtocolError& error);
     void frame_requests();

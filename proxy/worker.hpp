@@ -71,6 +71,7 @@ struct Worker {
     Timer sweep;
     Lingerer linger; // clients hung up on after a last line (refused, protocol error, QUIT...)
     ServingState state = ServingState::serving; // this thread's copy of shared.state
+    std::chrono::steady_clock::time_point state_since{}; // when this thread saw it change
     // HOLDING lasts at most hold_timeout from when this thread saw it: past
     // hold_until the sweep sets hold_expired, and held and new commands get
     // kHoldExpired until the state changes (clients see latency, then an error

@@ -89,7 +89,7 @@ struct Node {
             if (const auto* t = std::get_if<T>(&a)) out.push_back(*t);
         return out;
     }
-    // A switchover to b from a master in sync with it, up to RELAYING (drain and switch done).
+    // A switchover to b from a master in sync with it, up to CLOSING (drain and switch done).
     void relay_after_switchover() {
         make_master();
         local(master_at(r1, 2000));
@@ -97,7 +97,7 @@ struct Node {
         take(controller.request_switchover("", clock.now));
         complete();
         complete();
-        REQUIRE(controller.proxy_mode() == ProxyMode::relaying);
+        REQUIRE(controller.proxy_mode() == ProxyMode::closing);
     }
     // Runs a master plan to SERVING with b's Redis down.
     void make_master() {
@@ -328,9 +328,11 @@ TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resig
     n.complete();
     CHECK(n.step() == "switch to 10.0.0.2:6379");
     n.complete();
-    CHECK(n.controller.proxy_mode() == ProxyMode::relaying);
+    // CLOSING: relayed to b, each connection closed right after a reply, so
+    // clients have moved before b announces the VIP.
+    CHECK(n.controller.proxy_mode() == ProxyMode::closing);
     CHECK(n.controller.proxy_relay() == b_redis);
-    CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::relaying, b_redis});
+    CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::closing, b_redis});
     CHECK(n.step() == "none"); // the VIP stays until b is heard
     REQUIRE_FALSE(n.all<RoleFault>().empty());
     CHECK(n.all<RoleFault>().back().fault); // the election resigns us: priority 0
@@ -339,7 +341,7 @@ TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resig
     n.elect(EnterFault{});
     CHECK(n.step() == "none");
     CHECK(n.controller.vip_held());
-    CHECK(n.controller.proxy_mode() == ProxyMode::relaying); // clients still served, by b
+    CHECK(n.controller.proxy_mode() == ProxyMode::closing); // clients still served, by b
     n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
     // CLOSING: relayed still, sessions close once quiet; the VIP stays while
     // b announces it, so requests on their way here are still answered.

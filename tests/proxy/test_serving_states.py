@@ -344,6 +344,28 @@ class Relaying(DriverCase):
         self.assertTrue(refused_reader.closed())
         self.assertEqual(refused_reader.buf, READONLY)
 
+    def test_closing_answers_a_request_sent_as_it_starts_then_closes_after_the_reply(self):
+        # A client whose request is on its way as CLOSING starts: closed at
+        # once, that request would meet a reset and the client could not tell
+        # whether it ran. The proxy waits for the next reply (up to 50 ms,
+        # proxy/session.hpp kClosingPatience) and closes right after it.
+        self.relay()
+        for attempt in range(5):
+            sock, reader = self.client()
+            sock.sendall(encode("PING"))
+            self.assertEqual(reader.reply(), b"+PONG\r\n")
+            self.driver.command("state closing")
+            acked = time.monotonic()
+            sock.sendall(encode("SET", "crossing", attempt))
+            if time.monotonic() - acked > 0.03:
+                self.relay()
+                continue  # this machine stalled past the patience: not a fair sample
+            self.assertEqual(reader.ending(timeout=2), "eof")  # a FIN after the reply, no reset
+            self.assertEqual(reader.buf, b"+OK\r\n")
+            self.assertEqual(self.peer.client().get("crossing"), str(attempt).encode())
+            return
+        self.fail("5 attempts stalled past 30 ms between the state change and the request")
+
     def test_a_drain_waits_for_requests_in_flight_but_not_for_blocked_ones(self):
         blocked, _ = self.client()
         blocked.sendall(encode("BLPOP", "nothing", "0"))
