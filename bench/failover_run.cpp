@@ -32,7 +32,7 @@ struct Writer {
     explicit Writer(asio::io_context& io) : link(io), timer(io) {}
     RedisLink link;
     asio::steady_timer timer;
-    bool last_ok = true; // the last write was acknowledged
+    bool last_ok = true; // the last write was acknowledged, or the link made anew since
 };
 
 class FailoverRun {
@@ -121,6 +121,8 @@ private:
             if (now_ns() >= end_ns_) break;
             if (!w.link.is_open()) {
                 co_await reconnect(w); // after an error: this slot goes to reconnecting
+                w.last_ok = w.link.is_open(); // its PING answered: a close before the next write is
+                                              // a pool's stale connection, made again at once
             } else {
                 if (w.link.closed_by_peer()) {
                     w.link.close();

@@ -183,6 +183,11 @@ def soak(seconds, every, kinds, out=print):
                 problems.append(f"fault {i + 1} ({kind}): {r['lost']} acknowledged writes lost")
             # A connection that waited its whole 1 s timeout met a dropped
             # SYN or request: every fault but a cut cable answers at once.
+            # A master whose Redis died holds its clients' commands and relays
+            # them to the new master: only a command in flight on the dead
+            # Redis fails (its connection closed), none meets READONLY.
+            if kind == "redis" and r["errors"].get("readonly"):
+                problems.append(f"fault {i + 1} (redis): {r['errors']['readonly']} commands refused READONLY")
             if r["errors"].get("timeout") and kind != "link":
                 problems.append(f"fault {i + 1} ({kind}): {r['errors']['timeout']} connections timed out")
         # Connections cut off by a link fault close when the peer's FIN or

@@ -140,6 +140,9 @@ std::string describe(const RoleStep& step) {
         std::string operator()(const AwaitPromotion& a) const {
             return "await the hand-off from " + a.from.to_string();
         }
+        std::string operator()(const AwaitPeerMaster& a) const {
+            return "await " + a.redis.to_string() + " as master";
+        }
     };
     return std::visit(Describe{}, step);
 }
@@ -317,6 +320,8 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
             return give_up_master(*refusal, now, out);
         }
     }
+    const bool holding_before = takeover_hold_ && proxy_mode_ == ProxyMode::holding;
+    takeover_hold_ = false;
     plan_ = build_plan(goal, goal_master_);
     // Leaving the master role with nobody to follow yet: keep the VIP (the
     // proxy is fenced, so nothing reaches Redis) until a master is heard or
@@ -329,6 +334,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         std::erase_if(plan_, [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); });
         vip_release_at_ = now + config_.vip_hold;
     }
+    hold_for_takeover(holding_before);
     keep_relaying();
     keep_vip_while_announced();
     // A master Redis about to follow another: read both afresh first, for
@@ -338,6 +344,36 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         plan_.insert(plan_.end() - 1, CheckPeers{});
     update_eligibility(now, out);
     advance(now, out);
+}
+
+// A master leaving the role with nobody heard yet (its Redis died, or
+// failed its checks): its clients' commands are held (HOLDING) rather than
+// refused, while the VIP is kept and the peer takes over. Once that peer is
+// heard, its Redis is polled until master, and they go there (CLOSING,
+// relayed: each connection closes after a reply, and clients reconnect to
+// the new master), so a client whose connection was not on the dead Redis
+// sees ~one takeover of latency and no error, instead of READONLY and its
+// own retries. If nobody is heard within vip_hold, or the peer's Redis does
+// not become master in time, FENCED as before (the held commands answered
+// READONLY).
+void Controller::hold_for_takeover(bool holding_before) {
+    if ((goal_ != Goal::backup && goal_ != Goal::fault) || !vip_held_ || vip_hold_over_ || proxy_relay_)
+        return;
+    if (plan_.empty() || plan_.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
+    if (!goal_master_ && (proxy_mode_ == ProxyMode::serving || holding_before)) {
+        plan_.front() = SetProxy{ProxyMode::holding, {}};
+        takeover_hold_ = true;
+        return;
+    }
+    if (!goal_master_ || !holding_before) return;
+    plan_.front() = SetProxy{ProxyMode::closing, goal_master_};
+    plan_.insert(plan_.begin(), AwaitPeerMaster{*goal_master_});
+    const auto release = std::find_if(plan_.begin(), plan_.end(), [](const RoleStep& s) {
+        return std::holds_alternative<ReleaseVip>(s);
+    });
+    if (release == plan_.end()) return;
+    plan_.insert(plan_.insert(release, HoldVip{}) + 2, SetProxy{ProxyMode::fenced, {}});
+    takeover_hold_ = true; // until CLOSING is applied
 }
 
 // Relaying to the peer we handed the role to, and now backup or fault
@@ -387,6 +423,7 @@ void Controller::keep_vip_while_announced() {
 void Controller::apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out) {
     out.emplace_back(set);
     proxy_mode_ = set.mode;
+    if (set.mode != ProxyMode::holding) takeover_hold_ = false;
     if ((set.mode == ProxyMode::relaying || set.mode == ProxyMode::closing) && set.relay)
         proxy_relay_ = set.relay;
     else if (set.mode == ProxyMode::serving || set.mode == ProxyMode::fenced)
@@ -553,6 +590,11 @@ void Controller::fail_step(const StepResult& result, TimePoint now, ControllerAc
     if (goal_ == Goal::handoff && handoff_for_preemption_) // rolled back: fence and follow it
         return start(Goal::backup, goal_master_, "hand-off to the preempting peer failed: " + result.error,
                      now, out);
+    if (std::holds_alternative<AwaitPeerMaster>(step)) { // the held commands are refused, as without
+        takeover_hold_ = false;
+        return start(goal_, goal_master_, "the new master's Redis is not master (" + result.error + "): fencing",
+                     now, out);
+    }
     if (std::holds_alternative<AwaitPromotion>(step)) // it never handed off: take it ourselves
         return start(Goal::master, std::nullopt, "no hand-off came (" + result.error + "): taking over", now,
                      out);

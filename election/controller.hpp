@@ -8,8 +8,12 @@
 // Sequences (one plan per outcome; each async step is confirmed before the
 // next starts):
 //   Master:            proxy HOLDING -> REPLICAOF NO ONE (ROLE = master) -> VIP acquire -> proxy
-//   SERVING Backup, Fault:     proxy FENCED -> VIP release -> REPLICAOF <master's Redis> (ROLE =
-//   slave of it) Stopped (SIGTERM): proxy FENCED -> VIP release
+//   SERVING
+//   Backup, Fault:     proxy FENCED -> VIP release -> REPLICAOF <master's Redis> (ROLE = slave of it)
+//   Fault of a master, nobody heard: proxy HOLDING (the VIP kept); then the new master heard:
+//                      its Redis polled until master -> proxy CLOSING, relayed to it -> VIP kept
+//                      vip_overlap -> VIP release -> proxy FENCED -> REPLICAOF
+//   Stopped (SIGTERM): proxy FENCED -> VIP release
 //   Switchover away:   proxy HOLDING -> drain -> hand-off to the peer -> proxy RELAYING to it;
 //                      then Backup: proxy CLOSING (sessions close once quiet, relayed until
 //                      then) -> VIP kept vip_overlap -> VIP release -> proxy FENCED -> REPLICAOF
@@ -104,8 +108,17 @@ struct AwaitPromotion {
     conf::Endpoint from;
     friend bool operator==(const AwaitPromotion&, const AwaitPromotion&) = default;
 };
+// A master whose Redis failed holds its clients' commands while the peer
+// takes over; once that peer is heard as master, wait until its Redis is
+// master (polling it) before they are relayed there. Fails after
+// switchover_timeout.
+struct AwaitPeerMaster {
+    conf::Endpoint redis;
+    friend bool operator==(const AwaitPeerMaster&, const AwaitPeerMaster&) = default;
+};
 using RoleStep = std::variant<SetProxy, AcquireVip, ReleaseVip, PromoteRedis, ReplicateRedis,
-                              CheckPeers, HandOver, HandOff, DrainProxy, HoldVip, AwaitPromotion>;
+                              CheckPeers, HandOver, HandOff, DrainProxy, HoldVip, AwaitPromotion,
+                              AwaitPeerMaster>;
 std::string describe(const RoleStep& step); // "proxy FENCED", "REPLICAOF 10.0.0.2:6379"
 
 struct StepResult {
@@ -280,6 +293,7 @@ private:
     void yield_if_stale(const PeerFacts& peer, TimePoint now, ControllerActions& out);
     void keep_relaying();
     void keep_vip_while_announced();
+    void hold_for_takeover(bool holding_before);
     std::optional<PeerFacts> preempted_by(const std::optional<MasterInfo>& master, TimePoint now) const;
     void apply_proxy(const SetProxy& set, TimePoint now, ControllerActions& out);
     void update_eligibility(TimePoint now, ControllerActions& out);
@@ -322,6 +336,7 @@ private:
     std::optional<TimePoint> vip_release_at_;   // a former master's VIP, unfollowed
     std::optional<TimePoint> hold_vip_until_;   // a HoldVip step's end
     bool vip_hold_over_ = false;                // start(): release it now
+    bool takeover_hold_ = false;                // HOLDING clients' commands for the peer's takeover
     bool preempting_ = false;                   // this master plan preempts a live master
     bool handoff_for_preemption_ = false;       // this handoff answers a peer's preemption
     bool preemption_next_ = false;              // start(): the handoff about to start is one

@@ -13,6 +13,10 @@ namespace redvip::election {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
+// How often AwaitPeerMaster reads the new master's Redis: its promotion
+// takes milliseconds after it is elected, and clients' commands wait on it.
+constexpr std::chrono::milliseconds kPeerMasterPoll{5};
+
 void use_redis(RolePorts& ports, RedisExecutor& redis, bool poll) {
     ports.promote_redis = [&redis](StepDone done) { redis.async_promote(std::move(done)); };
     ports.replicate_redis = [&redis](const conf::Endpoint& master, StepDone done) {
@@ -160,6 +164,9 @@ public:
             void operator()(const AwaitPromotion&) const {
                 d.ports.confirm_role(std::nullopt, d.failover.switchover_timeout, std::move(done));
             }
+            void operator()(const AwaitPeerMaster& a) const {
+                d.await_peer_master(a.redis, Clock::now() + d.failover.switchover_timeout, std::move(done));
+            }
         };
         std::visit(Start{*this, done}, run_step.step);
     }
@@ -251,6 +258,26 @@ public:
                 if (!result.ok) return done(result);
                 self->ports.confirm_role(std::nullopt, std::chrono::milliseconds{3000}, done);
             });
+    }
+
+    // The peer's Redis read every kPeerMasterPoll until it is master.
+    void await_peer_master(const conf::Endpoint& redis, Clock::time_point give_up, StepDone done) {
+        if (!ports.read_peer) return done(StepResult::failure("no way to read the peer's Redis"));
+        ports.read_peer(redis, [weak = weak_from_this(), redis, give_up,
+                                done = std::move(done)](const ReplicationRead& read) mutable {
+            auto self = weak.lock();
+            if (!self || self->stopped) return;
+            if (read.facts && read.facts->role == "master") return done(StepResult::success());
+            if (Clock::now() >= give_up)
+                return done(StepResult::failure(read.facts ? "its role is " + read.facts->role : read.error));
+            auto timer = std::make_shared<asio::steady_timer>(self->executor, kPeerMasterPoll);
+            timer->async_wait([weak, timer, redis, give_up, done = std::move(done)](
+                                  const boost::system::error_code& ec) mutable {
+                auto again = weak.lock();
+                if (ec || !again || again->stopped) return;
+                again->await_peer_master(redis, give_up, std::move(done));
+            });
+        });
     }
 
     // Runs `tick` on `timer` every `interval` until stop() cancels it.

@@ -503,32 +503,42 @@ TEST_CASE("the stale master yields when it sees the peer's newer data") {
     CHECK(n.step() == "REPLICAOF 10.0.0.2 6379");
 }
 
-TEST_CASE("a master leaving with nobody to follow keeps the VIP, fenced, until one is heard or vip_hold") {
+TEST_CASE("a master leaving with nobody to follow keeps the VIP, holding, until one is heard or vip_hold") {
     Node n;
     n.make_master();
     n.elect(EnterFault{}); // its Redis died: nobody heard yet
-    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    // Clients' commands wait for the takeover rather than meet READONLY.
+    CHECK(n.controller.proxy_mode() == ProxyMode::holding);
     CHECK(n.step() == "none");
     CHECK(n.controller.vip_held());
     REQUIRE(n.controller.next_deadline());
     CHECK(*n.controller.next_deadline() - n.clock.now == std::chrono::seconds{4});
     n.clock.advance(std::chrono::seconds{4});
     n.take(n.controller.handle_timeout(n.clock.now));
+    // Nobody took over: the held commands are refused, then the VIP goes.
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
     CHECK(n.step() == "VIP release");
     n.complete();
     CHECK_FALSE(n.controller.vip_held());
     CHECK(n.controller.transitions().back().cause == "no master heard: releasing the VIP");
 }
 
-TEST_CASE("a master in Fault keeps the VIP until the new master is heard, then vip_overlap more") {
+TEST_CASE("a master in Fault holds commands until the new master's Redis is master, then relays them there") {
     // Released the moment b is heard, the VIP would be nowhere until b has
     // added it: a client's SYN sent then reaches this host and is dropped.
+    // Refused meanwhile (READONLY), every client would retry on its own
+    // schedule; held, each command goes to b's Redis as soon as it is master.
     Node n;
     n.make_master();
     n.elect(EnterFault{});
+    CHECK(n.controller.proxy_mode() == ProxyMode::holding);
     n.clock.advance(std::chrono::milliseconds{60});
     n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
-    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK(n.controller.proxy_mode() == ProxyMode::holding); // b elected; its Redis maybe not promoted yet
+    CHECK(n.step() == "await 10.0.0.2:6379 as master");
+    n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::closing);
+    CHECK(n.controller.proxy_relay() == b_redis);
     CHECK(n.step() == "none");
     CHECK(*n.controller.next_deadline() - n.clock.now == n.controller.config().vip_overlap);
     n.clock.advance(n.controller.config().vip_overlap - std::chrono::milliseconds{1});
@@ -538,7 +548,32 @@ TEST_CASE("a master in Fault keeps the VIP until the new master is heard, then v
     n.take(n.controller.handle_timeout(n.clock.now));
     CHECK(n.step() == "VIP release");
     n.complete();
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
     CHECK(n.step() == "read peers"); // then REPLICAOF: ours was master
+    CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::fenced, {}});
+}
+
+TEST_CASE("a master in Fault whose successor's Redis does not become master: FENCED, as without the hold") {
+    Node n;
+    n.make_master();
+    n.elect(EnterFault{});
+    n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
+    CHECK(n.step() == "await 10.0.0.2:6379 as master");
+    n.complete(false, "its role is slave");
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
+    CHECK_FALSE(n.controller.proxy_relay());
+    CHECK(n.step() == "none"); // the VIP overlap while b announces it
+    n.overlap();
+    CHECK(n.step() == "VIP release");
+}
+
+TEST_CASE("a backup in Fault is fenced, not holding: only a master's clients wait for a takeover") {
+    Node n;
+    n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
+    while (n.running)
+        n.complete();
+    n.elect(EnterFault{});
+    CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
 }
 
 TEST_CASE("a master that took over from a resigned peer does not take it for a new master later") {

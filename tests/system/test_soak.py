@@ -5,7 +5,8 @@ through the VIP.
 After every fault the pair must settle as a fresh one does (one master with
 the VIP, the other's Redis replicating from it); no write the design keeps
 may be lost; no connection may wait a second for an answer where the design
-answers at once; descriptors must come back. The figures are printed, not
+answers at once; a killed Redis costs no READONLY (its node holds and
+relays commands to the new master); descriptors must come back. The figures are printed, not
 asserted (bench/results/ has the 10-minute ones)."""
 
 import os
