@@ -156,6 +156,7 @@ ControllerConfig ControllerConfig::from(const conf::Config& config) {
     c.peer_facts_max_age = 3 * config.health.interval + config.health.timeout;
     if (config.vrrp) c.vip_hold = 4 * config.vrrp->advert_interval; // > Master_Down_Interval
     if (config.vrrp) c.vip_overlap = 2 * config.vrrp->advert_interval;
+    if (config.vrrp) c.preempt = config.vrrp->preempt;
     return c;
 }
 
@@ -640,7 +641,7 @@ void Controller::give_up_master(const std::string& reason, TimePoint now, Contro
 // election must let it go at once (priority 0), and this node must not take
 // it back until a master is heard.
 void Controller::resign(const std::string& reason, ControllerActions& out) {
-    preempt_suspended_ = true;
+    preempt_suspended_ = config_.preempt;
     resigned_ = true;
     update_role_fault(reason, out);
 }

@@ -223,6 +223,11 @@ struct ControllerConfig {
     // How long the local Redis may stay master while we follow a peer
     // before it is set back (a hand-over to us resolves well within it).
     Duration follower_master_grace = std::chrono::seconds{2};
+    // [vrrp] preempt: a node that switched over away runs at priority 1
+    // until master again, so that it does not take the role straight back.
+    // Without preemption nothing needs suspending, and it keeps its priority
+    // (a takeover after Skew_Time of it, not of priority 1).
+    bool preempt = true;
 
     static ControllerConfig from(const conf::Config& config);
 };

@@ -316,7 +316,7 @@ TEST_CASE("a caught-up replica whose master's Redis dies is promoted: the lag is
     CHECK(n.step() == "REPLICAOF NO ONE");
 }
 
-TEST_CASE("switchover: HOLDING, drain, switch to the peer, RELAYING to it, resign; done when it is "
+TEST_CASE("switchover: HOLDING, drain, switch to the peer, CLOSING relayed to it, resign; done when it is "
           "master; then FENCED, the VIP overlap, VIP release") {
     Node n;
     n.make_master();
@@ -394,6 +394,30 @@ TEST_CASE("relaying, then a master plan given up: FENCED ends the relay, later b
     CHECK(n.all<SetProxy>().back() == SetProxy{ProxyMode::fenced, {}}); // no relaying
     n.overlap();
     CHECK(n.step() == "VIP release");
+}
+
+TEST_CASE("without preemption a switchover suspends nothing: the old master keeps its priority") {
+    // At priority 1 its takeover, should the new master fail, would wait
+    // Skew_Time of priority 1 (~an advert interval) rather than of its own.
+    ControllerConfig c = config();
+    c.preempt = false;
+    Node n;
+    n.controller = Controller{c};
+    n.make_master();
+    n.local(master_at(r1, 2000));
+    n.peer(replica_at(a_redis, r1, 2000));
+    n.take(n.controller.request_switchover("", n.clock.now));
+    n.complete();
+    n.complete();
+    n.elect(EnterFault{});
+    n.elect(MasterChanged{MasterInfo{b_vrrp, 100}});
+    REQUIRE(n.all<SwitchoverDone>().size() == 1);
+    CHECK_FALSE(n.controller.preempt_suspended());
+    n.overlap();
+    n.complete(); // VIP release
+    n.local(replica_at(b_redis, r1, 2000));
+    n.peer(master_at(r1, 2000));
+    CHECK(n.controller.eligibility().eligible);
 }
 
 TEST_CASE("switchover refused: not master, unknown peer, peer not in sync") {
