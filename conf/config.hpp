@@ -100,7 +100,7 @@ struct HealthConfig {
     int weight = 0;                        // 0: enter Fault; < 0: lower the priority by it
 };
 
-// Safe failback, switchover and the opt-in split-brain protections (issue 7).
+// Safe failback, switchover and the opt-in split-brain protections (docs/failover.md).
 struct FailoverConfig {
     // A replica with master_link_status up and its offset within this many
     // bytes of its master's counts as caught up (may take mastership).

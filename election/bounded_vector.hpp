@@ -1,6 +1,6 @@
 // A vector with its capacity in the type: storage is inline, push_back refuses
 // rather than grows. Used where a wire count or a per-event action list must
-// never size an allocation (STYLE.md practice 2).
+// never size an allocation (docs/style.md, practice 2).
 #pragma once
 
 #include <algorithm>

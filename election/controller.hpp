@@ -1,5 +1,5 @@
 // The role controller: makes the local Redis, the proxy and the VIP follow
-// the election. Pure (STYLE.md practice 7): the election's outcomes, step
+// the election. Pure (docs/style.md, practice 7): the election's outcomes, step
 // completions, health and replication facts go in with `now`; ordered actions
 // come out. It reads no clock, opens no socket and arms no timer: the driver
 // (controller_driver.hpp) runs the steps, asks next_deadline() and calls

@@ -5,7 +5,7 @@
 // reason and logs it rate-limited, feeds the router, sends the adverts it
 // asks for and reports every other action to a RoleListener. It never
 // touches Redis, the VIP or the proxy: whoever owns it does, through the
-// listener (STYLE.md: components never include each other).
+// listener (docs/style.md: components never include each other).
 #pragma once
 
 #include "conf/config.hpp"

@@ -1,7 +1,7 @@
 // At most one log line per key per period, and how many were held back: so a
 // flood of bad packets (a misconfigured neighbour sends ten a second for
 // days) costs one line per reason per period, while every one of them is
-// still counted (STYLE.md practice 5). Pure: the caller passes the time.
+// still counted (docs/style.md, practice 5). Pure: the caller passes the time.
 #pragma once
 
 #include <array>

@@ -170,7 +170,7 @@ struct Reply {
 };
 
 // One connection to the local Redis; every wait is bounded by `deadline_`,
-// which closes the socket when it fires (STYLE.md practice 11).
+// which closes the socket when it fires (docs/style.md, practice 11).
 class Link : public std::enable_shared_from_this<Link> {
 public:
     explicit Link(const asio::any_io_executor& ex) : socket_(ex), deadline_(ex), pause_(ex) {}

@@ -5,7 +5,7 @@
 // This layer answers one question: "is this a well-formed VRRP packet?"
 // (one check, one reason each). Whether it is for this virtual router is the
 // next layer's question (vrrp_instance.hpp), and what to do about it the state
-// machine's (vrrp_state.hpp). See STYLE.md practice 6.
+// machine's (vrrp_state.hpp). See docs/style.md, practice 6.
 #pragma once
 
 #include "election/bounded_vector.hpp"
@@ -172,7 +172,7 @@ constexpr std::size_t message_size(Version version, Family family, std::size_t c
     return header_size + count * width + (version == Version::v2 ? auth_data_size : 0);
 }
 
-// One counter per discard reason, always compiled in (STYLE.md practice 5).
+// One counter per discard reason, always compiled in (docs/style.md, practice 5).
 struct DiscardCounters {
     std::uint64_t ip_ttl_errors = 0;
     std::uint64_t version_errors = 0;

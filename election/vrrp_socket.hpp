@@ -6,7 +6,7 @@
 //
 // Checksums are the codec's for both families: IPV6_CHECKSUM is NOT set, so
 // that the kernel neither drops bad IPv6 checksums silently (they are counted
-// like IPv4's, STYLE.md practice 5) nor rewrites the field we computed.
+// like IPv4's, docs/style.md, practice 5) nor rewrites the field we computed.
 #pragma once
 
 #include "election/vrrp_packet.hpp"
@@ -31,7 +31,7 @@ struct SendResult {
 };
 
 // What the runner needs from the network. Two implementations: VrrpSocket and
-// the unit tests' FakeTransport (STYLE.md practice 9).
+// the unit tests' FakeTransport (docs/style.md, practice 9).
 class VrrpTransport {
 public:
     // Called once per received datagram, on the executor, until close(); the

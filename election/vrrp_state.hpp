@@ -2,7 +2,7 @@
 // §6 (v2), plus keepalived's Fault state and preempt_delay. Pure: it is a
 // function of (state, event, now) that returns actions; it reads no clock
 // and arms no timer: the adapter asks next_deadline() and calls
-// handle_timeout(now) when it passes (STYLE.md practice 7).
+// handle_timeout(now) when it passes (docs/style.md, practice 7).
 #pragma once
 
 #include "election/bounded_vector.hpp"

@@ -277,7 +277,7 @@ TEST_CASE("cross-field rules") {
     }
 }
 
-// [failover] and [hooks] (issue 7): the split-brain options, safe failback
+// [failover] and [hooks] (docs/failover.md): the split-brain options, safe failback
 // and the hooks run after role changes.
 const std::string kFailoverAndHooks = R"([failover]
 catch_up_bytes = 65536

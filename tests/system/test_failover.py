@@ -1,4 +1,4 @@
-"""Failover data safety on a real pair (issue 7): nodes a and b each run
+"""Failover data safety on a real pair (docs/failover.md): nodes a and b each run
 redis-server and redvip in their own namespace; a client namespace writes
 uniquely numbered keys through VIP:6379 and records every acknowledged write,
 then reads them back from the final master. Asserted as Redis's own
