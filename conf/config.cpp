@@ -292,6 +292,7 @@ void read_proxy(const toml::table& root, Config& c, Diagnostics& diag) {
     s.millis("idle_timeout_ms", c.proxy.idle_timeout, 0, 7LL * 24 * 3600 * 1000);
     s.millis("backend_timeout_ms", c.proxy.backend_timeout, 0, 3600 * 1000);
     s.millis("hold_timeout_ms", c.proxy.hold_timeout, 1, 3600 * 1000);
+    s.secs("tcp_keepalive_s", c.proxy.tcp_keepalive, 0, 7 * 24 * 3600);
     s.reject_unknown();
 }
 

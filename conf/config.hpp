@@ -45,7 +45,7 @@ struct NodeConfig {
 
 struct ProxyConfig {
     Endpoint listen;                       // where clients connect: the VIP and port
-    int threads = 2;                       // one io_context per thread
+    int threads = 2;                       // one event loop per thread
     int max_clients = 10000;
     std::string password;                  // empty: clients need no AUTH
     milliseconds idle_timeout{0};          // 0: none (blocking commands need it)
@@ -53,6 +53,10 @@ struct ProxyConfig {
     // PAUSE) answers late but answers; only the operator knows how late is dead.
     milliseconds backend_timeout{0};
     milliseconds hold_timeout{5000};       // HOLDING keeps commands this long, then answers TRYAGAIN
+    // TCP keepalive on clients' connections, as Redis's tcp-keepalive: a
+    // client that vanished (its host died, its cable cut) is found within
+    // about twice this and its connection closed. 0: off.
+    std::chrono::seconds tcp_keepalive{300};
 };
 
 struct RedisConfig {

@@ -103,8 +103,9 @@ std::string to_toml(const Config& c, bool redact_secrets) {
     put(out, "[node]\nname = {}\nstate_dir = {}\n", quote(c.node.name), quote(c.node.state_dir));
     put(out, "\n[proxy]\nlisten = {}\nthreads = {}\nmax_clients = {}\npassword = {}\n", quote(c.proxy.listen.to_string()),
         c.proxy.threads, c.proxy.max_clients, secret(c.proxy.password, redact_secrets));
-    put(out, "idle_timeout_ms = {}\nbackend_timeout_ms = {}\nhold_timeout_ms = {}\n", c.proxy.idle_timeout.count(),
-        c.proxy.backend_timeout.count(), c.proxy.hold_timeout.count());
+    put(out, "idle_timeout_ms = {}\nbackend_timeout_ms = {}\nhold_timeout_ms = {}\ntcp_keepalive_s = {}\n",
+        c.proxy.idle_timeout.count(), c.proxy.backend_timeout.count(), c.proxy.hold_timeout.count(),
+        c.proxy.tcp_keepalive.count());
     put(out, "\n[redis]\naddress = {}\npassword = {}\npool_size = {}\n", quote(c.redis.address.to_string()),
         secret(c.redis.password, redact_secrets), c.redis.pool_size);
     if (c.vrrp)

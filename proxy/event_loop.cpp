@@ -177,6 +177,19 @@ void Socket::set_no_delay() noexcept {
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+void Socket::set_keepalive(std::chrono::seconds idle) noexcept {
+    if (idle.count() <= 0)
+        return;
+    const int one = 1;
+    const int first = static_cast<int>(idle.count());
+    const int every = std::max(first / 3, 1);
+    const int probes = 3;
+    ::setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &first, sizeof first);
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_KEEPINTVL, &every, sizeof every);
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+}
+
 bool Socket::shutdown_write() noexcept { return is_open() && ::shutdown(fd_, SHUT_WR) == 0; }
 
 // Closing removes the descriptor from epoll (sockets are close-on-exec, so no

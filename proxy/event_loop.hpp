@@ -113,6 +113,9 @@ public:
     // The outcome of a connect (SO_ERROR): 0 once connected.
     int connect_error() const noexcept;
     void set_no_delay() noexcept;
+    // SO_KEEPALIVE, first probe after `idle`, then every idle / 3, 3 unanswered
+    // close it (Redis's anetKeepAlive). 0: left off.
+    void set_keepalive(std::chrono::seconds idle) noexcept;
     // FIN after what was written; reads go on. False when the socket would not.
     bool shutdown_write() noexcept;
     void close() noexcept;

@@ -100,6 +100,7 @@ Session::~Session() {
 void Session::start() {
     self_ = shared_from_this();
     client_.set_no_delay();
+    client_.set_keepalive(w_.shared.config.proxy.tcp_keepalive);
     client_.set_handler(this);
     link_->attach(*this, weak_from_this());
     read_client();

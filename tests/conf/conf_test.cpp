@@ -71,6 +71,7 @@ TEST_CASE("a plain proxy needs only listen and address; everything else has a de
     CHECK(c.proxy.idle_timeout == 0ms);
     CHECK(c.proxy.backend_timeout == 0ms); // none, as for a direct client
     CHECK(c.proxy.hold_timeout == 5000ms);
+    CHECK(c.proxy.tcp_keepalive == std::chrono::seconds{300}); // Redis's tcp-keepalive
     CHECK(c.redis.pool_size == 0);
     CHECK_FALSE(c.vrrp.has_value());
     CHECK_FALSE(c.vip.has_value());
@@ -142,6 +143,8 @@ TEST_CASE("out-of-range numbers name the key, the place and the range") {
     expect_error(kPlain + "[health]\nweight = 5\n", "t.toml:6:10: health.weight = 5: must be between -254 and 0");
     expect_error(replace(kPlain, "[redis]", "hold_timeout_ms = 0\n[redis]"),
                  "t.toml:3:19: proxy.hold_timeout_ms = 0: must be between 1 and 3600000");
+    expect_error(replace(kPlain, "[redis]", "tcp_keepalive_s = -1\n[redis]"),
+                 "t.toml:3:19: proxy.tcp_keepalive_s = -1: must be between 0 and 604800");
 }
 
 TEST_CASE("the hold bound is its own key, apart from the backend timeout") {

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -483,6 +484,44 @@ class Limits(ProxyTest):
             self.assertTrue(reader.closed(timeout=3))
         blocked = self.via_proxy(socket_timeout=5)
         self.assertIsNone(blocked.blpop(["nothing"], timeout=1))  # longer than the idle timeout
+
+
+def keepalive_left(proxy_port, client_port):
+    """Seconds until the proxy's end of that connection sends a keepalive
+    probe, as `ss -o` shows it; None when it has no keepalive timer."""
+    out = subprocess.run(["ss", "-tnoH", "state", "established", f"( sport = :{proxy_port} and dport = :{client_port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip(), f"no established connection from :{proxy_port} to :{client_port}"
+    m = re.search(r"timer:\(keepalive,(?:(\d+)min)?(?:(\d+)(?:\.\d+)?sec)?", out)
+    if not m:
+        return None
+    return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+
+
+class Keepalive(ProxyTest):
+    proxy_extra = "tcp_keepalive_s = 60"
+
+    def test_a_clients_connection_carries_tcp_keepalive(self):
+        # A client whose host died or whose cable was cut never sends its
+        # FIN: without keepalive its session would hold a descriptor for good.
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("PING"))
+            self.assertEqual(reader.reply(), b"+PONG\r\n")
+            left = keepalive_left(self.port, sock.getsockname()[1])
+            self.assertIsNotNone(left)
+            self.assertLessEqual(left, 60)
+
+
+class KeepaliveOff(ProxyTest):
+    proxy_extra = "tcp_keepalive_s = 0"
+
+    def test_zero_leaves_it_off(self):
+        sock, reader = lib.connect(self.port)
+        with sock:
+            sock.sendall(encode("PING"))
+            self.assertEqual(reader.reply(), b"+PONG\r\n")
+            self.assertIsNone(keepalive_left(self.port, sock.getsockname()[1]))
 
 
 class Authentication(ProxyTest):
