@@ -17,7 +17,7 @@ std::vector<RoleStep> build_plan(Goal goal, const std::optional<conf::Endpoint>&
         // still a replica, so they never meet READONLY; SERVING last, once
         // Redis is confirmed master and the VIP routes clients here.
         // CheckPeers decides how PromoteRedis is done (data_safety.hpp):
-        // it may become a HandOver from a peer's Redis, or a refusal.
+        // it may become a TakeOverFrom (a peer's Redis), or a refusal.
         return {SetProxy{ProxyMode::holding, {}}, CheckPeers{}, PromoteRedis{}, AcquireVip{},
                 SetProxy{ProxyMode::serving, {}}};
     case Goal::handoff:
@@ -31,7 +31,7 @@ std::vector<RoleStep> build_plan(Goal goal, const std::optional<conf::Endpoint>&
         // have moved before the new master announces the VIP (Skew_Time
         // later): a request sent on a connection here after the VIP moved
         // would be reset there.
-        return {SetProxy{ProxyMode::holding, {}}, DrainProxy{}, HandOff{*master},
+        return {SetProxy{ProxyMode::holding, {}}, DrainProxy{}, HandOffTo{*master},
                 SetProxy{ProxyMode::closing, *master}};
     case Goal::backup:
     case Goal::fault: {
@@ -131,10 +131,10 @@ std::string describe(const RoleStep& step) {
             return "REPLICAOF " + r.master.host.to_string() + " " + std::to_string(r.master.port);
         }
         std::string operator()(const CheckPeers&) const { return "read peers"; }
-        std::string operator()(const HandOver& h) const {
+        std::string operator()(const TakeOverFrom& h) const {
             return "hand-over from " + h.master.to_string();
         }
-        std::string operator()(const HandOff& h) const {
+        std::string operator()(const HandOffTo& h) const {
             return "switch to " + h.to.to_string();
         }
         std::string operator()(const AwaitPromotion& a) const {
@@ -281,8 +281,8 @@ void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
     const auto path = promotion_path(facts_, known_peers(now), config_.self_redis, config_.catch_up_bytes);
     if (const auto* refuse = std::get_if<RefusePromotion>(&path))
         return give_up_master(refuse->reason, now, out);
-    if (const auto* hand = std::get_if<HandOverFrom>(&path))
-        plan_[next_] = preempting_ ? RoleStep{AwaitPromotion{hand->master}} : RoleStep{HandOver{hand->master}};
+    if (const auto* hand = std::get_if<PromoteByTakeOver>(&path))
+        plan_[next_] = preempting_ ? RoleStep{AwaitPromotion{hand->master}} : RoleStep{TakeOverFrom{hand->master}};
 }
 
 void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::string cause,
@@ -603,7 +603,7 @@ void Controller::fail_step(const StepResult& result, TimePoint now, ControllerAc
         finish_switchover(false, "switchover failed: " + result.error, out);
         return start(Goal::master, std::nullopt, "switchover failed", now, out);
     }
-    if (std::holds_alternative<HandOver>(step)) {
+    if (std::holds_alternative<TakeOverFrom>(step)) {
         if (++handover_failures_ >= config_.master_attempts)
             return give_up_master(describe(step) + " failed " +
                                       std::to_string(handover_failures_) + " times: " + result.error,

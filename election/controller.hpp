@@ -87,21 +87,23 @@ struct HoldVip {
 struct CheckPeers {
     friend bool operator==(const CheckPeers&, const CheckPeers&) = default;
 };
+// The two hand-overs are named by the direction the role goes: TakeOverFrom
+// a peer's Redis to ours, HandOffTo a peer's Redis from ours.
 // The hand-over from `master` (a peer's Redis that is still master) to ours:
 // writes paused there until ours holds every byte, ours promoted, theirs
 // following (RedisExecutor::async_switch_to); confirmed by our ROLE = master.
-struct HandOver {
+struct TakeOverFrom {
     conf::Endpoint master;
-    friend bool operator==(const HandOver&, const HandOver&) = default;
+    friend bool operator==(const TakeOverFrom&, const TakeOverFrom&) = default;
 };
 // The switchover: writes paused on our Redis, `to` caught up and promoted,
 // ours following it (RedisExecutor::async_switch_to); fails with our Redis
 // still master when `to` could not be promoted.
-struct HandOff {
+struct HandOffTo {
     conf::Endpoint to;
-    friend bool operator==(const HandOff&, const HandOff&) = default;
+    friend bool operator==(const HandOffTo&, const HandOffTo&) = default;
 };
-// Preempting: the master we preempt hands its role to us (its HandOff,
+// Preempting: the master we preempt hands its role to us (its HandOffTo,
 // after draining its proxy, as `redvip switchover` does); wait until our
 // Redis is master, polling it. Fails after switchover_timeout.
 struct AwaitPromotion {
@@ -117,7 +119,7 @@ struct AwaitPeerMaster {
     friend bool operator==(const AwaitPeerMaster&, const AwaitPeerMaster&) = default;
 };
 using RoleStep = std::variant<SetProxy, AcquireVip, ReleaseVip, PromoteRedis, ReplicateRedis,
-                              CheckPeers, HandOver, HandOff, DrainProxy, HoldVip, AwaitPromotion,
+                              CheckPeers, TakeOverFrom, HandOffTo, DrainProxy, HoldVip, AwaitPromotion,
                               AwaitPeerMaster>;
 std::string describe(const RoleStep& step); // "proxy FENCED", "REPLICAOF 10.0.0.2:6379"
 
@@ -334,7 +336,7 @@ private:
     std::vector<RoleStep> plan_;
     std::size_t next_ = 0; // plan_'s next step to start
     int attempts_ = 0;     // of plan_[next_] so far
-    int handover_failures_ = 0; // HandOver attempts of this master plan
+    int handover_failures_ = 0; // TakeOverFrom attempts of this master plan
     std::optional<InFlight> in_flight_;
     std::optional<TimePoint> retry_at_;
     std::optional<TimePoint> role_fault_until_; // give_up_master's hold

@@ -156,8 +156,8 @@ public:
             }
             void operator()(const CheckPeers&) const { d.check_peers(std::move(done)); }
             void operator()(const DrainProxy&) const { d.ports.drain_proxy(std::move(done)); }
-            void operator()(const HandOver& h) const { d.hand_over(h.master, std::move(done)); }
-            void operator()(const HandOff& h) const {
+            void operator()(const TakeOverFrom& h) const { d.take_over_from(h.master, std::move(done)); }
+            void operator()(const HandOffTo& h) const {
                 d.ports.hand_off(h.to, d.failover.switchover_timeout, std::move(done));
             }
             // ROLE polled until master: the preempted master's hand-off.
@@ -249,7 +249,7 @@ public:
     }
 
     // The hand-over from the old master's Redis, then our ROLE until master.
-    void hand_over(const conf::Endpoint& master, StepDone done) {
+    void take_over_from(const conf::Endpoint& master, StepDone done) {
         ports.peer_hand_over(
             master, self_redis, failover.switchover_timeout,
             [weak = weak_from_this(), done = std::move(done)](const StepResult& result) {

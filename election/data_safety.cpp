@@ -103,7 +103,7 @@ PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
         if (replicates_from(theirs, self) && theirs.master_replid == local->master_replid) continue;
         if (is_master(theirs) && replicates_from(*local, peer.redis) &&
             local->master_link_status == "up")
-            return HandOverFrom{peer.redis};
+            return PromoteByTakeOver{peer.redis};
         if (history_ahead(theirs, *local))
             return RefusePromotion{peer.name + "'s Redis is alive with newer data (" +
                                    offsets(theirs, *local) + ")"};

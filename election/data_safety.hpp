@@ -94,13 +94,13 @@ Eligibility assess_eligibility(const std::optional<ReplicationFacts>& local,
 
 // How the election's new master takes the role, from facts read just now.
 struct PromoteLocally {};    // REPLICAOF NO ONE: no peer's Redis is master
-struct HandOverFrom {        // the hand-over from this master's Redis (async_switch_to)
+struct PromoteByTakeOver {   // the hand-over from this master's Redis (async_switch_to)
     conf::Endpoint master;
 };
 struct RefusePromotion {
     std::string reason;
 };
-using PromotionPath = std::variant<PromoteLocally, HandOverFrom, RefusePromotion>;
+using PromotionPath = std::variant<PromoteLocally, PromoteByTakeOver, RefusePromotion>;
 // `self`: the local Redis's address. A peer's Redis that replicates from it
 // on the same history holds nothing of its own: read after ours while
 // writes flow (relayed by the old master during a switchover), it is only

@@ -153,8 +153,8 @@ TEST_CASE("eligibility: caught up with a live master, or nobody alive has newer 
 TEST_CASE("promotion path: hand-over from a live master, refusal, or plain promotion") {
     const auto local = replica_at(b_redis, r1, 990);
     const auto via = promotion_path(local, {peer_b(master_at(r1, 1000))}, a_redis);
-    REQUIRE(std::holds_alternative<HandOverFrom>(via));
-    CHECK(std::get<HandOverFrom>(via).master == b_redis);
+    REQUIRE(std::holds_alternative<PromoteByTakeOver>(via));
+    CHECK(std::get<PromoteByTakeOver>(via).master == b_redis);
     CHECK(std::holds_alternative<PromoteLocally>(promotion_path(local, {peer_b(std::nullopt)}, a_redis)));
     const auto refused = promotion_path(master_at(r3, 0), {peer_b(master_at(r1, 1000))}, a_redis);
     REQUIRE(std::holds_alternative<RefusePromotion>(refused));
