@@ -7,16 +7,20 @@
 //
 // Sequences (one plan per outcome; each async step is confirmed before the
 // next starts):
-//   Master:            proxy HOLDING -> REPLICAOF NO ONE (ROLE = master) -> VIP acquire -> proxy
-//   SERVING
-//   Backup, Fault:     proxy FENCED -> VIP release -> REPLICAOF <master's Redis> (ROLE = slave of it)
-//   Fault of a master, nobody heard: proxy HOLDING (the VIP kept); then the new master heard:
-//                      its Redis polled until master -> proxy CLOSING, relayed to it -> VIP kept
-//                      vip_overlap -> VIP release -> proxy FENCED -> REPLICAOF
+//   Master:           proxy HOLDING -> read peers -> REPLICAOF NO ONE, or the
+//                     hand-over from a peer's live master (ROLE = master)
+//                     -> VIP acquire -> proxy SERVING
+//   Backup, Fault:    proxy FENCED -> VIP release -> REPLICAOF <master's Redis>
+//                     (ROLE = slave of it)
+//   Fault of a master, nobody heard yet: proxy HOLDING, the VIP kept; the new
+//                     master heard: its Redis polled until master -> proxy
+//                     CLOSING relayed to it -> VIP kept vip_overlap -> VIP
+//                     release -> proxy FENCED -> REPLICAOF
 //   Stopped (SIGTERM): proxy FENCED -> VIP release
-//   Switchover away:   proxy HOLDING -> drain -> hand-off to the peer -> proxy RELAYING to it;
-//                      then Backup: proxy CLOSING (sessions close once quiet, relayed until
-//                      then) -> VIP kept vip_overlap -> VIP release -> proxy FENCED -> REPLICAOF
+//   Switchover away:  proxy HOLDING -> drain -> hand-off to the peer -> proxy
+//                     CLOSING relayed to it (each session closes after a
+//                     reply); then Backup: VIP kept vip_overlap -> VIP
+//                     release -> proxy FENCED -> REPLICAOF
 // Every step is idempotent, so a plan always runs whole rather than trusting
 // a belief about what the previous one left behind.
 //

@@ -38,10 +38,13 @@ enum class ServingState : std::uint8_t {
     // to that peer's Redis, so clients see latency, not READONLY, until the
     // VIP has moved. Nothing reaches the local Redis.
     relaying,
-    // The VIP is leaving for that peer: relaying still (new connections too),
-    // and each connection closes once it is quiet (every reply written,
-    // nothing unread), so its client reconnects to the new master between
-    // two requests. Without a relay, as FENCED.
+    // The VIP is about to leave for that peer (a switchover's hand-off is
+    // done, or the peer took over from this node's dead Redis): relaying
+    // still (new connections too), and each connection closes once it is
+    // quiet (every reply written, nothing unread), right after a reply or
+    // kClosingPatience after this state began (session.hpp), so its client
+    // reconnects to the new master between two requests. Without a relay,
+    // as FENCED.
     closing,
 };
 
