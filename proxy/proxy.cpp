@@ -377,8 +377,8 @@ void Proxy::relay_to(const conf::Endpoint& redis, ServingState then) {
     auto& im = *impl_;
     if (then != ServingState::relaying && then != ServingState::closing)
         throw std::invalid_argument("Proxy::relay_to: RELAYING or CLOSING");
-    if (im.relay_target == redis) // relaying there already: keep its connections
-        return then == ServingState::closing ? set_state(then) : void();
+    if (im.relay_target == redis && then == ServingState::closing) // keep the relay's connections
+        return set_state(then);
     im.relay_target = redis;
     im.shared.state.store(then);
     ++im.state_changes;

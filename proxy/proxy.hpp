@@ -113,8 +113,8 @@ public:
     // state (SELECT, MULTI, subscriptions...) is answered READONLY and closed
     // once its earlier replies are out (closed as soon as it is quiet, if it
     // is). New connections are served too. `then` CLOSING relays the same
-    // way and closes each session once quiet. Relaying to the same Redis
-    // already, only the state changes.
+    // way and closes each session once quiet; relaying to the same Redis
+    // already, only the state changes (a RELAYING always starts anew).
     void relay_to(const conf::Endpoint& redis, ServingState then = ServingState::relaying);
     ServingState state() const noexcept;
     // `done(busy)` once no session has a request on the local Redis awaiting
