@@ -2,12 +2,12 @@
 // run. Behaviour lives in the folders; this file only connects them, adapting
 // one side's port to the other's implementation in a few lines each.
 #include "conf/config.hpp"
-#include "election/admin.hpp"
-#include "election/hooks.hpp"
-#include "election/node_state.hpp"
-#include "election/controller_driver.hpp"
-#include "election/election.hpp"
-#include "election/redis_role.hpp"
+#include "election/node/admin.hpp"
+#include "election/node/hooks.hpp"
+#include "election/node/state_file.hpp"
+#include "election/role/driver.hpp"
+#include "election/vrrp/runner.hpp"
+#include "election/role/redis_executor.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/prometheus.hpp"
 #include "proxy/proxy.hpp"

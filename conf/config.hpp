@@ -122,7 +122,7 @@ struct FailoverConfig {
 };
 
 // Shell commands run after a role transition completed, off the critical
-// path (election/hooks.hpp); empty: none.
+// path (election/node/hooks.hpp); empty: none.
 struct HooksConfig {
     std::string on_master, on_backup, on_fault, on_stop;
     milliseconds timeout{10000};

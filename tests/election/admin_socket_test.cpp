@@ -1,7 +1,7 @@
 // The admin socket with real unix sockets in a temporary directory: round
 // trip, mode 0600, directory creation, a stale socket replaced, a live
 // daemon or a non-socket refused, the client's errors, the status command.
-#include "election/admin.hpp"
+#include "election/node/admin.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

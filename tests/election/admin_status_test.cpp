@@ -1,6 +1,6 @@
 // The status JSON builders and the text table, pure: fixed keys, wall-clock
 // times from a StatusClock, tolerant rendering of partial objects.
-#include "election/admin.hpp"
+#include "election/node/admin.hpp"
 #include "vrrp_test_support.hpp"
 
 using namespace redvip::election;

@@ -1,7 +1,7 @@
 // The controller's driver on a real io_context with FakeRolePorts: steps run
 // in order on the ports, completions come back, backoff timers fire, health
 // reaches the election posted, the proxy's pool events cross threads.
-#include "election/controller_driver.hpp"
+#include "election/role/driver.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>

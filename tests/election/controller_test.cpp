@@ -1,7 +1,7 @@
 // The role controller, pure: election outcomes, fake step completions and
 // replication facts at explicit times. Every sequence, supersession,
 // failures and backoff, an unknown master, never replicating from itself.
-#include "election/controller.hpp"
+#include "election/role/controller.hpp"
 #include "vrrp_test_support.hpp"
 
 #include <string>

@@ -1,7 +1,7 @@
 // The data-safety rules (data_safety.hpp) and how the controller applies
 // them: eligibility, promotion by hand-over or refusal, the switchover,
 // divergence after a lost partition, witnesses. Pure: facts in, actions out.
-#include "election/controller.hpp"
+#include "election/role/controller.hpp"
 #include "vrrp_test_support.hpp"
 
 #include <string>

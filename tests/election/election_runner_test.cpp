@@ -1,8 +1,8 @@
-// The runner (election.hpp) with a FakeTransport on a real io_context: what
+// The runner (election/vrrp/runner.hpp) with a FakeTransport on a real io_context: what
 // it decodes, counts, reports and sends, and that shutdown says priority 0
 // once. 10 ms adverts keep each case to tens of milliseconds. The log
 // limiter, being pure, is driven by hand.
-#include "election/election.hpp"
+#include "election/vrrp/runner.hpp"
 #include "vrrp_test_support.hpp"
 
 #include <boost/asio/io_context.hpp>

@@ -1,4 +1,4 @@
-// libFuzzer target for the VRRP codec (election/vrrp_packet.cpp).
+// libFuzzer target for the VRRP codec (election/vrrp/packet.cpp).
 //
 // Input: byte 0 = flags (bit 0: IPv6, bit 1: skip the TTL check), byte 1 =
 // TTL or hop limit, bytes 2..17 = source address, 18..33 = destination (the
@@ -9,7 +9,7 @@
 // one allowed difference is the checksum field when it held ffff: one's
 // complement has two zeros, the receiver accepts both, the sender writes 0000.
 // A discard must name a known reason. Any crash, UB or mismatch is a finding.
-#include "election/vrrp_packet.hpp"
+#include "election/vrrp/packet.hpp"
 
 #include <algorithm>
 #include <cstdlib>

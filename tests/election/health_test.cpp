@@ -1,6 +1,6 @@
 // The health tracker, pure: keepalived's rise/fall/weight, refused
 // connections counted at once, and the controller's fault combined in.
-#include "election/health.hpp"
+#include "election/role/health.hpp"
 #include "vrrp_test_support.hpp"
 
 using namespace redvip::election;

@@ -1,7 +1,7 @@
 // The hooks runner with real /bin/sh commands on a real io_context: order,
 // environment, outcomes as logged, timeouts that kill the whole process
 // group, the bounded queue, and stop(). Waits are bounded polls.
-#include "election/hooks.hpp"
+#include "election/node/hooks.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // The state file: the pure codec's accept and reject paths, then the atomic
 // save/load adapter in temporary directories.
-#include "election/node_state.hpp"
+#include "election/node/state_file.hpp"
 
 #include <doctest/doctest.h>
 

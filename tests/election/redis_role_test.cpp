@@ -1,6 +1,6 @@
 // The Redis executor's pure helpers: replies through hiredis's redisReader
 // (fed whole and byte by byte), INFO replication, ROLE checks, encoding.
-#include "election/redis_role.hpp"
+#include "election/role/redis_executor.hpp"
 #include "vrrp_test_support.hpp"
 
 #include <doctest/doctest.h>

@@ -9,7 +9,7 @@
 // Output: {"ok": bool, "error": "...", "refused": bool, "facts": {...} | null,
 // "completions": n, "elapsed_ms": n}. "completions" counts how often the
 // completion ran (must be 1). Exit code 0 once the io_context ran dry.
-#include "election/redis_role.hpp"
+#include "election/role/redis_executor.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>

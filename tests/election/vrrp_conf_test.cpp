@@ -1,5 +1,5 @@
 // From conf/'s VrrpConfig (Boost addresses) to the core's InstanceConfig.
-#include "election/vrrp_conf.hpp"
+#include "election/vrrp/conf.hpp"
 #include "vrrp_test_support.hpp"
 
 using namespace redvip::election;

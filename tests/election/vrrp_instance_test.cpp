@@ -1,5 +1,5 @@
 // The second validation layer: is a well-formed advert for this virtual router?
-#include "election/vrrp_instance.hpp"
+#include "election/vrrp/instance.hpp"
 #include "vrrp_test_support.hpp"
 
 using namespace redvip::election;

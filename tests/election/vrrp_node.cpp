@@ -12,7 +12,7 @@
 //   EXIT t=...          after SIGTERM/SIGINT's graceful shutdown completed
 // SIGUSR1 enters fault, SIGUSR2 leaves it. Logs go to stderr.
 #include "conf/config.hpp"
-#include "election/election.hpp"
+#include "election/vrrp/runner.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>

@@ -4,8 +4,8 @@
 // minute of VRRP runs in microseconds.
 #pragma once
 
-#include "election/vrrp_instance.hpp"
-#include "election/vrrp_state.hpp"
+#include "election/vrrp/instance.hpp"
+#include "election/vrrp/state.hpp"
 #include "vrrp_test_support.hpp"
 
 #include <functional>

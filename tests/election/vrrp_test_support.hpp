@@ -4,8 +4,8 @@
 #pragma once
 
 #include "conf/config.hpp"
-#include "election/vrrp_packet.hpp"
-#include "election/vrrp_state.hpp"
+#include "election/vrrp/packet.hpp"
+#include "election/vrrp/state.hpp"
 
 #include <boost/asio/ip/address.hpp>
 

@@ -1,4 +1,4 @@
-#include "election/vrrp_socket.hpp"
+#include "election/vrrp/socket.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>

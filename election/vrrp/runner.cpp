@@ -1,6 +1,6 @@
-#include "election/election.hpp"
+#include "election/vrrp/runner.hpp"
 
-#include "election/vrrp_conf.hpp"
+#include "election/vrrp/conf.hpp"
 
 #include <algorithm>
 #include <boost/asio/post.hpp>

@@ -1,6 +1,6 @@
 // The status JSON's builders and its text table (admin.hpp). Pure: the clock
 // readings come in as a StatusClock.
-#include "election/admin.hpp"
+#include "election/node/admin.hpp"
 
 #include <ctime>
 #include <fmt/format.h>

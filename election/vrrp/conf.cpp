@@ -1,4 +1,4 @@
-#include "election/vrrp_conf.hpp"
+#include "election/vrrp/conf.hpp"
 
 #include <algorithm>
 

@@ -23,7 +23,7 @@
 
 #include "conf/config.hpp"
 #include "election/bounded_vector.hpp"
-#include "election/vrrp_state.hpp"
+#include "election/vrrp/state.hpp"
 
 #include <cstdint>
 #include <string>

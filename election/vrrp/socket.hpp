@@ -9,7 +9,7 @@
 // like IPv4's, docs/style.md, practice 5) nor rewrites the field we computed.
 #pragma once
 
-#include "election/vrrp_packet.hpp"
+#include "election/vrrp/packet.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/basic_raw_socket.hpp>

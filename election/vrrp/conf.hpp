@@ -4,7 +4,7 @@
 #pragma once
 
 #include "conf/config.hpp"
-#include "election/vrrp_instance.hpp"
+#include "election/vrrp/instance.hpp"
 
 #include <string>
 #include <variant>

@@ -1,6 +1,6 @@
 // The state file (node_state.hpp): a pure JSON codec, then write-fsync-rename
 // so that a crash at any point leaves either the old state or the new one.
-#include "election/node_state.hpp"
+#include "election/node/state_file.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -32,8 +32,8 @@
 #pragma once
 
 #include "conf/config.hpp"
-#include "election/data_safety.hpp"
-#include "election/vrrp_state.hpp"
+#include "election/role/data_safety.hpp"
+#include "election/vrrp/state.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "election/data_safety.hpp"
+#include "election/role/data_safety.hpp"
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "election/bounded_vector.hpp"
-#include "election/vrrp_instance.hpp"
+#include "election/vrrp/instance.hpp"
 
 #include <array>
 #include <chrono>

@@ -1,6 +1,6 @@
-#include "election/controller_driver.hpp"
+#include "election/role/driver.hpp"
 
-#include "election/admin.hpp"
+#include "election/node/admin.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>

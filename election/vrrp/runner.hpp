@@ -10,8 +10,8 @@
 
 #include "conf/config.hpp"
 #include "election/log_limiter.hpp"
-#include "election/vrrp_socket.hpp"
-#include "election/vrrp_state.hpp"
+#include "election/vrrp/socket.hpp"
+#include "election/vrrp/state.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -1,6 +1,6 @@
 // The admin socket's server (Asio, one executor) and client (blocking POSIX,
 // for the command line). The status builders are in admin_status.cpp.
-#include "election/admin.hpp"
+#include "election/node/admin.hpp"
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>

@@ -1,7 +1,7 @@
 // Every transition of the VRRP state machine is in this file: the table in
 // handler_for() names one cell per (state, event), and the cells below it
 // cite the RFC 5798 §6.4 paragraph they implement.
-#include "election/vrrp_state.hpp"
+#include "election/vrrp/state.hpp"
 
 #include <algorithm>
 

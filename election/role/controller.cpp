@@ -1,8 +1,8 @@
 // The role controller's decisions. The plans are in build_plan(); the one
 // place that decides "may this node become master?" is promotion_refusal().
-#include "election/controller.hpp"
+#include "election/role/controller.hpp"
 
-#include "election/vrrp_conf.hpp"
+#include "election/vrrp/conf.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "election/health.hpp"
+#include "election/role/health.hpp"
 
 #include <algorithm>
 

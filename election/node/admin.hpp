@@ -7,9 +7,9 @@
 // client. Also here: the status JSON's builders and its text rendering.
 #pragma once
 
-#include "election/controller.hpp"
-#include "election/election.hpp"
-#include "election/health.hpp"
+#include "election/role/controller.hpp"
+#include "election/vrrp/runner.hpp"
+#include "election/role/health.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "election/vrrp_packet.hpp"
+#include "election/vrrp/packet.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>

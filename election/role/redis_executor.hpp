@@ -15,7 +15,7 @@
 #pragma once
 
 #include "conf/config.hpp"
-#include "election/controller.hpp"
+#include "election/role/controller.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>

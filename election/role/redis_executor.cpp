@@ -1,4 +1,4 @@
-#include "election/redis_role.hpp"
+#include "election/role/redis_executor.hpp"
 
 #include <array>
 #include <boost/asio/co_spawn.hpp>

@@ -4,7 +4,7 @@
 // machine (vrrp_state.hpp) decides what to do with it.
 #pragma once
 
-#include "election/vrrp_packet.hpp"
+#include "election/vrrp/packet.hpp"
 
 #include <chrono>
 #include <optional>

@@ -15,10 +15,10 @@
 #pragma once
 
 #include "conf/config.hpp"
-#include "election/controller.hpp"
-#include "election/election.hpp"
-#include "election/health.hpp"
-#include "election/redis_role.hpp"
+#include "election/role/controller.hpp"
+#include "election/vrrp/runner.hpp"
+#include "election/role/health.hpp"
+#include "election/role/redis_executor.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>

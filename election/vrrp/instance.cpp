@@ -1,4 +1,4 @@
-#include "election/vrrp_instance.hpp"
+#include "election/vrrp/instance.hpp"
 
 #include <algorithm>
 

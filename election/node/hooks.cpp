@@ -1,6 +1,6 @@
 // The [hooks] runner (see hooks.hpp): posix_spawn into a new process group,
 // a pidfd to hear the exit, one steady_timer for the timeout and the kill grace.
-#include "election/hooks.hpp"
+#include "election/node/hooks.hpp"
 
 #include <boost/asio/post.hpp>
 #include <cerrno>
