@@ -487,6 +487,13 @@ LoadResult load_string(std::string_view text, const std::string& source_name) {
     return LoadResult{std::move(config), {}};
 }
 
+std::string LoadResult::errors_text() const {
+    std::string text;
+    for (const auto& error : errors)
+        text += error.to_string() + '\n';
+    return text;
+}
+
 LoadResult load_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {

@@ -171,6 +171,7 @@ struct LoadResult {
     std::vector<Error> errors;
 
     explicit operator bool() const { return config.has_value(); }
+    std::string errors_text() const; // each error's to_string(), a line each
 };
 
 LoadResult load_file(const std::string& path);

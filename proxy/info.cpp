@@ -137,6 +137,10 @@ std::string_view to_string(RedisRole role) noexcept {
     return role == RedisRole::master ? "master" : "replica";
 }
 
+std::string_view redis_name(RedisRole role) noexcept {
+    return role == RedisRole::master ? "master" : "slave";
+}
+
 std::string_view to_string(MasterLink link) noexcept {
     return link == MasterLink::up ? "up" : "down";
 }

@@ -48,7 +48,9 @@ struct InfoResult {
 // error.
 InfoResult parse_info_replication(std::string_view text);
 
-std::string_view to_string(RedisRole role) noexcept;
+std::string_view to_string(RedisRole role) noexcept; // "master", "replica"
+// INFO's and ROLE's own word: "master" or "slave".
+std::string_view redis_name(RedisRole role) noexcept;
 std::string_view to_string(MasterLink link) noexcept;
 
 } // namespace redvip::proxy

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "conf/config.hpp"
+#include "vip/counters.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
@@ -50,17 +51,6 @@ struct VipEvents {
     std::function<void(const conf::Prefix&, const Status&)> on_repaired;
 };
 
-// Plain counters, exported to metrics by the daemon in one place.
-struct VipCounters {
-    std::uint64_t addresses_added = 0;
-    std::uint64_t addresses_removed = 0;
-    std::uint64_t garp_sent = 0;
-    std::uint64_t na_sent = 0;
-    std::uint64_t announce_errors = 0; // frames the kernel refused
-    std::uint64_t repairs = 0;         // VIPs put back while held
-    std::uint64_t link_down = 0;
-    std::uint64_t netlink_overruns = 0; // event socket lost messages: full resync
-};
 
 class VipManager {
 public:

@@ -1,6 +1,7 @@
 // The admin socket's server (Asio, one executor) and client (blocking POSIX,
-// for the command line). The status builders are in admin_status.cpp.
+// for the command line). The status and its renderings are in status.cpp.
 #include "election/node/admin.hpp"
+#include "election/node/status.hpp"
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -416,6 +417,20 @@ int promote_command(const std::string& socket_path, bool force, std::ostream& ou
     (ok ? out : err) << (ok ? "" : "redvip promote: ") << reply->value("text", std::string{})
                      << '\n';
     return ok ? 0 : 1;
+}
+
+int admin_command(const conf::CommandLine& command, const conf::Config& config, std::ostream& out,
+                  std::ostream& err) {
+    const auto& socket = config.admin.socket;
+    using Action = conf::CommandLine::Action;
+    switch (command.action) {
+    case Action::status: return status_command(socket, command.json, out, err);
+    case Action::switchover:
+        return switchover_command(socket, command.to, out, err,
+                                  config.failover.switchover_timeout + std::chrono::seconds(5));
+    case Action::promote: return promote_command(socket, command.force, out, err);
+    default: err << "not an admin command\n"; return 2;
+    }
 }
 
 } // namespace redvip::election

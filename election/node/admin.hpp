@@ -3,13 +3,13 @@
 //   -> {"cmd":"status"}
 //   <- {"vrrp_state":"MASTER", ...}
 // A failed request is answered {"error":"..."}. The daemon registers one
-// handler per command ("status"; later "switchover"); `redvip status` is the
-// client. Also here: the status JSON's builders and its text rendering.
+// handler per command (status, switchover, promote: node/commands.hpp);
+// `redvip status`, `redvip switchover` and `redvip promote` are the clients.
+// The status itself is node/status.hpp.
 #pragma once
 
-#include "election/role/controller.hpp"
-#include "election/vrrp/runner.hpp"
-#include "election/role/health.hpp"
+#include "conf/command_line.hpp"
+#include "conf/config.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
@@ -27,34 +27,6 @@ class logger;
 }
 
 namespace redvip::election {
-
-// ---- status (pure) ------------------------------------------------------------
-
-// Turns the steady clock's time points into wall-clock text for status.
-struct StatusClock {
-    TimePoint steady_now;
-    std::chrono::system_clock::time_point wall_now;
-
-    std::string format(TimePoint t) const; // "2024-05-01T12:00:00.123Z"
-};
-
-// The election's part, with the keys the issue fixes: vrrp_state (INIT,
-// BACKUP, MASTER or FAULT), priority, effective_priority, master ({address,
-// priority} as last seen, or null), transitions ([{time, from, to, reason}]),
-// discards ({reason: count}).
-nlohmann::json election_status(const ElectionStatus& status, const StatusClock& clock);
-
-// The controller's and health's part: proxy_state, vip_held, redis_role
-// (INFO replication as last read, or null), role_goal, role_master,
-// role_fault, role_settled, role_steps (the latest transition's steps),
-// role_last_transition (the last completed one, with per-step durations),
-// role_transitions (history), health ({ok, fault, effective_priority, ...}).
-nlohmann::json controller_status(const Controller& controller, const HealthTracker& health,
-                                 const StatusClock& clock);
-
-// A readable table of a status object (any subset of the keys above) for
-// `redvip status` without --json.
-std::string render_status_text(const nlohmann::json& status);
 
 // ---- server ---------------------------------------------------------------------
 
@@ -126,5 +98,11 @@ int switchover_command(const std::string& socket_path, const std::string& to, st
 // `redvip promote --force`: 0 when the daemon forgot what dead peers held.
 int promote_command(const std::string& socket_path, bool force, std::ostream& out,
                     std::ostream& err);
+
+// The command line's status, switchover or promote, against the daemon of
+// `config`; a switchover waits [failover] switchover_timeout plus 5 s (the
+// election's hand-over: a few adverts). Exit code as above.
+int admin_command(const conf::CommandLine& command, const conf::Config& config, std::ostream& out,
+                  std::ostream& err);
 
 } // namespace redvip::election

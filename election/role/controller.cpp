@@ -1,151 +1,15 @@
-// The role controller's decisions. The plans are in build_plan(); the one
+// The role controller's decisions on the election's input: which goal,
+// which plan (plan.cpp), each step's outcome, retries and timeouts. The one
 // place that decides "may this node become master?" is promotion_refusal().
+// What it learns of Redis, the peers and the operator is controller_facts.cpp.
 #include "election/role/controller.hpp"
+#include "election/role/plan.hpp"
 
 #include "election/vrrp/conf.hpp"
 
 #include <algorithm>
 
 namespace redvip::election {
-
-namespace {
-
-std::vector<RoleStep> build_plan(Goal goal, const std::optional<conf::Endpoint>& master) {
-    switch (goal) {
-    case Goal::master:
-        // HOLDING first: commands wait (bounded) while the local Redis is
-        // still a replica, so they never meet READONLY; SERVING last, once
-        // Redis is confirmed master and the VIP routes clients here.
-        // CheckPeers decides how PromoteRedis is done (data_safety.hpp):
-        // it may become a TakeOverFrom (a peer's Redis), or a refusal.
-        return {SetProxy{ProxyMode::holding, {}}, CheckPeers{}, PromoteRedis{}, AcquireVip{},
-                SetProxy{ProxyMode::serving, {}}};
-    case Goal::handoff:
-        // Commands wait while Redis hands over, so none meets READONLY
-        // (those already sent are answered first: DrainProxy); the election
-        // then resigns us. The VIP stays until the peer is heard as master
-        // (see start()).
-        // Then CLOSING: held and new commands go to the new master's Redis
-        // until the VIP has moved (see keep_relaying()), and each connection
-        // closes right after a reply (Session::leave_if_quiet), so clients
-        // have moved before the new master announces the VIP (Skew_Time
-        // later): a request sent on a connection here after the VIP moved
-        // would be reset there.
-        return {SetProxy{ProxyMode::holding, {}}, DrainProxy{}, HandOffTo{*master},
-                SetProxy{ProxyMode::closing, *master}};
-    case Goal::backup:
-    case Goal::fault: {
-        // FENCED first: nothing may write to this Redis once it is not the
-        // master; the VIP goes before Redis changes role so clients move on.
-        std::vector<RoleStep> plan{SetProxy{ProxyMode::fenced, {}}, ReleaseVip{}};
-        if (master) plan.emplace_back(ReplicateRedis{*master});
-        return plan;
-    }
-    case Goal::stopped:
-        return {SetProxy{ProxyMode::fenced, {}}, ReleaseVip{}};
-    case Goal::none:
-        break;
-    }
-    return {};
-}
-
-// Steps the driver runs (SetProxy is applied at once, HoldVip timed here).
-bool is_async(const RoleStep& step) {
-    return !std::holds_alternative<SetProxy>(step) && !std::holds_alternative<HoldVip>(step);
-}
-
-} // namespace
-
-std::string_view to_string(ProxyMode mode) {
-    switch (mode) {
-    case ProxyMode::serving:
-        return "SERVING";
-    case ProxyMode::holding:
-        return "HOLDING";
-    case ProxyMode::fenced:
-        return "FENCED";
-    case ProxyMode::relaying:
-        return "RELAYING";
-    case ProxyMode::closing:
-        return "CLOSING";
-    }
-    return "?";
-}
-
-std::string_view to_string(Goal goal) {
-    switch (goal) {
-    case Goal::none:
-        return "none";
-    case Goal::master:
-        return "master";
-    case Goal::backup:
-        return "backup";
-    case Goal::fault:
-        return "fault";
-    case Goal::stopped:
-        return "stopped";
-    case Goal::handoff:
-        return "handoff";
-    }
-    return "?";
-}
-
-std::string_view to_string(StepStatus status) {
-    switch (status) {
-    case StepStatus::running:
-        return "running";
-    case StepStatus::done:
-        return "done";
-    case StepStatus::failed:
-        return "failed";
-    }
-    return "?";
-}
-
-std::string_view to_string(Outcome outcome) {
-    switch (outcome) {
-    case Outcome::running:
-        return "running";
-    case Outcome::done:
-        return "done";
-    case Outcome::superseded:
-        return "superseded";
-    case Outcome::abandoned:
-        return "abandoned";
-    }
-    return "?";
-}
-
-std::string describe(const RoleStep& step) {
-    struct Describe {
-        std::string operator()(const SetProxy& s) const {
-            return "proxy " + std::string(to_string(s.mode)) +
-                   (s.relay ? " to " + s.relay->to_string() : std::string{});
-        }
-        std::string operator()(const DrainProxy&) const { return "proxy drain"; }
-        std::string operator()(const HoldVip&) const { return "VIP overlap"; }
-        std::string operator()(const AcquireVip&) const { return "VIP acquire"; }
-        std::string operator()(const ReleaseVip&) const { return "VIP release"; }
-        std::string operator()(const PromoteRedis&) const { return "REPLICAOF NO ONE"; }
-        std::string operator()(const ReplicateRedis& r) const {
-            return "REPLICAOF " + r.master.host.to_string() + " " + std::to_string(r.master.port);
-        }
-        std::string operator()(const CheckPeers&) const { return "read peers"; }
-        std::string operator()(const TakeOverFrom& h) const {
-            return "hand-over from " + h.master.to_string();
-        }
-        std::string operator()(const HandOffTo& h) const {
-            return "switch to " + h.to.to_string();
-        }
-        std::string operator()(const AwaitPromotion& a) const {
-            return "await the hand-off from " + a.from.to_string();
-        }
-        std::string operator()(const AwaitPeerMaster& a) const {
-            return "await " + a.redis.to_string() + " as master";
-        }
-    };
-    return std::visit(Describe{}, step);
-}
 
 ControllerConfig ControllerConfig::from(const conf::Config& config) {
     ControllerConfig c;
@@ -214,7 +78,7 @@ std::optional<PeerFacts> Controller::preempted_by(const std::optional<MasterInfo
                                                  TimePoint now) const {
     const auto* t = transitions_.empty() ? nullptr : &transitions_.back();
     if (!master || goal_ != Goal::master || !t || t->outcome != Outcome::done || !vip_held_ ||
-        !facts_ || facts_->role != "master")
+        !facts_ || facts_->role != RedisRole::master)
         return std::nullopt;
     const auto it = std::find_if(peers_.begin(), peers_.end(),
                                  [&](const auto& p) { return p.first == master->address; });
@@ -222,7 +86,7 @@ std::optional<PeerFacts> Controller::preempted_by(const std::optional<MasterInfo
     for (auto& peer : fresh_peers(now)) {
         if (peer.redis != it->second || !peer.facts) continue;
         const auto& f = *peer.facts;
-        if (replicates_from(f, config_.self_redis) && f.master_link_status == "up" &&
+        if (replicates_from(f, config_.self_redis) && f.master_link_status == MasterLink::up &&
             f.master_replid == facts_->master_replid)
             return std::move(peer);
     }
@@ -340,7 +204,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     keep_vip_while_announced();
     // A master Redis about to follow another: read both afresh first, for
     // ours may hold writes the other lacks (a healed partition).
-    if (goal_master_ && facts_ && facts_->role == "master" && !plan_.empty() &&
+    if (goal_master_ && facts_ && facts_->role == RedisRole::master && !plan_.empty() &&
         std::holds_alternative<ReplicateRedis>(plan_.back()))
         plan_.insert(plan_.end() - 1, CheckPeers{});
     update_eligibility(now, out);
@@ -439,7 +303,7 @@ void Controller::apply_proxy(const SetProxy& set, TimePoint now, ControllerActio
 // until the stale master yields (see yield_if_stale) and the election
 // promotes this node.
 void Controller::decide_follow(TimePoint now, ControllerActions& out) {
-    if (!facts_ || facts_->role != "master" || !goal_master_) return;
+    if (!facts_ || facts_->role != RedisRole::master || !goal_master_) return;
     for (const auto& peer : fresh_peers(now)) {
         if (peer.redis != *goal_master_ || !peer.facts) continue;
         // Its Redis still follows ours: the new master's hand-over (a
@@ -469,7 +333,7 @@ void Controller::yield_if_stale(const PeerFacts& peer, TimePoint now, Controller
     const auto* t = current();
     if (goal_ != Goal::master || !t || t->outcome != Outcome::done || !facts_ || !peer.facts)
         return;
-    if (peer.facts->role != "master" || !history_ahead(*peer.facts, *facts_)) return;
+    if (peer.facts->role != RedisRole::master || !history_ahead(*peer.facts, *facts_)) return;
     out.emplace_back(Notice{peer.name + "'s Redis is master with newer data (offset " +
                             std::to_string(peer.facts->master_repl_offset) + ", ours " +
                             std::to_string(facts_->master_repl_offset) + "): yielding"});
@@ -652,245 +516,6 @@ void Controller::update_role_fault(const std::string& reason, ControllerActions&
     if (wanted == role_fault_reported_) return;
     role_fault_reported_ = wanted;
     out.emplace_back(RoleFault{wanted, reason});
-}
-
-// A master was heard (Backup or Fault): a resignation has done its job, and
-// a switchover to that master is complete.
-void Controller::heard_master(const IpAddr& address, TimePoint now, ControllerActions& out) {
-    if (switchover_ && address == switchover_->vrrp) {
-        const auto took =
-            std::chrono::duration_cast<std::chrono::milliseconds>(now - switchover_->started);
-        finish_switchover(true,
-                          "switched over to " + switchover_->name + " in " +
-                              std::to_string(took.count()) + " ms",
-                          out);
-    }
-    if (resigned_) {
-        resigned_ = false;
-        update_role_fault("a master took over: " + to_string(address), out);
-    }
-}
-
-void Controller::finish_switchover(bool ok, std::string text, ControllerActions& out) {
-    if (!switchover_) return;
-    switchover_.reset();
-    out.emplace_back(SwitchoverDone{ok, std::move(text)});
-}
-
-std::string Controller::switchover_name() const {
-    return switchover_ ? switchover_->name : std::string("a peer");
-}
-
-ControllerActions Controller::request_switchover(const std::string& to, TimePoint now) {
-    ControllerActions out;
-    const auto refuse = [&](std::string why) {
-        out.emplace_back(SwitchoverDone{false, std::move(why)});
-        return out;
-    };
-    if (switchover_) return refuse("a switchover to " + switchover_->name + " is running");
-    if (goal_ != Goal::master || !settled())
-        return refuse("this node is not a settled master (goal " + std::string(to_string(goal_)) +
-                      ")");
-    const PeerFacts* best = nullptr;
-    std::string why_not = "no [[peer]] is configured";
-    const auto peers = fresh_peers(now); // `best` points into it
-    for (const auto& peer : peers) {
-        if (!to.empty() && peer.name != to) continue;
-        if (!peer.facts) {
-            why_not = peer.name + "'s Redis does not answer: " + peer.error;
-        } else if (!replicates_from(*peer.facts, config_.self_redis) ||
-                   peer.facts->master_link_status != "up") {
-            why_not = peer.name + "'s Redis is not a replica of ours with its link up";
-        } else if (!best || peer.facts->master_repl_offset > best->facts->master_repl_offset) {
-            best = &peer;
-            continue;
-        }
-    }
-    if (!best) {
-        if (!to.empty() && std::none_of(config_.peers.begin(), config_.peers.end(),
-                                        [&](const auto& p) { return p.name == to; }))
-            why_not = "no [[peer]] named \"" + to + "\"";
-        return refuse("cannot switch over: " + why_not);
-    }
-    const auto* peer = peer_by_redis(best->redis);
-    switchover_ = Switchover{best->name, best->redis, to_ip_addr(peer->vrrp_address), now,
-                             now + config_.switchover_timeout + std::chrono::seconds{2}};
-    start(Goal::handoff, best->redis, "switchover to " + best->name, now, out);
-    return out;
-}
-
-ControllerActions Controller::on_replication(const ReplicationFacts& facts, TimePoint polled_at,
-                                             TimePoint now) {
-    ControllerActions out;
-    facts_ = facts;
-    facts_at_ = polled_at;
-    const auto* t = current();
-    const bool done = t && t->outcome == Outcome::done && t->finished;
-    if (goal_ == Goal::master && done && facts.role == "master") last_as_master_ = facts;
-    // Leaving the role, our Redis may have acknowledged more after our last
-    // read of it as master (the cut came between two reads): until it
-    // follows the winner, what it holds on our history is what we may lose.
-    if (goal_ != Goal::master && last_as_master_ && facts.role == "master" &&
-        facts.master_replid == last_as_master_->master_replid &&
-        facts.master_repl_offset > last_as_master_->master_repl_offset)
-        last_as_master_ = facts;
-    if (done && polled_at > *t->finished) check_drift(now, out);
-    update_eligibility(now, out);
-    return out;
-}
-
-ControllerActions Controller::on_peer(const PeerFacts& peer, TimePoint now) {
-    ControllerActions out;
-    for (std::size_t i = 0; i < peer_facts_.size(); ++i) {
-        if (peer_facts_[i].redis != peer.redis) continue;
-        peer_facts_[i] = peer;
-        peer_facts_[i].name = config_.peers[i].name;
-        peer_facts_[i].remembered = false;
-        peer_facts_at_[i] = now;
-        if (peer.facts) peer_last_[i] = peer.facts;
-        check_divergence(peer_facts_[i], out);
-        yield_if_stale(peer_facts_[i], now, out);
-    }
-    update_eligibility(now, out);
-    return out;
-}
-
-ControllerActions Controller::on_witness(bool reachable, std::string detail, TimePoint now) {
-    ControllerActions out;
-    (void)now;
-    if (reachable == witness_ok_) return out;
-    witness_ok_ = reachable;
-    witness_detail_ = std::move(detail);
-    out.emplace_back(Notice{reachable ? "a witness is reachable again: " + witness_detail_
-                                      : "no witness reachable: " + witness_detail_ +
-                                            "; not master until one is"});
-    update_role_fault(reachable ? "witness reachable" : "no witness reachable", out);
-    return out;
-}
-
-// After a demotion from master: what the new master's history does not hold
-// of ours is what a partition let this node acknowledge and lose.
-void Controller::check_divergence(const PeerFacts& peer, ControllerActions& out) {
-    if (!divergence_peer_ || peer.redis != *divergence_peer_ || !peer.facts || !last_as_master_)
-        return;
-    if (peer.facts->role != "master") return; // not the winner (yet)
-    const auto bytes = divergent_bytes(*last_as_master_, *peer.facts);
-    divergence_peer_.reset();
-    if (!bytes) {
-        last_divergence_ = peer.name + "'s history does not continue ours: divergence unknown";
-        out.emplace_back(Notice{last_divergence_});
-    } else {
-        divergent_total_ += *bytes;
-        last_divergence_ = std::to_string(*bytes) + " bytes acknowledged here as master are not in " +
-                           peer.name + "'s history";
-        if (*bytes > 0) out.emplace_back(Notice{last_divergence_});
-    }
-    last_as_master_.reset();
-}
-
-// Eligibility is for the election's sake only while not master: a master at
-// priority 1 would invite every peer to preempt it.
-void Controller::update_eligibility(TimePoint now, ControllerActions& out) {
-    Eligibility e;
-    const auto* t = transitions_.empty() ? nullptr : &transitions_.back();
-    const bool refused = goal_ == Goal::master && t && t->outcome == Outcome::abandoned;
-    if ((goal_ == Goal::master && !refused) || goal_ == Goal::handoff)
-        e = {};
-    else if (preempt_suspended_)
-        e = {false, "preemption suspended after a switchover, until this node is master again",
-             Ineligible::preempt_suspended};
-    else
-        e = assess_eligibility(facts_, known_peers(now), config_.catch_up_bytes);
-    // Status shows the latest figures; the election and the log hear only of
-    // a change of verdict (not every 100 ms of a replica catching up).
-    const bool changed = !eligibility_reported_ || !e.same_verdict(eligibility_);
-    eligibility_ = std::move(e);
-    if (!changed) return;
-    eligibility_reported_ = true;
-    out.emplace_back(SetEligible{eligibility_});
-}
-
-std::vector<PeerFacts> Controller::fresh_peers(TimePoint now) const {
-    auto peers = peer_facts_;
-    for (std::size_t i = 0; i < peers.size(); ++i) {
-        if (peers[i].facts && now - peer_facts_at_[i] > config_.peer_facts_max_age) {
-            peers[i].facts.reset();
-            peers[i].error = "last read too long ago";
-        }
-    }
-    return peers;
-}
-
-std::vector<PeerFacts> Controller::known_peers(TimePoint now) const {
-    auto peers = fresh_peers(now);
-    for (std::size_t i = 0; i < peers.size(); ++i) {
-        if (peers[i].facts || !peer_last_[i]) continue;
-        peers[i].facts = peer_last_[i];
-        peers[i].remembered = true;
-    }
-    return peers;
-}
-
-ControllerActions Controller::force_promotion(TimePoint now, std::string& text) {
-    ControllerActions out;
-    std::vector<std::string> forgotten;
-    for (std::size_t i = 0; i < peer_last_.size(); ++i) {
-        if (!peer_last_[i]) continue;
-        forgotten.push_back(peer_facts_[i].name + " (offset " +
-                            std::to_string(peer_last_[i]->master_repl_offset) + ")");
-        peer_last_[i].reset();
-    }
-    text = forgotten.empty() ? "no unreachable peer's data was standing in the way"
-                             : "forgot what unreachable peers held: ";
-    for (std::size_t i = 0; i < forgotten.size(); ++i)
-        text += (i ? ", " : "") + forgotten[i];
-    out.emplace_back(Notice{"redvip promote --force: " + text});
-    // A promotion refused for that reason is tried again at once.
-    if (role_fault_until_) {
-        role_fault_until_.reset();
-        update_role_fault("promotion forced by the operator", out);
-    }
-    update_eligibility(now, out);
-    return out;
-}
-
-const conf::PeerConfig* Controller::peer_by_redis(const conf::Endpoint& redis) const {
-    for (const auto& peer : config_.peers)
-        if (peer.redis == redis) return &peer;
-    return nullptr;
-}
-
-// The local Redis no longer has the role the last completed plan confirmed
-// (restarted without its replicaof, changed by hand, or handed over by
-// a hand-over): set it again, or follow the hand-over.
-void Controller::check_drift(TimePoint now, ControllerActions& out) {
-    const auto& f = *facts_;
-    const bool follower = goal_ == Goal::backup || goal_ == Goal::fault;
-    std::string found = f.role == "slave"
-                            ? "a replica of " + f.master_host + ":" + std::to_string(f.master_port)
-                            : f.role;
-    if (f.role != "master") follower_master_since_.reset();
-    if (follower && goal_master_ && !replicates_from(f, *goal_master_)) {
-        // A master while following: a peer may be handing the role to us
-        // (the hand-over, then its resignation): give that a moment.
-        if (f.role == "master") {
-            if (!follower_master_since_) follower_master_since_ = now;
-            if (now - *follower_master_since_ < config_.follower_master_grace) return;
-        }
-        out.emplace_back(Notice{"the local Redis is " + found + ", not a replica of " +
-                                goal_master_->to_string() + ": setting it again"});
-        start(goal_, goal_master_, "repair: Redis was " + found, now, out);
-    } else if (goal_ == Goal::master && f.role != "master") {
-        for (const auto& peer : config_.peers) {
-            if (!replicates_from(f, peer.redis)) continue;
-            out.emplace_back(Notice{"the local Redis was handed over to " + peer.name +
-                                    "'s: fencing and resigning"});
-            start(Goal::fault, peer.redis, "handed over to " + peer.name, now, out);
-            return resign("the local Redis was handed over to " + peer.name, out);
-        }
-        out.emplace_back(Notice{"the local Redis is " + found + ", not master: promoting again"});
-        start(Goal::master, std::nullopt, "repair: Redis was " + found, now, out);
-    }
 }
 
 ControllerActions Controller::on_health(bool healthy, TimePoint now) {

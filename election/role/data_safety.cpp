@@ -7,7 +7,7 @@ namespace redvip::election {
 namespace {
 
 bool is_master(const ReplicationFacts& f) {
-    return f.role == "master";
+    return f.role == RedisRole::master;
 }
 
 std::string offsets(const ReplicationFacts& theirs, const ReplicationFacts& ours) {
@@ -50,7 +50,7 @@ std::string_view to_string(Ineligible why) {
 }
 
 bool replicates_from(const ReplicationFacts& facts, const conf::Endpoint& master) {
-    if (facts.role != "slave" || facts.master_port != master.port) return false;
+    if (facts.role != RedisRole::replica || facts.master_port != master.port) return false;
     boost::system::error_code ec;
     const auto host = boost::asio::ip::make_address(facts.master_host, ec);
     return !ec && host == master.host;
@@ -102,7 +102,7 @@ PromotionPath promotion_path(const std::optional<ReplicationFacts>& local,
         }
         if (replicates_from(theirs, self) && theirs.master_replid == local->master_replid) continue;
         if (is_master(theirs) && replicates_from(*local, peer.redis) &&
-            local->master_link_status == "up")
+            local->master_link_status == MasterLink::up)
             return PromoteByTakeOver{peer.redis};
         if (history_ahead(theirs, *local))
             return RefusePromotion{peer.name + "'s Redis is alive with newer data (" +

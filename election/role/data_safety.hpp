@@ -22,6 +22,7 @@
 #pragma once
 
 #include "conf/config.hpp"
+#include "proxy/info.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -33,19 +34,12 @@
 namespace redvip::election {
 
 // INFO replication, the fields the controller uses (redis_role.hpp parses them).
-struct ReplicationFacts {
-    std::string role;        // "master" or "slave"
-    std::string master_host; // a replica's master, as Redis reports it
-    std::uint16_t master_port = 0;
-    std::string master_link_status; // "up" / "down"; empty on a master
-    std::int64_t master_repl_offset = 0;
-    std::string master_replid;        // the history this node serves
-    std::string master_replid2;       // the history it continued from ("000..." if none)
-    std::int64_t second_repl_offset = -1; // where master_replid2's history ends; -1: none
-    int connected_slaves = 0;
-    std::string master_failover_state; // "no-failover", "waiting-for-sync", ...
-    friend bool operator==(const ReplicationFacts&, const ReplicationFacts&) = default;
-};
+// INFO replication as the protocol library parses it (proxy/info.hpp):
+// role and link typed, offsets and ids as Redis reports them.
+using ReplicationFacts = proxy::ReplicationInfo;
+using proxy::MasterLink;
+using proxy::RedisRole;
+
 // True when `facts` say "replica of exactly `master`" (addresses compared as
 // addresses, so "::1" and "0:0::1" agree).
 bool replicates_from(const ReplicationFacts& facts, const conf::Endpoint& master);

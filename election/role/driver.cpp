@@ -1,11 +1,8 @@
 #include "election/role/driver.hpp"
 
-#include "election/node/admin.hpp"
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 namespace redvip::election {
@@ -267,9 +264,9 @@ public:
                                 done = std::move(done)](const ReplicationRead& read) mutable {
             auto self = weak.lock();
             if (!self || self->stopped) return;
-            if (read.facts && read.facts->role == "master") return done(StepResult::success());
+            if (read.facts && read.facts->role == RedisRole::master) return done(StepResult::success());
             if (Clock::now() >= give_up)
-                return done(StepResult::failure(read.facts ? "its role is " + read.facts->role : read.error));
+                return done(StepResult::failure(read.facts ? "its role is " + std::string(proxy::redis_name(read.facts->role)) : read.error));
             auto timer = std::make_shared<asio::steady_timer>(self->executor, kPeerMasterPoll);
             timer->async_wait([weak, timer, redis, give_up, done = std::move(done)](
                                   const boost::system::error_code& ec) mutable {
@@ -519,9 +516,8 @@ void ControllerDriver::when_settled(std::function<void()> done) {
     impl_->notify_if_settled();
 }
 
-nlohmann::json ControllerDriver::status() const {
-    return controller_status(impl_->controller, impl_->health,
-                             StatusClock{Clock::now(), std::chrono::system_clock::now()});
+RoleStatus ControllerDriver::status() const {
+    return role_status(impl_->controller, impl_->health);
 }
 
 const Controller& ControllerDriver::controller() const {

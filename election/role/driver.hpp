@@ -16,15 +16,15 @@
 
 #include "conf/config.hpp"
 #include "election/role/controller.hpp"
-#include "election/vrrp/runner.hpp"
 #include "election/role/health.hpp"
 #include "election/role/redis_executor.hpp"
+#include "election/role/status.hpp"
+#include "election/vrrp/runner.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <utility> // Boost 1.74's Asio uses std::exchange without including it
 
 namespace spdlog {
@@ -151,8 +151,8 @@ public:
     // so already): the shutdown path waits on it after Election::shutdown.
     void when_settled(std::function<void()> done);
 
-    // The controller's and health's parts of `redvip status` (admin.hpp).
-    nlohmann::json status() const;
+    // The controller's and health's state, for `redvip status` and metrics.
+    RoleStatus status() const;
     const Controller& controller() const;
     const HealthTracker& health() const;
 

@@ -8,7 +8,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <charconv>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
@@ -55,34 +54,6 @@ RedisValue to_value(const redisReply& r) {
     return v;
 }
 
-template <typename T> bool parse_number(std::string_view text, T& out) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc{} && end == text.data() + text.size();
-}
-
-void apply_info_field(ReplicationFacts& f, std::string_view key, std::string_view value) {
-    if (key == "role")
-        f.role = value;
-    else if (key == "master_host")
-        f.master_host = value;
-    else if (key == "master_port")
-        (void)parse_number(value, f.master_port);
-    else if (key == "master_link_status")
-        f.master_link_status = value;
-    else if (key == "master_repl_offset")
-        (void)parse_number(value, f.master_repl_offset);
-    else if (key == "connected_slaves")
-        (void)parse_number(value, f.connected_slaves);
-    else if (key == "master_replid")
-        f.master_replid = value;
-    else if (key == "master_replid2")
-        f.master_replid2 = value;
-    else if (key == "second_repl_offset")
-        (void)parse_number(value, f.second_repl_offset);
-    else if (key == "master_failover_state")
-        f.master_failover_state = value;
-}
-
 } // namespace
 
 RespReplyReader::RespReplyReader() : reader_(redisReaderCreate()) {}
@@ -126,21 +97,6 @@ std::string encode_command(std::initializer_list<std::string_view> args) {
     return out;
 }
 
-std::optional<ReplicationFacts> parse_info_replication(std::string_view text) {
-    ReplicationFacts facts;
-    while (!text.empty()) {
-        const auto eol = text.find('\n');
-        auto line = text.substr(0, eol);
-        text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        const auto colon = line.find(':');
-        if (line.empty() || line.front() == '#' || colon == std::string_view::npos) continue;
-        apply_info_field(facts, line.substr(0, colon), line.substr(colon + 1));
-    }
-    if (facts.role.empty()) return std::nullopt;
-    return facts;
-}
-
 RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>& master) {
     if (role.kind == RedisValue::Kind::error) return {false, role.text};
     if (role.kind != RedisValue::Kind::array || role.elements.empty() ||
@@ -153,7 +109,7 @@ RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>
         e[2].kind != RedisValue::Kind::integer || e[2].integer < 0 || e[2].integer > 65535)
         return {false, name};
     ReplicationFacts facts;
-    facts.role = name;
+    facts.role = RedisRole::replica;
     facts.master_host = e[1].text;
     facts.master_port = static_cast<std::uint16_t>(e[2].integer);
     const bool ok = master && replicates_from(facts, *master);
@@ -337,7 +293,9 @@ awaitable<StepResult> run_role_step(std::shared_ptr<Link> link, Settings s,
 awaitable<std::optional<ReplicationFacts>> read_facts(Link& link, const Settings& s) {
     const auto reply = co_await link.call(info_request(), s.timeouts.command);
     if (!reply.error.empty() || reply.value->kind != RedisValue::Kind::string) co_return std::nullopt;
-    co_return parse_info_replication(reply.value->text);
+    auto parsed = proxy::parse_info_replication(reply.value->text);
+    if (!parsed.ok) co_return std::nullopt;
+    co_return std::move(parsed.info);
 }
 
 // The switchover, driven from the master's side (the proxy holds new
@@ -363,11 +321,11 @@ awaitable<StepResult> run_switch(std::shared_ptr<Link> link, std::shared_ptr<Lin
     if (!reply.error.empty() || reply.value->kind == RedisValue::Kind::error)
         co_return co_await fail("CLIENT PAUSE: " + (reply.error.empty() ? reply.value->text : reply.error));
     const auto ours = co_await read_facts(*link, s);
-    if (!ours || ours->role != "master") co_return co_await fail("this Redis is not master");
+    if (!ours || ours->role != RedisRole::master) co_return co_await fail("this Redis is not master");
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         const auto theirs = co_await read_facts(*peer, peer_s);
-        if (theirs && theirs->role == "slave" && theirs->master_link_status == "up" &&
+        if (theirs && theirs->role == RedisRole::replica && theirs->master_link_status == MasterLink::up &&
             theirs->master_replid == ours->master_replid &&
             theirs->master_repl_offset >= ours->master_repl_offset)
             break;
@@ -417,9 +375,9 @@ awaitable<ReplicationRead> run_read(std::shared_ptr<Link> link, Settings s) {
         co_return ReplicationRead{std::nullopt, "INFO: " + reply.error, false};
     if (reply.value->kind != RedisValue::Kind::string)
         co_return ReplicationRead{std::nullopt, "INFO: " + reply.value->text, false};
-    auto facts = parse_info_replication(reply.value->text);
-    if (!facts) co_return ReplicationRead{std::nullopt, "INFO replication: no role", false};
-    co_return ReplicationRead{std::move(facts), {}, false};
+    auto parsed = proxy::parse_info_replication(reply.value->text);
+    if (!parsed.ok) co_return ReplicationRead{std::nullopt, "INFO replication: " + parsed.error, false};
+    co_return ReplicationRead{std::move(parsed.info), {}, false};
 }
 
 std::string exception_text(const std::exception_ptr& e) {

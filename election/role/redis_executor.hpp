@@ -72,9 +72,6 @@ private:
 
 std::string encode_command(std::initializer_list<std::string_view> args);
 
-// INFO replication's text; nullopt when it has no role line.
-std::optional<ReplicationFacts> parse_info_replication(std::string_view text);
-
 // ROLE says what a completed step wants: "master" (master == nullopt) or
 // "slave" of exactly `master`. Otherwise what it says, for the error text.
 struct RoleCheck {

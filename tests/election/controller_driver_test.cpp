@@ -44,10 +44,10 @@ struct FakeRolePorts {
         // peer's Redis refusing: a plain promotion.
         p.read_local = [this](RedisExecutor::ReadDone d) {
             ReplicationFacts f;
-            f.role = "slave";
+            f.role = RedisRole::replica;
             f.master_host = "10.0.0.2";
             f.master_port = 6379;
-            f.master_link_status = "down";
+            f.master_link_status = MasterLink::down;
             asio::post(*io, [d = std::move(d), f] { d({f, "", false}); });
         };
         p.read_peer = [this](const redvip::conf::Endpoint&, RedisExecutor::ReadDone d) {
@@ -134,7 +134,7 @@ TEST_CASE("the master sequence runs on the ports, each step after the last compl
     r.settle();
     CHECK(settled);
     CHECK(r.fake.calls == Calls{"proxy HOLDING", "promote", "VIP acquire", "proxy SERVING"});
-    CHECK(r.driver.status()["proxy_state"] == "SERVING");
+    CHECK(r.driver.status().proxy_mode == ProxyMode::serving);
 }
 
 TEST_CASE("a backup follows the peer's Redis; a stale completion is dropped after supersession") {
@@ -197,7 +197,7 @@ TEST_CASE("a periodic check's facts drive drift repair") {
     r.fake.finish();                  // replicate
     std::this_thread::sleep_for(2ms); // the next check starts after the plan completed
     ReplicationFacts facts;
-    facts.role = "slave"; // set to follow someone else by hand
+    facts.role = RedisRole::replica; // set to follow someone else by hand
     facts.master_host = "10.0.0.9";
     facts.master_port = 6379;
     r.driver.on_redis_check({true, true, "", 100us, facts});
@@ -224,7 +224,7 @@ TEST_CASE("INFO replication is polled every interval and feeds health and facts"
     CHECK(r.election == std::vector<std::string>{"fault"});
     REQUIRE(r.run_until([&] { return r.fake.reads >= 2; }));
     ReplicationFacts facts;
-    facts.role = "master";
+    facts.role = RedisRole::master;
     r.fake.pending_read({facts, "", false});
     r.settle();
     CHECK(r.election == std::vector<std::string>{"fault", "ok"});

@@ -60,10 +60,10 @@ struct Harness {
 
     static ReplicationFacts replica_of_b() {
         ReplicationFacts f;
-        f.role = "slave";
+        f.role = RedisRole::replica;
         f.master_host = "10.0.0.2";
         f.master_port = 6379;
-        f.master_link_status = "down";
+        f.master_link_status = MasterLink::down;
         return f;
     }
 
@@ -110,16 +110,16 @@ struct Harness {
 
 ReplicationFacts replica_of(const char* host, std::uint16_t port) {
     ReplicationFacts f;
-    f.role = "slave";
+    f.role = RedisRole::replica;
     f.master_host = host;
     f.master_port = port;
-    f.master_link_status = "up";
+    f.master_link_status = MasterLink::up;
     return f;
 }
 
 ReplicationFacts master_facts() {
     ReplicationFacts f;
-    f.role = "master";
+    f.role = RedisRole::master;
     return f;
 }
 

@@ -19,7 +19,7 @@ const std::string r1(40, '1'), r2(40, '2'), r3(40, '3'), zeros(40, '0');
 
 ReplicationFacts master_at(const std::string& replid, std::int64_t offset) {
     ReplicationFacts f;
-    f.role = "master";
+    f.role = RedisRole::master;
     f.master_replid = replid;
     f.master_replid2 = zeros;
     f.master_repl_offset = offset;
@@ -27,9 +27,9 @@ ReplicationFacts master_at(const std::string& replid, std::int64_t offset) {
 }
 
 ReplicationFacts replica_at(const Endpoint& of, const std::string& replid, std::int64_t offset,
-                            const char* link = "up") {
+                            MasterLink link = MasterLink::up) {
     ReplicationFacts f;
-    f.role = "slave";
+    f.role = RedisRole::replica;
     f.master_host = of.host.to_string();
     f.master_port = of.port;
     f.master_link_status = link;
@@ -140,7 +140,7 @@ TEST_CASE("eligibility: caught up with a live master, or nobody alive has newer 
     CHECK(assess_eligibility(master_at(r3, 0), {peer_b(master_at(r1, 10))}, 100).reason ==
           "b's Redis has newer data (offset 10, ours 0)");
     // A peer that is a replica (of a dead master) but holds more history.
-    CHECK(assess_eligibility(master_at(r3, 0), {peer_b(replica_at(a_redis, r1, 1000, "down"))},
+    CHECK(assess_eligibility(master_at(r3, 0), {peer_b(replica_at(a_redis, r1, 1000, MasterLink::down))},
                              100)
               .reason == "b's Redis has newer data (offset 1000, ours 0)");
     // Two fresh masters, neither with data: priority decides, not this rule.
@@ -162,7 +162,7 @@ TEST_CASE("promotion path: hand-over from a live master, refusal, or plain promo
           "b's Redis is alive with newer data (offset 1000, ours 0)");
     // A live master whose link to us is down and who is not ahead: ours wins.
     CHECK(std::holds_alternative<PromoteLocally>(
-        promotion_path(replica_at(b_redis, r1, 1000, "down"), {peer_b(master_at(r1, 1000))}, a_redis)));
+        promotion_path(replica_at(b_redis, r1, 1000, MasterLink::down), {peer_b(master_at(r1, 1000))}, a_redis)));
     // Our own replica, read after us while writes flow, is further along our
     // stream: no newer data (a switchover to us under load was refused so).
     CHECK(std::holds_alternative<PromoteLocally>(
@@ -201,7 +201,7 @@ TEST_CASE("elected with an empty dataset while the peer holds the data: refused,
     Node n;
     n.elect(BecomeMaster{});
     n.local(master_at(r3, 0));
-    n.peer(replica_at(a_redis, r1, 8000, "down"));
+    n.peer(replica_at(a_redis, r1, 8000, MasterLink::down));
     n.complete();
     CHECK(n.controller.proxy_mode() == ProxyMode::fenced);
     CHECK(n.controller.role_fault());
@@ -221,7 +221,7 @@ TEST_CASE("a failed hand-over reads the peers again; the old master died meanwhi
     n.clock.advance(*n.controller.next_deadline() - n.clock.now);
     n.take(n.controller.handle_timeout(n.clock.now));
     CHECK(n.step() == "read peers");
-    n.local(replica_at(b_redis, r1, 1000, "down"));
+    n.local(replica_at(b_redis, r1, 1000, MasterLink::down));
     n.peer(std::nullopt);
     n.complete();
     CHECK(n.step() == "REPLICAOF NO ONE");
@@ -274,14 +274,14 @@ TEST_CASE("a replica that never synced is not promoted when its master's Redis d
     n.elect(BecomeBackup{MasterInfo{b_vrrp, 100}});
     while (n.running)
         n.complete();
-    n.local(replica_at(b_redis, r3, 0, "down")); // no sync yet: our own empty history
+    n.local(replica_at(b_redis, r3, 0, MasterLink::down)); // no sync yet: our own empty history
     n.peer(master_at(r1, 144606));
     CHECK(n.controller.eligibility().why == Ineligible::peer_newer);
     n.clock.advance(std::chrono::milliseconds{500});
     n.peer(std::nullopt); // Connection refused
     n.elect(BecomeMaster{}); // b went silent (its Fault): the election picks us
     REQUIRE(n.step() == "read peers");
-    n.local(replica_at(b_redis, r3, 0, "down"));
+    n.local(replica_at(b_redis, r3, 0, MasterLink::down));
     n.peer(std::nullopt);
     n.complete();
     CHECK(n.step() == "none"); // no REPLICAOF NO ONE
@@ -309,7 +309,7 @@ TEST_CASE("a caught-up replica whose master's Redis dies is promoted: the lag is
     n.peer(master_at(r1, 5000));
     n.clock.advance(std::chrono::milliseconds{500});
     n.peer(std::nullopt);
-    n.local(replica_at(b_redis, r1, 4990, "down"));
+    n.local(replica_at(b_redis, r1, 4990, MasterLink::down));
     CHECK(n.controller.eligibility().eligible);
     n.elect(BecomeMaster{});
     n.complete();
@@ -428,7 +428,7 @@ TEST_CASE("switchover refused: not master, unknown peer, peer not in sync") {
     n.make_master();
     n.take(n.controller.request_switchover("zed", n.clock.now));
     CHECK(n.all<SwitchoverDone>().back().text == "cannot switch over: no [[peer]] named \"zed\"");
-    n.peer(replica_at(a_redis, r1, 10, "down"));
+    n.peer(replica_at(a_redis, r1, 10, MasterLink::down));
     n.take(n.controller.request_switchover("b", n.clock.now));
     CHECK(n.all<SwitchoverDone>().back().text ==
           "cannot switch over: b's Redis is not a replica of ours with its link up");

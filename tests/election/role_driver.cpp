@@ -25,10 +25,11 @@ namespace {
 
 json facts_json(const std::optional<ReplicationFacts>& f) {
     if (!f) return nullptr;
-    return {{"role", f->role},
+    return {{"role", redvip::proxy::redis_name(f->role)},
             {"master_host", f->master_host},
             {"master_port", f->master_port},
-            {"master_link_status", f->master_link_status},
+            {"master_link_status",
+             f->master_link_status ? std::string(redvip::proxy::to_string(*f->master_link_status)) : ""},
             {"master_repl_offset", f->master_repl_offset},
             {"connected_slaves", f->connected_slaves}};
 }

@@ -1,7 +1,11 @@
-// The status JSON builders and the text table, pure: fixed keys, wall-clock
-// times from a StatusClock, tolerant rendering of partial objects.
-#include "election/node/admin.hpp"
+// The node status: its JSON builders, the text table and the metric
+// families, pure: fixed keys, wall-clock times from a StatusClock, tolerant
+// rendering of partial objects, every counter exported.
+#include "election/node/status.hpp"
 #include "vrrp_test_support.hpp"
+#include <map>
+#include <set>
+#include <string>
 
 using namespace redvip::election;
 using namespace redvip::election::test;
@@ -70,7 +74,7 @@ TEST_CASE("the controller's part: steps, durations, facts, health") {
         return std::uint64_t{0};
     };
     ReplicationFacts f;
-    f.role = "master";
+    f.role = RedisRole::master;
     f.master_repl_offset = 77;
     auto run = c.on_election(BecomeMaster{}, clock.now);
     c.on_replication(f, clock.now, clock.now); // what CheckPeers reads
@@ -81,7 +85,7 @@ TEST_CASE("the controller's part: steps, durations, facts, health") {
     c.on_step_done(step_id(run), StepResult::success(), clock.now);
     c.on_replication(f, clock.now, clock.now);
 
-    const auto j = controller_status(c, h, clock_at(clock.now));
+    const auto j = role_status_json(role_status(c, h), clock_at(clock.now));
     CHECK(j["proxy_state"] == "SERVING");
     CHECK(j["vip_held"] == true);
     CHECK(j["redis_role"]["role"] == "master");
@@ -104,7 +108,7 @@ TEST_CASE("the text table shows what is there and skips what is not") {
     HealthTracker h(redvip::conf::HealthConfig{}, 100);
     c.on_election(BecomeBackup{MasterInfo{v4(10, 0, 0, 2), 100}}, clock.now);
     h.on_refused("connect to 10.0.0.1:6379: Connection refused");
-    json status = controller_status(c, h, clock_at(clock.now));
+    json status = role_status_json(role_status(c, h), clock_at(clock.now));
     status["vrrp_state"] = "BACKUP";
     status["priority"] = 100;
     status["effective_priority"] = 100;
@@ -125,4 +129,86 @@ TEST_CASE("the text table shows what is there and skips what is not") {
     CHECK(render_status_text(json::object()).empty());
     CHECK(render_status_text(json{{"vrrp_state", "INIT"}, {"master", nullptr}}).find("INIT") !=
           std::string::npos);
+}
+
+namespace {
+
+// The families and samples render_metrics wrote, as "name{labels} value".
+struct Recorded {
+    std::vector<std::string> families; // "name type"
+    std::map<std::string, std::uint64_t> samples;
+
+    MetricsWriter writer() {
+        return {[this](std::string_view name, std::string_view type, std::string_view help) {
+                    CHECK(!help.empty());
+                    families.push_back(std::string(name) + " " + std::string(type));
+                },
+                [this](std::string_view name, std::string_view labels, std::uint64_t value) {
+                    const auto key = labels.empty() ? std::string(name)
+                                                    : std::string(name) + "{" + std::string(labels) + "}";
+                    CHECK(samples.count(key) == 0); // each sample once
+                    samples[key] = value;
+                }};
+    }
+};
+
+} // namespace
+
+TEST_CASE("one node status: every counter in JSON and in metrics") {
+    FakeClock clock;
+    NodeStatus s;
+    s.node = "a";
+    s.proxy_state = "SERVING";
+    s.election.state = State::backup;
+    s.election.base_priority = 100;
+    s.election.effective_priority = 90;
+    s.election.discards.bump(DiscardReason::checksum);
+    s.election.counters = {11, 12, 13, 14, 15};
+    s.role.vip_held = true;
+    s.role.eligibility = {false, "peer b is 10 bytes ahead", Ineligible::peer_was_newer};
+    s.role.divergent_bytes_total = 42;
+    s.role.health.consecutive_failed = 2;
+    s.vip = {21, 22, 23, 24, 25, 26, 27, 28};
+    s.hooks = {31, 32, 33, 34, 35};
+
+    const json j = to_json(s, clock_at(clock.now));
+    CHECK(j["node"] == "a");
+    CHECK(j["proxy_serving_state"] == "SERVING");
+    CHECK(j["vrrp_state"] == "BACKUP");
+    CHECK(j["vrrp_counters"] == json{{"datagrams_received", 11}, {"adverts_accepted", 12}, {"adverts_sent", 13},
+                                     {"send_errors", 14}, {"unknown_peer", 15}});
+    CHECK(j["vip_counters"] == json{{"addresses_added", 21}, {"addresses_removed", 22}, {"garp_sent", 23},
+                                    {"na_sent", 24}, {"announce_errors", 25}, {"repairs", 26},
+                                    {"link_down", 27}, {"netlink_overruns", 28}});
+    CHECK(j["hook_counters"] == json{{"started", 31}, {"succeeded", 32}, {"failed", 33},
+                                     {"timed_out", 34}, {"dropped", 35}});
+    CHECK(j["divergent_bytes_total"] == 42);
+    CHECK(j["vip_held"] == true);
+
+    Recorded r;
+    render_metrics(s, r.writer());
+    const auto& m = r.samples;
+    CHECK(m.at("redvip_vrrp_state{state=\"BACKUP\"}") == 1);
+    CHECK(m.at("redvip_vrrp_state{state=\"MASTER\"}") == 0);
+    CHECK(m.at("redvip_vrrp_priority{kind=\"effective\"}") == 90);
+    CHECK(m.at("redvip_vrrp_discards_total{reason=\"" + std::string(mib_name(DiscardReason::checksum)) +
+               "\"}") == 1);
+    CHECK(m.at("redvip_eligible{why=\"peer_was_newer\"}") == 0);
+    CHECK(m.at("redvip_vip_held") == 1);
+    CHECK(m.at("redvip_divergent_bytes_total") == 42);
+    CHECK(m.at("redvip_health_consecutive_failed") == 2);
+    // Every number of every counter struct appears exactly once.
+    std::multiset<std::uint64_t> values;
+    for (const auto& [key, value] : m)
+        values.insert(value);
+    for (std::uint64_t n : {11, 12, 13, 14, 15, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33, 34, 35})
+        CHECK_MESSAGE(values.count(n) == 1, n);
+    // Families are declared once each, counters end in _total.
+    std::set<std::string> names;
+    for (const auto& f : r.families) {
+        const auto name = f.substr(0, f.find(' '));
+        CHECK(names.insert(name).second);
+        if (f.ends_with(" counter"))
+            CHECK(name.ends_with("_total"));
+    }
 }

@@ -1,9 +1,11 @@
-// The status JSON's builders and its text table (admin.hpp). Pure: the clock
-// readings come in as a StatusClock.
-#include "election/node/admin.hpp"
+// The node's status rendered as JSON, as a text table and as metric
+// families (status.hpp).
+#include "election/node/status.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <fmt/format.h>
+#include <initializer_list>
 
 namespace redvip::election {
 
@@ -54,31 +56,32 @@ json transition_json(const RoleTransition& t, const StatusClock& clock) {
 
 json facts_json(const std::optional<ReplicationFacts>& f) {
     if (!f) return nullptr;
-    json out = {{"role", f->role},
+    json out = {{"role", proxy::redis_name(f->role)},
                 {"master_replid", f->master_replid},
                 {"master_repl_offset", f->master_repl_offset},
                 {"connected_slaves", f->connected_slaves}};
-    if (f->role == "slave") {
+    if (f->role == RedisRole::replica) {
         out["master_host"] = f->master_host;
         out["master_port"] = f->master_port;
-        out["master_link_status"] = f->master_link_status;
+        out["master_link_status"] =
+            f->master_link_status ? json(proxy::to_string(*f->master_link_status)) : json(nullptr);
     }
     return out;
 }
 
-json health_json(const HealthTracker& h) {
-    return {{"ok", h.checks_ok()},
-            {"fault", h.fault()},
-            {"effective_priority", h.effective_priority()},
-            {"consecutive_ok", h.consecutive_ok()},
-            {"consecutive_failed", h.consecutive_failed()},
-            {"last_error", h.last_error()},
-            {"role_fault_reason", h.role_fault_reason()},
-            {"link_down", h.link_down()},
-            {"link_down_reason", h.link_down_reason()},
-            {"rise", h.config().rise},
-            {"fall", h.config().fall},
-            {"weight", h.config().weight}};
+json health_json(const HealthStatus& h) {
+    return {{"ok", h.ok},
+            {"fault", h.fault},
+            {"effective_priority", h.effective_priority},
+            {"consecutive_ok", h.consecutive_ok},
+            {"consecutive_failed", h.consecutive_failed},
+            {"last_error", h.last_error},
+            {"role_fault_reason", h.role_fault_reason},
+            {"link_down", h.link_down},
+            {"link_down_reason", h.link_down_reason},
+            {"rise", h.rise},
+            {"fall", h.fall},
+            {"weight", h.weight}};
 }
 
 } // namespace
@@ -115,7 +118,13 @@ json election_status(const ElectionStatus& s, const StatusClock& clock) {
             {"effective_priority", s.effective_priority},
             {"master", master},
             {"transitions", transitions},
-            {"discards", discards}};
+            {"discards", discards},
+            {"vrrp_counters",
+             {{"datagrams_received", s.counters.datagrams_received},
+              {"adverts_accepted", s.counters.adverts_accepted},
+              {"adverts_sent", s.counters.adverts_sent},
+              {"send_errors", s.counters.send_errors},
+              {"unknown_peer", s.counters.unknown_peer}}}};
 }
 
 static json peers_json(const std::vector<PeerFacts>& peers) {
@@ -129,37 +138,60 @@ static json peers_json(const std::vector<PeerFacts>& peers) {
     return out;
 }
 
-json controller_status(const Controller& c, const HealthTracker& health, const StatusClock& clock) {
+json role_status_json(const RoleStatus& c, const StatusClock& clock) {
     json history = json::array();
     json last_done = nullptr;
-    for (const auto& t : c.transitions()) {
+    for (const auto& t : c.transitions) {
         history.push_back(transition_json(t, clock));
         if (t.outcome == Outcome::done) last_done = history.back();
     }
     json steps = json::array();
-    if (!c.transitions().empty())
-        for (const auto& s : c.transitions().back().steps)
+    if (!c.transitions.empty())
+        for (const auto& s : c.transitions.back().steps)
             steps.push_back(step_json(s));
-    return {{"proxy_state", to_string(c.proxy_mode())},
-            {"vip_held", c.vip_held()},
-            {"redis_role", facts_json(c.facts())},
-            {"role_goal", to_string(c.goal())},
-            {"role_master", c.goal_master() ? json(c.goal_master()->to_string()) : json(nullptr)},
-            {"role_fault", c.role_fault()},
-            {"role_settled", c.settled()},
+    return {{"proxy_state", to_string(c.proxy_mode)},
+            {"vip_held", c.vip_held},
+            {"redis_role", facts_json(c.facts)},
+            {"role_goal", to_string(c.goal)},
+            {"role_master", c.goal_master ? json(c.goal_master->to_string()) : json(nullptr)},
+            {"role_fault", c.role_fault},
+            {"role_settled", c.settled},
             {"role_steps", steps},
             {"role_last_transition", last_done},
             {"role_transitions", history},
-            {"health", health_json(health)},
-            {"eligible", c.eligibility().eligible},
-            {"eligibility_reason", c.eligibility().reason},
-            {"ineligible_why", to_string(c.eligibility().why)},
-            {"preempt_suspended", c.preempt_suspended()},
-            {"witness_ok", c.witness_ok()},
-            {"switchover_running", c.switchover_running()},
-            {"divergent_bytes_total", c.divergent_bytes_total()},
-            {"last_divergence", c.last_divergence()},
-            {"peers", peers_json(c.peers())}};
+            {"health", health_json(c.health)},
+            {"eligible", c.eligibility.eligible},
+            {"eligibility_reason", c.eligibility.reason},
+            {"ineligible_why", to_string(c.eligibility.why)},
+            {"preempt_suspended", c.preempt_suspended},
+            {"witness_ok", c.witness_ok},
+            {"switchover_running", c.switchover_running},
+            {"divergent_bytes_total", c.divergent_bytes_total},
+            {"last_divergence", c.last_divergence},
+            {"peers", peers_json(c.peers)}};
+}
+
+json to_json(const NodeStatus& s, const StatusClock& clock) {
+    json out = election_status(s.election, clock);
+    out.update(role_status_json(s.role, clock));
+    out["node"] = s.node;
+    out["proxy_serving_state"] = s.proxy_state;
+    const auto& v = s.vip;
+    out["vip_counters"] = {{"addresses_added", v.addresses_added},
+                           {"addresses_removed", v.addresses_removed},
+                           {"garp_sent", v.garp_sent},
+                           {"na_sent", v.na_sent},
+                           {"announce_errors", v.announce_errors},
+                           {"repairs", v.repairs},
+                           {"link_down", v.link_down},
+                           {"netlink_overruns", v.netlink_overruns}};
+    const auto& h = s.hooks;
+    out["hook_counters"] = {{"started", h.started},
+                            {"succeeded", h.succeeded},
+                            {"failed", h.failed},
+                            {"timed_out", h.timed_out},
+                            {"dropped", h.dropped}};
+    return out;
 }
 
 // ---- the text table -----------------------------------------------------------
@@ -274,6 +306,109 @@ std::string render_status_text(const json& s) {
     if (s.contains("health")) row(out, "health", health_text(at(s, "health")));
     list_rows(out, s);
     return out;
+}
+
+// ---- metrics ---------------------------------------------------------------------
+
+namespace {
+
+struct Counter {
+    const char* name;
+    const char* help;
+    std::uint64_t value;
+};
+
+void counters(const MetricsWriter& out, std::initializer_list<Counter> list) {
+    for (const auto& c : list) {
+        out.family(c.name, "counter", c.help);
+        out.sample(c.name, "", c.value);
+    }
+}
+
+void gauge(const MetricsWriter& out, const char* name, const char* help, std::uint64_t value) {
+    out.family(name, "gauge", help);
+    out.sample(name, "", value);
+}
+
+void election_metrics(const ElectionStatus& s, const MetricsWriter& out) {
+    out.family("redvip_vrrp_state", "gauge", "1 for the VRRP state this node is in");
+    for (State state : {State::initialize, State::backup, State::master, State::fault})
+        out.sample("redvip_vrrp_state", fmt::format("state=\"{}\"", status_state_name(state)),
+                   std::uint64_t{s.state == state});
+    out.family("redvip_vrrp_priority", "gauge", "Configured and effective VRRP priority");
+    out.sample("redvip_vrrp_priority", "kind=\"base\"", s.base_priority);
+    out.sample("redvip_vrrp_priority", "kind=\"effective\"", s.effective_priority);
+    out.family("redvip_vrrp_discards_total", "counter",
+               "VRRP packets discarded, by RFC 6527 reason");
+    for (std::size_t i = 0; i < discard_reason_count; ++i) {
+        const auto reason = static_cast<DiscardReason>(i);
+        out.sample("redvip_vrrp_discards_total", fmt::format("reason=\"{}\"", mib_name(reason)),
+                   s.discards[reason]);
+    }
+    const auto& c = s.counters;
+    counters(
+        out,
+        {{"redvip_vrrp_datagrams_received_total", "Datagrams the VRRP socket received",
+          c.datagrams_received},
+         {"redvip_vrrp_adverts_accepted_total", "Adverts that passed every check",
+          c.adverts_accepted},
+         {"redvip_vrrp_adverts_sent_total", "Adverts sent, one per destination", c.adverts_sent},
+         {"redvip_vrrp_send_errors_total", "Adverts the kernel refused to send", c.send_errors},
+         {"redvip_vrrp_unknown_peer_total", "Unicast adverts from an address not in unicast_peers",
+          c.unknown_peer}});
+}
+
+void role_metrics(const RoleStatus& s, const MetricsWriter& out) {
+    out.family("redvip_eligible", "gauge",
+               "1 while this node may take the master role; 0 with the reason's kind as label");
+    out.sample("redvip_eligible", fmt::format("why=\"{}\"", to_string(s.eligibility.why)),
+               std::uint64_t{s.eligibility.eligible});
+    gauge(out, "redvip_vip_held", "1 while this node holds the VIP", s.vip_held);
+    gauge(out, "redvip_role_fault",
+          "1 while a role step keeps failing (the election is told Fault)", s.role_fault);
+    gauge(out, "redvip_role_settled", "1 while no role transition is running", s.settled);
+    gauge(out, "redvip_switchover_running", "1 while a switchover is running",
+          s.switchover_running);
+    gauge(out, "redvip_preempt_suspended", "1 while preemption is suspended after a switchover",
+          s.preempt_suspended);
+    gauge(out, "redvip_health_ok", "1 while the Redis checks pass (rise/fall verdict)",
+          s.health.ok);
+    gauge(out, "redvip_health_fault",
+          "1 while the election is told Fault (checks, role steps or link)", s.health.fault);
+    gauge(out, "redvip_health_consecutive_failed", "Failed Redis checks in a row",
+          static_cast<std::uint64_t>(std::max(0, s.health.consecutive_failed)));
+    gauge(out, "redvip_link_down", "1 while the VIP's interface is down", s.health.link_down);
+    counters(out,
+             {{"redvip_divergent_bytes_total",
+               "Bytes acknowledged here as master that the next master's history lacks",
+               static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.divergent_bytes_total))}});
+}
+
+} // namespace
+
+void render_metrics(const NodeStatus& s, const MetricsWriter& out) {
+    election_metrics(s.election, out);
+    role_metrics(s.role, out);
+    const auto& v = s.vip;
+    counters(out,
+             {{"redvip_vip_addresses_added_total", "VIP addresses added", v.addresses_added},
+              {"redvip_vip_addresses_removed_total", "VIP addresses removed", v.addresses_removed},
+              {"redvip_vip_garp_sent_total", "Gratuitous ARP frames sent", v.garp_sent},
+              {"redvip_vip_na_sent_total", "Unsolicited neighbour adverts sent", v.na_sent},
+              {"redvip_vip_announce_errors_total", "Announcement frames the kernel refused",
+               v.announce_errors},
+              {"redvip_vip_repairs_total", "VIPs put back while held", v.repairs},
+              {"redvip_vip_link_down_total", "Times the VIP's interface went down", v.link_down},
+              {"redvip_vip_netlink_overruns_total", "Netlink event overruns (full resync)",
+               v.netlink_overruns}});
+    const auto& h = s.hooks;
+    counters(out, {{"redvip_hooks_started_total", "Hook commands started", h.started},
+                   {"redvip_hooks_dropped_total", "Hooks dropped (queue full or shut down)",
+                    h.dropped}});
+    out.family("redvip_hooks_finished_total", "counter", "Hook commands finished, by outcome");
+    out.sample("redvip_hooks_finished_total", "outcome=\"succeeded\"", h.succeeded);
+    out.sample("redvip_hooks_finished_total", "outcome=\"failed\"", h.failed);
+    out.sample("redvip_hooks_finished_total", "outcome=\"timed_out\"", h.timed_out);
 }
 
 } // namespace redvip::election
