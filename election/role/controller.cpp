@@ -42,8 +42,8 @@ ControllerActions Controller::on_election(const Action& action, TimePoint now) {
         known_master_.reset();
         const bool preempting = std::get<BecomeMaster>(action).preempting;
         if (!same_goal(Goal::master, std::nullopt)) {
-            start(Goal::master, std::nullopt, preempting ? "preempting" : "elected master", now, out);
-            preempting_ = preempting;
+            start(Goal::master, std::nullopt, preempting ? "preempting" : "elected master", now, out,
+                  preempting ? PlanReason::preempting : PlanReason::ordinary);
         }
     } else if (const auto* backup = std::get_if<BecomeBackup>(&action)) {
         known_master_ = backup->master;
@@ -51,8 +51,8 @@ ControllerActions Controller::on_election(const Action& action, TimePoint now) {
         if (const auto peer = preempted_by(backup->master, now)) {
             // A switchover to it: drain, hand off, relay, close, VIP kept
             // until it announces it; it waits for our hand-off.
-            preemption_next_ = true;
-            start(Goal::handoff, peer->redis, "preempted by " + peer->name, now, out);
+            start(Goal::handoff, peer->redis, "preempted by " + peer->name, now, out,
+                  PlanReason::preempted);
             return out;
         }
         follow(Goal::backup, backup->master, "backup", now, out);
@@ -146,11 +146,11 @@ void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
     if (const auto* refuse = std::get_if<RefusePromotion>(&path))
         return give_up_master(refuse->reason, now, out);
     if (const auto* hand = std::get_if<PromoteByTakeOver>(&path))
-        plan_[next_] = preempting_ ? RoleStep{AwaitPromotion{hand->master}} : RoleStep{TakeOverFrom{hand->master}};
+        plan_[next_] = plan_reason_ == PlanReason::preempting ? RoleStep{AwaitPromotion{hand->master}} : RoleStep{TakeOverFrom{hand->master}};
 }
 
 void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::string cause,
-                       TimePoint now, ControllerActions& out) {
+                       TimePoint now, ControllerActions& out, PlanReason reason) {
     if (auto* t = current(); t && t->outcome == Outcome::running) {
         t->outcome = Outcome::superseded;
         t->finished = now;
@@ -160,8 +160,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     hold_vip_until_.reset();
     attempts_ = 0;
     handover_failures_ = 0;
-    preempting_ = false;
-    handoff_for_preemption_ = goal == Goal::handoff && std::exchange(preemption_next_, false);
+    plan_reason_ = reason;
     follower_master_since_.reset();
     // Following someone after having been master (perhaps through a Fault
     // with nobody heard): what we acknowledged as master is checked against it.
@@ -379,7 +378,7 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
             last.reset();
         update_eligibility(now, out);
     }
-    if (goal_ == Goal::handoff && handoff_for_preemption_) {
+    if (plan_reason_ == PlanReason::preempted) {
         // The peer is master already: follow it, relaying and closing
         // (keep_relaying) while it takes the VIP.
         const auto* to = goal_master_ ? peer_by_redis(*goal_master_) : nullptr;
@@ -452,7 +451,7 @@ void Controller::note_effect(const RoleStep& step, const StepResult& result) {
 // makes the local Redis safe, e.g. following the new master).
 void Controller::fail_step(const StepResult& result, TimePoint now, ControllerActions& out) {
     const RoleStep& step = plan_[next_];
-    if (goal_ == Goal::handoff && handoff_for_preemption_) // rolled back: fence and follow it
+    if (plan_reason_ == PlanReason::preempted) // rolled back: fence and follow it
         return start(Goal::backup, goal_master_, "hand-off to the preempting peer failed: " + result.error,
                      now, out);
     if (std::holds_alternative<AwaitPeerMaster>(step)) { // the held commands are refused, as without

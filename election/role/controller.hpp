@@ -295,8 +295,16 @@ private:
         bool stale = false; // its transition was superseded
     };
 
+    // Why a plan runs, where that changes its steps.
+    enum class PlanReason : std::uint8_t {
+        ordinary,
+        preempting, // a master plan preempting a live master: it waits for that
+                    // master's hand-off (AwaitPromotion) instead of taking over
+        preempted,  // a hand-off answering a peer's preemption: done or failed,
+                    // this node follows that peer
+    };
     void start(Goal goal, std::optional<conf::Endpoint> master, std::string cause, TimePoint now,
-               ControllerActions& out);
+               ControllerActions& out, PlanReason reason = PlanReason::ordinary);
     bool same_goal(Goal goal, const std::optional<conf::Endpoint>& master) const;
     std::optional<std::string> promotion_refusal() const;
     void decide_promotion(TimePoint now, ControllerActions& out);
@@ -348,9 +356,7 @@ private:
     std::optional<TimePoint> hold_vip_until_;   // a HoldVip step's end
     bool vip_hold_over_ = false;                // start(): release it now
     bool takeover_hold_ = false;                // HOLDING clients' commands for the peer's takeover
-    bool preempting_ = false;                   // this master plan preempts a live master
-    bool handoff_for_preemption_ = false;       // this handoff answers a peer's preemption
-    bool preemption_next_ = false;              // start(): the handoff about to start is one
+    PlanReason plan_reason_ = PlanReason::ordinary;
     bool role_fault_reported_ = false;          // what the election was last told
     bool resigned_ = false; // mastership handed to a peer: fault until a master is heard
     bool witness_ok_ = true;
