@@ -1,4 +1,4 @@
-// The state file (node_state.hpp): a pure JSON codec, then write-fsync-rename
+// The state file (state_file.hpp): a pure JSON codec, then write-fsync-rename
 // so that a crash at any point leaves either the old state or the new one.
 #include "election/node/state_file.hpp"
 

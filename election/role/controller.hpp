@@ -2,7 +2,7 @@
 // the election. Pure (docs/style.md, practice 7): the election's outcomes, step
 // completions, health and replication facts go in with `now`; ordered actions
 // come out. It reads no clock, opens no socket and arms no timer: the driver
-// (controller_driver.hpp) runs the steps, asks next_deadline() and calls
+// (driver.hpp) runs the steps, asks next_deadline() and calls
 // handle_timeout(now).
 //
 // Sequences (one plan per outcome; each async step is confirmed before the

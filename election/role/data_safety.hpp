@@ -33,7 +33,6 @@
 
 namespace redvip::election {
 
-// INFO replication, the fields the controller uses (redis_role.hpp parses them).
 // INFO replication as the protocol library parses it (proxy/info.hpp):
 // role and link typed, offsets and ids as Redis reports them.
 using ReplicationFacts = proxy::ReplicationInfo;

@@ -1,7 +1,7 @@
 // One VRRP virtual router's local settings, and the second validation layer:
 // "is this well-formed advert for us?" (RFC 3768 §7.1, RFC 5798 §7.1). The
-// codec (vrrp_packet.hpp) has already said it is well-formed; the state
-// machine (vrrp_state.hpp) decides what to do with it.
+// codec (packet.hpp) has already said it is well-formed; the state
+// machine (state.hpp) decides what to do with it.
 #pragma once
 
 #include "election/vrrp/packet.hpp"

@@ -4,8 +4,8 @@
 //
 // This layer answers one question: "is this a well-formed VRRP packet?"
 // (one check, one reason each). Whether it is for this virtual router is the
-// next layer's question (vrrp_instance.hpp), and what to do about it the state
-// machine's (vrrp_state.hpp). See docs/style.md, practice 6.
+// next layer's question (instance.hpp), and what to do about it the state
+// machine's (state.hpp). See docs/style.md, practice 6.
 #pragma once
 
 #include "election/bounded_vector.hpp"

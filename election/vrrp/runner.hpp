@@ -1,7 +1,7 @@
 // The election runner: one VRRP virtual router on the network. It owns the
-// pure VirtualRouter (vrrp_state.hpp), a transport (vrrp_socket.hpp) and ONE
+// pure VirtualRouter (state.hpp), a transport (socket.hpp) and ONE
 // steady_timer armed from next_deadline(); it decodes and checks every
-// datagram (vrrp_packet.hpp, then vrrp_instance.hpp), counts every discard by
+// datagram (packet.hpp, then instance.hpp), counts every discard by
 // reason and logs it rate-limited, feeds the router, sends the adverts it
 // asks for and reports every other action to a RoleListener. It never
 // touches Redis, the VIP or the proxy: whoever owns it does, through the
