@@ -38,7 +38,7 @@
 #include "proxy/buffer.hpp"
 #include "proxy/command.hpp"
 #include "proxy/link.hpp"
-#include "proxy/resp.hpp"
+#include "proxy/resp_request.hpp"
 #include "proxy/worker.hpp"
 
 #include <chrono>
