@@ -114,7 +114,7 @@ private:
     bool run_auth(const std::vector<std::string>& args);
     bool run_hello(std::vector<std::string> args, std::size_t frame_size);
 
-    // the link's calls (ReplySink)
+    // the link's calls (ReplySink; session_replies.cpp, as is what follows)
     void on_link_ready() override;
     void on_sent() override;
     void on_answered(const PendingRequest& answered, std::chrono::steady_clock::time_point now) override;
