@@ -114,21 +114,22 @@ void Session::start() {
 }
 
 void Session::stop() {
-    if (stopped_)
+    if (life_ == Life::stopped)
         return;
-    stopped_ = true;
+    const bool half_closed = life_ == Life::half_closed;
+    life_ = Life::stopped;
     if (!w_.drains.empty())
         w_.check_drained(clock::now());
     // After a last line of the proxy's own, the client still gets it when it
     // wrote more meanwhile (a close with unread bytes would reset it).
-    if (close_after_local_ && local_writing_.empty() && !client_eof_)
+    if (intake_ == Intake::closing && local_writing_.empty() && !half_closed)
         w_.linger.adopt(std::move(client_));
     client_.close();
     soon_.cancel();
     later_.cancel();
     // Back to the pool only with no state left on it and no request half-sent
     // (the link adds: no reply due).
-    link_->release(!dirty_ && !streaming_ && in_flight_ == 0);
+    link_->release(!dirty_ && !streaming() && in_flight_ == 0);
     link_->detach();
     // Freed once the loop's turn is over: a caller up the stack may be ours.
     if (self_)
@@ -137,7 +138,7 @@ void Session::stop() {
 
 // The client socket changed: finish a write it held back, read what came.
 void Session::on_io() {
-    if (stopped_)
+    if (stopped())
         return;
     if (!unwritten_.empty() && client_.writable())
         continue_write();
@@ -157,7 +158,8 @@ void Session::read_client() {
     if (reading_client_)
         return; // the loop below is on the stack: it goes on
     reading_client_ = true;
-    for (int reads = 0; !stopped_ && !waiting_ && !client_eof_ && !link_->pending().full() && client_.readable();
+    for (int reads = 0;
+         life_ == Life::open && intake_ == Intake::open && !link_->pending().full() && client_.readable();
          ++reads) {
         if (reads == kReadsPerTurn) {
             soon_.after(Clock::duration::zero(), [this] { read_client(); }); // let the others in first
@@ -218,25 +220,26 @@ void Session::process_requests() {
 // shutdown(SHUT_WR)). As Redis does, the commands it sent whole are answered,
 // then the connection is closed; a request cut short is dropped unanswered.
 void Session::client_done() {
-    client_eof_ = true;
+    life_ = Life::half_closed; // (read_client() reads only while open)
     process_requests();
 }
 
 // After a half-close: closes once every reply is written, or at once when the
 // client is blocked or subscribed (Redis frees such a client at EOF).
 void Session::end_if_done() {
-    if (!client_eof_ || stopped_)
+    if (life_ != Life::half_closed)
         return;
     const PendingQueue& pending = link_->pending();
-    const bool blocked = passthrough_ || (!pending.empty() && pending.front().blocking);
+    const bool blocked = passthrough() || (!pending.empty() && pending.front().blocking);
     if (blocked || (!replies_outstanding() && !holding()))
         stop();
 }
 
 void Session::frame_requests() {
     auto now = clock::now();
-    while (!stopped_ && !waiting_ && local_writing_.empty() && local_.empty() && ready_ < in_.size()) {
-        const bool mid_frame = streaming_ || dropping_;
+    while (!stopped() && intake_ == Intake::open && local_writing_.empty() && local_.empty() &&
+           ready_ < in_.size()) {
+        const bool mid_frame = frame_ != Frame::whole;
         // A link on a pool no longer current (relaying began or ended) is
         // left only once everything sent on it is answered and written to
         // the client: then the session moves or retires.
@@ -263,9 +266,9 @@ void Session::protocol_error(const ProtocolError& error) {
     SPDLOG_LOGGER_DEBUG(w_.shared.log, "client protocol error: {}", error.reply());
     // Redis may hold the head of the bad frame (streamed): it never completes,
     // is owed no reply, and the connection goes with the session.
-    if (streaming_)
+    if (streaming())
         dirty_ = true;
-    streaming_ = dropping_ = false;
+    frame_ = Frame::whole;
     drop_reply_.clear();
     in_.truncate(ready_);
     emit_local(error.reply(), true);
@@ -273,15 +276,16 @@ void Session::protocol_error(const ProtocolError& error) {
 
 // A request ended. Returns false when processing must pause.
 bool Session::end_of_frame(const Request& request, clock::time_point now) {
-    if (streaming_) {
+    if (streaming()) {
         // Its head went on long ago; the backend timeout runs from its last byte.
-        streaming_ = false;
+        const bool blocking = frame_ == Frame::streaming_blocking;
+        frame_ = Frame::whole;
         ready_ += request.size;
-        expect(PendingRequest{now, frame_blocking_, frame_class_}, frame_traits_);
+        expect(PendingRequest{now, blocking, frame_class_}, frame_traits_);
         return true;
     }
-    if (dropping_) { // its head was at the front: nothing was due before it
-        dropping_ = false;
+    if (frame_ == Frame::dropping) { // its head was at the front: nothing was due before it
+        frame_ = Frame::whole;
         in_.consume(request.size);
         emit_local(drop_reply_);
         drop_reply_.clear();
@@ -300,7 +304,7 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
     const CommandTraits traits = traits_of(request);
     if (answered_locally(traits)) {
         if (replies_outstanding()) {
-            waiting_ = true; // resumed by resume_if_quiet() once earlier replies are out
+            intake_ = Intake::waiting; // resumed by resume_if_quiet() once earlier replies are out
             return false;
         }
         ++w_.counters.commands;
@@ -314,12 +318,12 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
         return run_local(request, frame);
     }
     ++w_.counters.commands;
-    frame_blocking_ = traits.has(Trait::blocking) ||
-                      (traits.has(Trait::blocking_with_option) && has_block_option(frame));
-    if (passthrough_ && request.name.view() == "QUIT") // (only then does QUIT go on: traits_of())
-        quit_sent_ = true;
+    const bool blocking = traits.has(Trait::blocking) ||
+                          (traits.has(Trait::blocking_with_option) && has_block_option(frame));
+    if (passthrough() && request.name.view() == "QUIT") // (only then does QUIT go on: traits_of())
+        pairing_ = Pairing::quit_sent;
     begin_forward(traits);
-    expect(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)}, traits);
+    expect(PendingRequest{now, blocking, command_class(request.name.view(), blocking)}, traits);
     ready_ += request.size;
     return true;
 }
@@ -338,7 +342,7 @@ CommandTraits Session::traits_of(const Request& request) const noexcept {
     const std::string_view name = request.name.view();
     const bool clients_own_auth = w_.shared.config.proxy.password.empty();
     if ((clients_own_auth && (name == "AUTH" || name == "HELLO")) ||
-        (name == "RESET" && (clients_own_auth || passthrough_)) || (name == "QUIT" && passthrough_))
+        (name == "RESET" && (clients_own_auth || passthrough())) || (name == "QUIT" && passthrough()))
         traits.bits &= static_cast<std::uint8_t>(~static_cast<std::uint8_t>(Trait::intercepted));
     return traits;
 }
@@ -388,7 +392,7 @@ bool Session::stale() const noexcept {
 
 // Its connection holds nothing another cannot (asked once it owes no reply).
 bool Session::movable() const noexcept {
-    return !dirty_ && !passthrough_ && !streaming_ && in_flight_ == 0 && !link_->connecting() &&
+    return !dirty_ && !passthrough() && !streaming() && in_flight_ == 0 && !link_->connecting() &&
            !link_->holds_replies() && !link_->replies_lent();
 }
 
@@ -433,11 +437,11 @@ bool Session::start_partial() {
         if (!full)
             return false; // held whole
         if (replies_outstanding()) {
-            waiting_ = true;
+            intake_ = Intake::waiting;
             return false;
         }
         ++w_.counters.commands;
-        dropping_ = true;
+        frame_ = Frame::dropping;
         if (head->name.view() == "AUTH" && traits.has(Trait::intercepted)) {
             ++w_.counters.auth_failures; // no password of ours is that long
             drop_reply_ = kWrongPass;
@@ -448,18 +452,18 @@ bool Session::start_partial() {
         }
         return true;
     }
-    frame_blocking_ = traits.has(Trait::blocking);
+    bool blocking = traits.has(Trait::blocking);
     if (traits.has(Trait::blocking_with_option)) {
         if (!full)
             return false;
         // BLOCK comes before STREAMS in XREAD's syntax, so it is in what is held.
-        frame_blocking_ = has_block_option(in_.data().substr(ready_));
+        blocking = has_block_option(in_.data().substr(ready_));
     }
     ++w_.counters.commands;
     begin_forward(traits);
-    frame_class_ = command_class(head->name.view(), frame_blocking_);
+    frame_class_ = command_class(head->name.view(), blocking);
     frame_traits_ = traits;
-    streaming_ = true;
+    frame_ = blocking ? Frame::streaming_blocking : Frame::streaming;
     return true;
 }
 
@@ -468,7 +472,7 @@ bool Session::start_partial() {
 void Session::pass_on_partial() {
     const std::size_t n = requests_.droppable();
     requests_.discard(n);
-    if (streaming_)
+    if (streaming())
         ready_ += n;
     else
         in_.consume(n); // dropping: the frame is at the front (ready_ is 0)
@@ -476,7 +480,7 @@ void Session::pass_on_partial() {
 
 // True when the link took every byte at once (no on_sent() follows).
 bool Session::forward() {
-    if (ready_ == in_flight_ || in_flight_ > 0 || stopped_)
+    if (ready_ == in_flight_ || in_flight_ > 0 || stopped())
         return false;
     if (!link_->connected()) {
         if (!link_->connecting())
@@ -518,32 +522,32 @@ void Session::sent() {
 // that sends at random; the VIP leaves 2 advert intervals after CLOSING
 // starts, so that the close comes before).
 void Session::leave_if_quiet(Moment moment) {
-    if (stopped_)
+    if (stopped())
         return;
     const bool leave = (w_.state == ServingState::closing && (stale() || served_)) ||
-                       (stale() && (dirty_ || passthrough_));
+                       (stale() && (dirty_ || passthrough()));
     if (!leave)
         return;
     const bool due = moment == Moment::after_reply || clock::now() - w_.state_since >= kClosingPatience;
     if (!due)
         return;
     const bool writing = link_->replies_lent() || !local_writing_.empty();
-    const bool quiet = passthrough_ ? !writing
-                                    : !replies_outstanding() && in_.empty() && !streaming_ && !dropping_ &&
-                                          client_.available() == 0;
+    const bool quiet = passthrough() ? !writing
+                                     : !replies_outstanding() && in_.empty() && frame_ == Frame::whole &&
+                                           client_.available() == 0;
     if (quiet)
         stop();
 }
 
 bool Session::busy() const noexcept {
-    if (stopped_ || passthrough_ || link_pool_ != &w_.backends)
+    if (stopped() || passthrough() || link_pool_ != &w_.backends)
         return false;
     const PendingQueue& pending = link_->pending();
-    return in_flight_ > 0 || streaming_ || (!pending.empty() && !pending.front().blocking);
+    return in_flight_ > 0 || streaming() || (!pending.empty() && !pending.front().blocking);
 }
 
 void Session::on_state_change() {
-    if (stopped_)
+    if (stopped())
         return;
     // Still waiting for a Redis that cannot be reached (BoundLink retries for
     // hold_timeout_ms) when commands are now refused here (FENCED: its Redis
@@ -557,7 +561,7 @@ void Session::on_state_change() {
 
 void Session::check_timeouts(clock::time_point now) {
     leave_if_quiet(Moment::any);
-    if (stopped_)
+    if (stopped())
         return;
     if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&
         (in_.allocated() || link_->holds_buffer()))
@@ -568,7 +572,8 @@ void Session::check_timeouts(clock::time_point now) {
     // Redis wait, not the other way round).
     const PendingQueue& pending = link_->pending();
     const bool client_blocked = link_->replies_lent() || !local_writing_.empty();
-    if (cfg.backend_timeout.count() > 0 && !passthrough_ && !client_blocked && !pending.empty() && !pending.front().blocking &&
+    if (cfg.backend_timeout.count() > 0 && !passthrough() && !client_blocked && !pending.empty() &&
+        !pending.front().blocking &&
         now - std::max(pending.front().sent, backend_progress_) > cfg.backend_timeout) {
         // Each request left gets an error it can read, then the close (its
         // reply may still come: the connection cannot be used again).
@@ -580,7 +585,7 @@ void Session::check_timeouts(clock::time_point now) {
     }
     // Like Redis's timeout: not for clients waiting on a reply, held or subscribed.
     const bool held = holding() && ready_ < in_.size();
-    if (cfg.idle_timeout.count() > 0 && pending.empty() && !passthrough_ && !held &&
+    if (cfg.idle_timeout.count() > 0 && pending.empty() && !passthrough() && !held &&
         now - last_activity_ > cfg.idle_timeout) {
         ++w_.counters.idle_timeouts;
         stop();

@@ -24,16 +24,16 @@ using clock = std::chrono::steady_clock;
 // its own first reply is still owed). Requests still go through the framer
 // after it, so QUIT and RESET stay the proxy's and a protocol error is caught.
 void Session::expect(const PendingRequest& request, CommandTraits traits) {
-    if (passthrough_) return;
+    if (passthrough()) return;
     link_->expect(request);
     if (traits.has(Trait::unpaired_replies)) {
-        passthrough_ = true; // from here on replies flow unframed
+        pairing_ = Pairing::passthrough; // from here on replies flow unframed
         link_->unpaired();
     }
 }
 
 bool Session::owes_replies() const noexcept {
-    return !passthrough_ && !link_->pending().empty();
+    return !passthrough() && !link_->pending().empty();
 }
 
 bool Session::replies_outstanding() const noexcept {
@@ -44,7 +44,7 @@ bool Session::replies_outstanding() const noexcept {
 // A request the proxy answers itself waited for every earlier reply: go on once
 // they are out (or, for requests Redis answers with nothing, forwarded).
 void Session::resume_if_quiet() {
-    if (waiting_ && !close_after_local_ && !replies_outstanding()) waiting_ = false;
+    if (intake_ == Intake::waiting && !replies_outstanding()) intake_ = Intake::open;
 }
 
 // --- the link's calls ---
@@ -85,9 +85,9 @@ void Session::on_unanswered(const PendingRequest&, const LinkError& error) {
 }
 
 void Session::on_link_failed(const LinkError& error) {
-    if (stopped_) return;
+    if (stopped()) return;
     if (!w_.drains.empty()) w_.check_drained(clock::now());
-    if (quit_sent_ && error.kind == LinkFailure::lost) {
+    if (pairing_ == Pairing::quit_sent && error.kind == LinkFailure::lost) {
         emit_local("", true); // Redis answered the QUIT and closed, as asked
         return;
     }
@@ -99,7 +99,7 @@ void Session::on_link_failed(const LinkError& error) {
         w_.shared.log->warn("session lost its Redis connection: {}", error.why);
     in_.consume(in_.size()); // (a read may be in flight into it)
     ready_ = in_flight_ = 0;
-    streaming_ = dropping_ = false;
+    frame_ = Frame::whole;
     emit_local("", true);
 }
 
@@ -108,7 +108,7 @@ void Session::on_link_failed(const LinkError& error) {
 // Replies are written at once when the client's socket takes them all (the
 // common case); only the rest waits for EPOLLOUT.
 void Session::write_client() {
-    if (link_->replies_lent() || !link_->replies_ready() || stopped_ || !local_writing_.empty())
+    if (link_->replies_lent() || !link_->replies_ready() || stopped() || !local_writing_.empty())
         return;
     if (write_out(link_->lend_replies(), Writing::replies)) replies_delivered();
 }
@@ -161,8 +161,7 @@ void Session::after_client_write() {
 void Session::emit_local(std::string_view bytes, bool close_after) {
     local_.append(bytes);
     if (close_after) {
-        close_after_local_ = true;
-        waiting_ = true; // read and forward nothing more
+        intake_ = Intake::closing; // read and forward nothing more
     }
     flush_local();
 }
@@ -170,10 +169,10 @@ void Session::emit_local(std::string_view bytes, bool close_after) {
 // Written once every earlier reply is: nothing pending, nothing framed unsent.
 void Session::flush_local() {
     if (!local_writing_.empty() || link_->replies_lent() || link_->replies_ready() ||
-        owes_replies() || stopped_)
+        owes_replies() || stopped())
         return;
     if (local_.empty()) {
-        if (close_after_local_) stop();
+        if (intake_ == Intake::closing) stop();
         return;
     }
     local_writing_.swap(local_);
@@ -185,7 +184,7 @@ void Session::flush_local() {
 
 void Session::local_written() {
     local_writing_.clear();
-    if (close_after_local_ && local_.empty()) return stop();
+    if (intake_ == Intake::closing && local_.empty()) return stop();
     after_client_write();
 }
 
@@ -193,10 +192,10 @@ void Session::local_written() {
 // for kBufferIdle gives them back to the thread's pools, so an idle client
 // costs no buffer (the next read takes one).
 void Session::release_buffers() {
-    const bool quiet = (link_->pending().empty() || passthrough_) && in_.empty() &&
+    const bool quiet = (link_->pending().empty() || passthrough()) && in_.empty() &&
                        in_flight_ == 0 && !link_->holds_replies() && !link_->replies_lent() &&
-                       local_.empty() && local_writing_.empty() && !streaming_ && !dropping_;
-    if (!quiet || stopped_) return;
+                       local_.empty() && local_writing_.empty() && frame_ == Frame::whole;
+    if (!quiet || stopped()) return;
     w_.buffers.give_back(in_);
     link_->release_buffer(); // nothing is being sent: see quiet
     if (local_.capacity() > 32) std::string().swap(local_);
