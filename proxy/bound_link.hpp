@@ -12,7 +12,7 @@
 #include "proxy/backend.hpp"
 #include "proxy/buffer.hpp"
 #include "proxy/link.hpp"
-#include "proxy/resp.hpp"
+#include "proxy/resp_reply.hpp"
 
 #include <memory>
 #include <string>

@@ -1,6 +1,6 @@
 #include "proxy/health.hpp"
 
-#include "proxy/resp.hpp"
+#include "proxy/resp_reply.hpp"
 
 #include <fmt/format.h>
 

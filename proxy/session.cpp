@@ -1,3 +1,10 @@
+// A session (session.hpp): its life from start() to stop(), and the client ->
+// backend direction: reading the client, framing and classifying requests,
+// holding, streaming or dropping them, forwarding them on the link; the
+// serving state's effects (moving or retiring, closing once quiet) and the
+// sweep's timeouts. The replies, Redis's and the proxy's own, are in
+// session_replies.cpp; the commands the proxy answers itself in
+// session_commands.cpp.
 #include "proxy/session.hpp"
 
 #include "proxy/command.hpp"
@@ -107,21 +114,22 @@ void Session::start() {
 }
 
 void Session::stop() {
-    if (stopped_)
+    if (life_ == Life::stopped)
         return;
-    stopped_ = true;
+    const bool half_closed = life_ == Life::half_closed;
+    life_ = Life::stopped;
     if (!w_.drains.empty())
         w_.check_drained(clock::now());
     // After a last line of the proxy's own, the client still gets it when it
     // wrote more meanwhile (a close with unread bytes would reset it).
-    if (close_after_local_ && local_writing_.empty() && !client_eof_)
+    if (intake_ == Intake::closing && local_writing_.empty() && !half_closed)
         w_.linger.adopt(std::move(client_));
     client_.close();
     soon_.cancel();
     later_.cancel();
     // Back to the pool only with no state left on it and no request half-sent
     // (the link adds: no reply due).
-    link_->release(!dirty_ && !streaming_ && in_flight_ == 0);
+    link_->release(!dirty_ && !streaming() && in_flight_ == 0);
     link_->detach();
     // Freed once the loop's turn is over: a caller up the stack may be ours.
     if (self_)
@@ -130,7 +138,7 @@ void Session::stop() {
 
 // The client socket changed: finish a write it held back, read what came.
 void Session::on_io() {
-    if (stopped_)
+    if (stopped())
         return;
     if (!unwritten_.empty() && client_.writable())
         continue_write();
@@ -150,7 +158,8 @@ void Session::read_client() {
     if (reading_client_)
         return; // the loop below is on the stack: it goes on
     reading_client_ = true;
-    for (int reads = 0; !stopped_ && !waiting_ && !client_eof_ && !link_->pending().full() && client_.readable();
+    for (int reads = 0;
+         life_ == Life::open && intake_ == Intake::open && !link_->pending().full() && client_.readable();
          ++reads) {
         if (reads == kReadsPerTurn) {
             soon_.after(Clock::duration::zero(), [this] { read_client(); }); // let the others in first
@@ -211,25 +220,26 @@ void Session::process_requests() {
 // shutdown(SHUT_WR)). As Redis does, the commands it sent whole are answered,
 // then the connection is closed; a request cut short is dropped unanswered.
 void Session::client_done() {
-    client_eof_ = true;
+    life_ = Life::half_closed; // (read_client() reads only while open)
     process_requests();
 }
 
 // After a half-close: closes once every reply is written, or at once when the
 // client is blocked or subscribed (Redis frees such a client at EOF).
 void Session::end_if_done() {
-    if (!client_eof_ || stopped_)
+    if (life_ != Life::half_closed)
         return;
     const PendingQueue& pending = link_->pending();
-    const bool blocked = passthrough_ || (!pending.empty() && pending.front().blocking);
+    const bool blocked = passthrough() || (!pending.empty() && pending.front().blocking);
     if (blocked || (!replies_outstanding() && !holding()))
         stop();
 }
 
 void Session::frame_requests() {
     auto now = clock::now();
-    while (!stopped_ && !waiting_ && local_writing_.empty() && local_.empty() && ready_ < in_.size()) {
-        const bool mid_frame = streaming_ || dropping_;
+    while (!stopped() && intake_ == Intake::open && local_writing_.empty() && local_.empty() &&
+           ready_ < in_.size()) {
+        const bool mid_frame = frame_ != Frame::whole;
         // A link on a pool no longer current (relaying began or ended) is
         // left only once everything sent on it is answered and written to
         // the client: then the session moves or retires.
@@ -256,9 +266,9 @@ void Session::protocol_error(const ProtocolError& error) {
     SPDLOG_LOGGER_DEBUG(w_.shared.log, "client protocol error: {}", error.reply());
     // Redis may hold the head of the bad frame (streamed): it never completes,
     // is owed no reply, and the connection goes with the session.
-    if (streaming_)
+    if (streaming())
         dirty_ = true;
-    streaming_ = dropping_ = false;
+    frame_ = Frame::whole;
     drop_reply_.clear();
     in_.truncate(ready_);
     emit_local(error.reply(), true);
@@ -266,15 +276,16 @@ void Session::protocol_error(const ProtocolError& error) {
 
 // A request ended. Returns false when processing must pause.
 bool Session::end_of_frame(const Request& request, clock::time_point now) {
-    if (streaming_) {
+    if (streaming()) {
         // Its head went on long ago; the backend timeout runs from its last byte.
-        streaming_ = false;
+        const bool blocking = frame_ == Frame::streaming_blocking;
+        frame_ = Frame::whole;
         ready_ += request.size;
-        expect(PendingRequest{now, frame_blocking_, frame_class_}, frame_traits_);
+        expect(PendingRequest{now, blocking, frame_class_}, frame_traits_);
         return true;
     }
-    if (dropping_) { // its head was at the front: nothing was due before it
-        dropping_ = false;
+    if (frame_ == Frame::dropping) { // its head was at the front: nothing was due before it
+        frame_ = Frame::whole;
         in_.consume(request.size);
         emit_local(drop_reply_);
         drop_reply_.clear();
@@ -293,7 +304,7 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
     const CommandTraits traits = traits_of(request);
     if (answered_locally(traits)) {
         if (replies_outstanding()) {
-            waiting_ = true; // resumed by resume_if_quiet() once earlier replies are out
+            intake_ = Intake::waiting; // resumed by resume_if_quiet() once earlier replies are out
             return false;
         }
         ++w_.counters.commands;
@@ -307,12 +318,12 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
         return run_local(request, frame);
     }
     ++w_.counters.commands;
-    frame_blocking_ = traits.has(Trait::blocking) ||
-                      (traits.has(Trait::blocking_with_option) && has_block_option(frame));
-    if (passthrough_ && request.name.view() == "QUIT") // (only then does QUIT go on: traits_of())
-        quit_sent_ = true;
+    const bool blocking = traits.has(Trait::blocking) ||
+                          (traits.has(Trait::blocking_with_option) && has_block_option(frame));
+    if (passthrough() && request.name.view() == "QUIT") // (only then does QUIT go on: traits_of())
+        pairing_ = Pairing::quit_sent;
     begin_forward(traits);
-    expect(PendingRequest{now, frame_blocking_, command_class(request.name.view(), frame_blocking_)}, traits);
+    expect(PendingRequest{now, blocking, command_class(request.name.view(), blocking)}, traits);
     ready_ += request.size;
     return true;
 }
@@ -331,7 +342,7 @@ CommandTraits Session::traits_of(const Request& request) const noexcept {
     const std::string_view name = request.name.view();
     const bool clients_own_auth = w_.shared.config.proxy.password.empty();
     if ((clients_own_auth && (name == "AUTH" || name == "HELLO")) ||
-        (name == "RESET" && (clients_own_auth || passthrough_)) || (name == "QUIT" && passthrough_))
+        (name == "RESET" && (clients_own_auth || passthrough())) || (name == "QUIT" && passthrough()))
         traits.bits &= static_cast<std::uint8_t>(~static_cast<std::uint8_t>(Trait::intercepted));
     return traits;
 }
@@ -381,7 +392,7 @@ bool Session::stale() const noexcept {
 
 // Its connection holds nothing another cannot (asked once it owes no reply).
 bool Session::movable() const noexcept {
-    return !dirty_ && !passthrough_ && !streaming_ && in_flight_ == 0 && !link_->connecting() &&
+    return !dirty_ && !passthrough() && !streaming() && in_flight_ == 0 && !link_->connecting() &&
            !link_->holds_replies() && !link_->replies_lent();
 }
 
@@ -426,11 +437,11 @@ bool Session::start_partial() {
         if (!full)
             return false; // held whole
         if (replies_outstanding()) {
-            waiting_ = true;
+            intake_ = Intake::waiting;
             return false;
         }
         ++w_.counters.commands;
-        dropping_ = true;
+        frame_ = Frame::dropping;
         if (head->name.view() == "AUTH" && traits.has(Trait::intercepted)) {
             ++w_.counters.auth_failures; // no password of ours is that long
             drop_reply_ = kWrongPass;
@@ -441,18 +452,18 @@ bool Session::start_partial() {
         }
         return true;
     }
-    frame_blocking_ = traits.has(Trait::blocking);
+    bool blocking = traits.has(Trait::blocking);
     if (traits.has(Trait::blocking_with_option)) {
         if (!full)
             return false;
         // BLOCK comes before STREAMS in XREAD's syntax, so it is in what is held.
-        frame_blocking_ = has_block_option(in_.data().substr(ready_));
+        blocking = has_block_option(in_.data().substr(ready_));
     }
     ++w_.counters.commands;
     begin_forward(traits);
-    frame_class_ = command_class(head->name.view(), frame_blocking_);
+    frame_class_ = command_class(head->name.view(), blocking);
     frame_traits_ = traits;
-    streaming_ = true;
+    frame_ = blocking ? Frame::streaming_blocking : Frame::streaming;
     return true;
 }
 
@@ -461,45 +472,15 @@ bool Session::start_partial() {
 void Session::pass_on_partial() {
     const std::size_t n = requests_.droppable();
     requests_.discard(n);
-    if (streaming_)
+    if (streaming())
         ready_ += n;
     else
         in_.consume(n); // dropping: the frame is at the front (ready_ is 0)
 }
 
-// A request went to Redis: its reply is owed, until a command after which
-// replies stop pairing with requests (SUBSCRIBE, MONITOR, CLIENT REPLY OFF...;
-// its own first reply is still owed). Requests still go through the framer
-// after it, so QUIT and RESET stay the proxy's and a protocol error is caught.
-void Session::expect(const PendingRequest& request, CommandTraits traits) {
-    if (passthrough_)
-        return;
-    link_->expect(request);
-    if (traits.has(Trait::unpaired_replies)) {
-        passthrough_ = true; // from here on replies flow unframed
-        link_->unpaired();
-    }
-}
-
-bool Session::owes_replies() const noexcept {
-    return !passthrough_ && !link_->pending().empty();
-}
-
-bool Session::replies_outstanding() const noexcept {
-    return ready_ > 0 || in_flight_ > 0 || owes_replies() || link_->holds_replies() || !local_.empty() ||
-           !local_writing_.empty();
-}
-
-// A request the proxy answers itself waited for every earlier reply: go on once
-// they are out (or, for requests Redis answers with nothing, forwarded).
-void Session::resume_if_quiet() {
-    if (waiting_ && !close_after_local_ && !replies_outstanding())
-        waiting_ = false;
-}
-
 // True when the link took every byte at once (no on_sent() follows).
 bool Session::forward() {
-    if (ready_ == in_flight_ || in_flight_ > 0 || stopped_)
+    if (ready_ == in_flight_ || in_flight_ > 0 || stopped())
         return false;
     if (!link_->connected()) {
         if (!link_->connecting())
@@ -520,121 +501,7 @@ void Session::sent() {
     resume_if_quiet();
 }
 
-// --- the link's calls ---
-
-void Session::on_link_ready() {
-    if (forward())
-        process_requests(); // as on_sent() does
-}
-
-void Session::on_sent() {
-    sent();
-    process_requests();
-}
-
-void Session::on_answered(const PendingRequest& answered, clock::time_point now) {
-    w_.counters.latency[static_cast<std::size_t>(answered.cls)].record(
-        std::chrono::duration_cast<std::chrono::microseconds>(now - answered.sent));
-    if (!w_.drains.empty())
-        w_.check_drained(now);
-}
-
-void Session::on_replies(clock::time_point now) {
-    backend_progress_ = now;
-    write_client();
-}
-
-// The link failed. The client sees what it would see of Redis itself: a
-// Redis that cannot be reached, or whose connection broke, is a closed
-// connection (after the replies Redis sent before it), which every client
-// library treats as a connection error it may retry or fail over on; an
-// error reply would reach the application as a command's error instead
-// (redis-py's ResponseError), where no retry logic looks. A backend timeout
-// is the proxy's own decision, so there each request left gets a line that
-// says so, then the close. Only the log and the metrics say why.
-void Session::on_unanswered(const PendingRequest&, const LinkError& error) {
-    if (error.kind != LinkFailure::timed_out || error.garbled)
-        return; // (garbled: the client could not tell an error reply from the rest)
-    fmt::format_to(std::back_inserter(local_), "-ERR redvip: connection to Redis lost: {}\r\n", error.why);
-}
-
-void Session::on_link_failed(const LinkError& error) {
-    if (stopped_)
-        return;
-    if (!w_.drains.empty())
-        w_.check_drained(clock::now());
-    if (quit_sent_ && error.kind == LinkFailure::lost) {
-        emit_local("", true); // Redis answered the QUIT and closed, as asked
-        return;
-    }
-    ++w_.counters.backend_errors;
-    if (error.kind == LinkFailure::unreachable) // the pool reports it to the health checks as well
-        SPDLOG_LOGGER_DEBUG(w_.shared.log, "cannot reach Redis at {}: {}: closing the client", redis_name(),
-                            error.why);
-    else
-        w_.shared.log->warn("session lost its Redis connection: {}", error.why);
-    in_.consume(in_.size()); // (a read may be in flight into it)
-    ready_ = in_flight_ = 0;
-    streaming_ = dropping_ = false;
-    emit_local("", true);
-}
-
-// --- replies to the client ---
-
-// Replies are written at once when the client's socket takes them all (the
-// common case); only the rest waits for EPOLLOUT.
-void Session::write_client() {
-    if (link_->replies_lent() || !link_->replies_ready() || stopped_ || !local_writing_.empty())
-        return;
-    if (write_out(link_->lend_replies(), Writing::replies))
-        replies_delivered();
-}
-
-// True when the socket took every byte. Else the rest waits for EPOLLOUT
-// (continue_write()), or the socket failed: the session stops from the loop,
-// not inside its caller (and the lent bytes keep anything else from writing).
-bool Session::write_out(std::string_view bytes, Writing kind) {
-    const IoResult r = client_.write(bytes);
-    if (r.error != 0) {
-        later_.after(Clock::duration::zero(), [this, r] { client_gone(r); });
-        return false;
-    }
-    w_.counters.bytes_out += r.bytes;
-    if (r.bytes == bytes.size())
-        return true;
-    unwritten_ = bytes.substr(r.bytes);
-    writing_ = kind;
-    return false;
-}
-
-void Session::continue_write() {
-    const IoResult r = client_.write(unwritten_);
-    if (r.error != 0)
-        return client_gone(r);
-    w_.counters.bytes_out += r.bytes;
-    unwritten_.remove_prefix(r.bytes);
-    if (!unwritten_.empty())
-        return;
-    if (std::exchange(writing_, Writing::none) == Writing::replies)
-        replies_delivered();
-    else
-        local_written();
-}
-
-void Session::replies_delivered() {
-    backend_progress_ = clock::now();
-    link_->replies_written();
-    after_client_write();
-    leave_if_quiet(Moment::after_reply);
-}
-
-void Session::after_client_write() {
-    last_activity_ = clock::now();
-    write_client();
-    flush_local();
-    resume_if_quiet();
-    process_requests();
-}
+// --- the serving state and the sweep ---
 
 // A session whose connection cannot move to where commands go now closes
 // once it owes its client nothing, between two requests, and the client
@@ -655,81 +522,32 @@ void Session::after_client_write() {
 // that sends at random; the VIP leaves 2 advert intervals after CLOSING
 // starts, so that the close comes before).
 void Session::leave_if_quiet(Moment moment) {
-    if (stopped_)
+    if (stopped())
         return;
     const bool leave = (w_.state == ServingState::closing && (stale() || served_)) ||
-                       (stale() && (dirty_ || passthrough_));
+                       (stale() && (dirty_ || passthrough()));
     if (!leave)
         return;
     const bool due = moment == Moment::after_reply || clock::now() - w_.state_since >= kClosingPatience;
     if (!due)
         return;
     const bool writing = link_->replies_lent() || !local_writing_.empty();
-    const bool quiet = passthrough_ ? !writing
-                                    : !replies_outstanding() && in_.empty() && !streaming_ && !dropping_ &&
-                                          client_.available() == 0;
+    const bool quiet = passthrough() ? !writing
+                                     : !replies_outstanding() && in_.empty() && frame_ == Frame::whole &&
+                                           client_.available() == 0;
     if (quiet)
         stop();
 }
 
 bool Session::busy() const noexcept {
-    if (stopped_ || passthrough_ || link_pool_ != &w_.backends)
+    if (stopped() || passthrough() || link_pool_ != &w_.backends)
         return false;
     const PendingQueue& pending = link_->pending();
-    return in_flight_ > 0 || streaming_ || (!pending.empty() && !pending.front().blocking);
-}
-
-// --- the proxy's own replies ---
-
-void Session::emit_local(std::string_view bytes, bool close_after) {
-    local_.append(bytes);
-    if (close_after) {
-        close_after_local_ = true;
-        waiting_ = true; // read and forward nothing more
-    }
-    flush_local();
-}
-
-// Written once every earlier reply is: nothing pending, nothing framed unsent.
-void Session::flush_local() {
-    if (!local_writing_.empty() || link_->replies_lent() || link_->replies_ready() || owes_replies() || stopped_)
-        return;
-    if (local_.empty()) {
-        if (close_after_local_)
-            stop();
-        return;
-    }
-    local_writing_.swap(local_);
-    // Emitted while requests are framed: what follows a local reply runs
-    // from the loop, never inside the framing that emitted it.
-    if (write_out(local_writing_, Writing::local))
-        later_.after(Clock::duration::zero(), [this] { local_written(); });
-}
-
-void Session::local_written() {
-    local_writing_.clear();
-    if (close_after_local_ && local_.empty())
-        return stop();
-    after_client_write();
-}
-
-// A busy session keeps its buffers (reads go straight into them); one idle
-// for kBufferIdle gives them back to the thread's pools, so an idle client
-// costs no buffer (the next read takes one).
-void Session::release_buffers() {
-    const bool quiet = (link_->pending().empty() || passthrough_) && in_.empty() && in_flight_ == 0 &&
-                       !link_->holds_replies() && !link_->replies_lent() && local_.empty() &&
-                       local_writing_.empty() && !streaming_ && !dropping_;
-    if (!quiet || stopped_)
-        return;
-    w_.buffers.give_back(in_);
-    link_->release_buffer(); // nothing is being sent: see quiet
-    if (local_.capacity() > 32)
-        std::string().swap(local_);
+    return in_flight_ > 0 || streaming() || (!pending.empty() && !pending.front().blocking);
 }
 
 void Session::on_state_change() {
-    if (stopped_)
+    if (stopped())
         return;
     // Still waiting for a Redis that cannot be reached (BoundLink retries for
     // hold_timeout_ms) when commands are now refused here (FENCED: its Redis
@@ -743,7 +561,7 @@ void Session::on_state_change() {
 
 void Session::check_timeouts(clock::time_point now) {
     leave_if_quiet(Moment::any);
-    if (stopped_)
+    if (stopped())
         return;
     if (now - std::max(last_activity_, backend_progress_) > kBufferIdle &&
         (in_.allocated() || link_->holds_buffer()))
@@ -754,7 +572,8 @@ void Session::check_timeouts(clock::time_point now) {
     // Redis wait, not the other way round).
     const PendingQueue& pending = link_->pending();
     const bool client_blocked = link_->replies_lent() || !local_writing_.empty();
-    if (cfg.backend_timeout.count() > 0 && !passthrough_ && !client_blocked && !pending.empty() && !pending.front().blocking &&
+    if (cfg.backend_timeout.count() > 0 && !passthrough() && !client_blocked && !pending.empty() &&
+        !pending.front().blocking &&
         now - std::max(pending.front().sent, backend_progress_) > cfg.backend_timeout) {
         // Each request left gets an error it can read, then the close (its
         // reply may still come: the connection cannot be used again).
@@ -766,7 +585,7 @@ void Session::check_timeouts(clock::time_point now) {
     }
     // Like Redis's timeout: not for clients waiting on a reply, held or subscribed.
     const bool held = holding() && ready_ < in_.size();
-    if (cfg.idle_timeout.count() > 0 && pending.empty() && !passthrough_ && !held &&
+    if (cfg.idle_timeout.count() > 0 && pending.empty() && !passthrough() && !held &&
         now - last_activity_ > cfg.idle_timeout) {
         ++w_.counters.idle_timeouts;
         stop();

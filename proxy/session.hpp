@@ -38,7 +38,7 @@
 #include "proxy/buffer.hpp"
 #include "proxy/command.hpp"
 #include "proxy/link.hpp"
-#include "proxy/resp.hpp"
+#include "proxy/resp_request.hpp"
 #include "proxy/worker.hpp"
 
 #include <chrono>
@@ -79,6 +79,37 @@ public:
 private:
     enum class Writing : std::uint8_t { none, replies, local };
 
+    // The session's life, in this order (half_closed may be skipped).
+    enum class Life : std::uint8_t {
+        open,        // the client may send more: it is read (while Intake::open)
+        half_closed, // the client sent its last byte: answer what it sent, then close (end_if_done())
+        stopped,     // stop() ran: sockets closed, timers cancelled; freed after the loop's turn
+    };
+    // Whether the client's requests are taken: read (while Life::open) and framed.
+    enum class Intake : std::uint8_t {
+        open,    // taken
+        waiting, // not yet: a command the proxy answers waits for earlier replies (resume_if_quiet())
+        closing, // never again: the proxy's last reply is due, then stop() (emit_local(.., true))
+    };
+    // How the request being framed is handled.
+    enum class Frame : std::uint8_t {
+        whole,              // held in in_ until framed whole or start_partial() decides (or none begun)
+        streaming,          // goes to Redis as it arrives; its reply is expected once it ends
+        streaming_blocking, // the same, for a blocking command (exempt from the backend timeout)
+        dropping,           // consumed unforwarded as it arrives, then answered with drop_reply_
+    };
+    // Whether replies pair with requests; never back to paired.
+    enum class Pairing : std::uint8_t {
+        paired,      // each reply answers the oldest pending request
+        passthrough, // replies flow unframed (after SUBSCRIBE, MONITOR, CLIENT REPLY OFF...: expect())
+        quit_sent,   // passthrough, and QUIT went to Redis: its close is no failure
+    };
+    bool stopped() const noexcept { return life_ == Life::stopped; }
+    bool passthrough() const noexcept { return pairing_ != Pairing::paired; }
+    bool streaming() const noexcept {
+        return frame_ == Frame::streaming || frame_ == Frame::streaming_blocking;
+    }
+
     void on_io() override;
 
     // client -> backend
@@ -114,7 +145,7 @@ private:
     bool run_auth(const std::vector<std::string>& args);
     bool run_hello(std::vector<std::string> args, std::size_t frame_size);
 
-    // the link's calls (ReplySink)
+    // the link's calls (ReplySink; session_replies.cpp, as is what follows)
     void on_link_ready() override;
     void on_sent() override;
     void on_answered(const PendingRequest& answered, std::chrono::steady_clock::time_point now) override;
@@ -155,21 +186,16 @@ private:
     std::chrono::steady_clock::time_point last_activity_;
     std::chrono::steady_clock::time_point backend_progress_; // a byte from Redis, or a reply written
     std::string drop_reply_;    // answers the frame being dropped, once it ends
-    bool reading_client_ = false;
-    bool client_eof_ = false;   // the client half-closed: answer what it sent, then close
-    bool close_after_local_ = false;
-    bool waiting_ = false;      // a proxy-answered command waits for earlier replies
-    bool passthrough_ = false;  // replies no longer pair with requests (SUBSCRIBE, MONITOR...)
+    Life life_ = Life::open;
+    Intake intake_ = Intake::open;
+    Frame frame_ = Frame::whole;
+    Pairing pairing_ = Pairing::paired;
+    CommandClass frame_class_ = CommandClass::other; // a streamed request's class...
+    CommandTraits frame_traits_;                     // ...and traits
+    bool reading_client_ = false; // read_client()'s loop is on the stack (it goes on)
     bool dirty_ = false;        // state left on the backend connection
     bool served_ = false;       // a command other than connection set-up went to Redis
     bool authenticated_ = false;
-    bool streaming_ = false;    // the current request goes to Redis as it arrives
-    bool frame_blocking_ = false; // ...and is a blocking command
-    CommandClass frame_class_ = CommandClass::other; // ...of this class
-    CommandTraits frame_traits_;                     // ...with these traits
-    bool dropping_ = false;     // the current request is consumed unforwarded, then drop_reply_
-    bool quit_sent_ = false;    // QUIT went to Redis (subscribed): its close is no failure
-    bool stopped_ = false;
 };
 
 } // namespace redvip::proxy

@@ -2,7 +2,7 @@
 // means for the session, subcommand rows over command rows, and the framer's
 // uppercase tokens as its keys.
 #include "proxy/command.hpp"
-#include "proxy/resp.hpp"
+#include "proxy/resp_request.hpp"
 
 #include <doctest/doctest.h>
 

@@ -6,7 +6,8 @@
 // the contract on every call (sizes and offsets inside the input, sticky errors).
 #pragma once
 
-#include "proxy/resp.hpp"
+#include "proxy/resp_reply.hpp"
+#include "proxy/resp_request.hpp"
 
 #include <algorithm>
 #include <cstddef>
