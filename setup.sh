@@ -14,7 +14,7 @@ jobs=$(nproc)
 packages=(
     # build
     cmake g++ make pkg-config clang-14 libclang-rt-14-dev
-    libboost-dev libhiredis-dev libnl-3-dev libnl-route-3-dev libtomlplusplus-dev
+    libboost-dev libnl-3-dev libnl-route-3-dev libtomlplusplus-dev
     libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libsystemd-dev doctest-dev
     # the .deb: cpack's Depends comes from dpkg-shlibdeps; systemd-analyze checks the unit
     dpkg-dev systemd

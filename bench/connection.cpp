@@ -44,10 +44,10 @@ asio::mutable_buffer ReadBuffer::prepare() {
     return asio::buffer(storage_.data() + end_, storage_.size() - end_);
 }
 
-OwnedReply own(const Reply& reply) {
+OwnedReply own(const Value& reply) {
     OwnedReply out{reply.kind, std::string(reply.text), reply.integer, {}};
     out.elements.reserve(reply.elements.size());
-    for (const Reply& element : reply.elements)
+    for (const Value& element : reply.elements)
         out.elements.push_back(own(element));
     return out;
 }
@@ -125,7 +125,7 @@ asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string&
     const std::string who = target_.text();
     if (!password.empty()) {
         const OwnedReply auth = co_await call(auth_request(password), timeout);
-        if (auth.kind == ReplyKind::error) {
+        if (auth.kind == ValueKind::error) {
             close();
             throw LinkError(ErrorKind::noauth,
                             fmt::format("{}: authentication failed: {}", who, auth.text));
@@ -133,9 +133,9 @@ asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string&
     }
     if (!ping) co_return;
     const OwnedReply pong = co_await call(ping_request(), timeout);
-    if (pong.kind == ReplyKind::simple && pong.text == "PONG") co_return;
+    if (pong.kind == ValueKind::simple && pong.text == "PONG") co_return;
     close();
-    if (pong.kind != ReplyKind::error)
+    if (pong.kind != ValueKind::error)
         throw LinkError(ErrorKind::other,
                         fmt::format("{}: PING did not answer PONG: not a Redis server?", who));
     const ErrorKind kind = classify_error_reply(pong.text);
@@ -149,14 +149,14 @@ asio::awaitable<OwnedReply> RedisLink::call(std::string_view request, Clock::dur
     arm_deadline(timeout);
     co_await asio::async_write(socket_, asio::buffer(request), redirect_error(use_awaitable, ec));
     while (!ec) {
-        const ParseResult parsed = parse_reply(in_.data());
-        if (parsed.status == ParseStatus::done) {
+        const ValueResult parsed = parse_value(in_.data());
+        if (parsed.status == Status::done) {
             disarm_deadline();
-            OwnedReply reply = own(parsed.reply);
+            OwnedReply reply = own(parsed.value);
             in_.consume(parsed.used);
             co_return reply;
         }
-        if (parsed.status == ParseStatus::error) {
+        if (parsed.status == Status::error) {
             const std::string sample = sanitize_sample(in_.data());
             close();
             throw LinkError(ErrorKind::other,

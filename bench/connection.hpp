@@ -10,7 +10,7 @@
 
 #include "bench/endpoint.hpp"
 #include "bench/failover_analysis.hpp"
-#include "bench/resp.hpp"
+#include "proxy/resp_value.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -25,6 +25,14 @@
 namespace redvip::bench {
 
 namespace asio = boost::asio;
+// Replies and commands come from the protocol library (proxy/resp_value.hpp).
+using proxy::encode_command;
+using proxy::parse_value;
+using proxy::sanitize_sample;
+using proxy::Status;
+using proxy::Value;
+using proxy::ValueKind;
+using proxy::ValueResult;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -54,7 +62,7 @@ public:
     static constexpr std::size_t kInitialBytes = 64 * 1024;
     static constexpr std::size_t kMinReadBytes = 16 * 1024;
     // The largest bulk we accept plus room for its header and the next reply.
-    static constexpr std::size_t kMaxBufferBytes = kMaxBulkLength + 2 * kMaxReplyLine;
+    static constexpr std::size_t kMaxBufferBytes = proxy::kMaxValueBulk + 2 * proxy::kMaxValueLine;
 
     ReadBuffer() : storage_(kInitialBytes) {}
     std::string_view data() const { return {storage_.data() + begin_, end_ - begin_}; }
@@ -72,7 +80,7 @@ private:
 
 // A reply copied out of the read buffer.
 struct OwnedReply {
-    ReplyKind kind = ReplyKind::null;
+    ValueKind kind = ValueKind::null;
     std::string text;
     std::int64_t integer = 0;
     std::vector<OwnedReply> elements;
@@ -121,6 +129,6 @@ private:
     ReadBuffer in_;
 };
 
-OwnedReply own(const Reply& reply);
+OwnedReply own(const Value& reply);
 
 } // namespace redvip::bench

@@ -141,7 +141,7 @@ private:
         const std::int64_t sent = now_ns();
         try {
             const OwnedReply reply = co_await link.call(request, seconds(options_.reply_timeout_s));
-            if (reply.kind == ReplyKind::error) {
+            if (reply.kind == ValueKind::error) {
                 count(classify_error_reply(reply.text));
                 co_return false;
             }
@@ -239,12 +239,12 @@ private:
             } catch (const LinkError& e) {
                 throw BenchError(fmt::format("verify: {}", e.what()));
             }
-            if (reply.kind != ReplyKind::array || reply.elements.size() != last - first)
+            if (reply.kind != ValueKind::array || reply.elements.size() != last - first)
                 throw BenchError(
                     fmt::format("verify: {}: MGET failed: {}", target.text(), reply.text));
             for (std::uint64_t seq = first; seq < last; ++seq) {
                 const OwnedReply& value = reply.elements[seq - first];
-                present_[seq] = value.kind == ReplyKind::bulk && value.text == std::to_string(seq);
+                present_[seq] = value.kind == ValueKind::bulk && value.text == std::to_string(seq);
             }
         }
         link.close();

@@ -129,9 +129,9 @@ asio::awaitable<void> LoadConnection::writer() {
 bool LoadConnection::consume_replies(std::int64_t now) {
     ReadBuffer& in = link_.buffer();
     for (;;) {
-        const ParseResult parsed = parse_reply(in.data());
-        if (parsed.status == ParseStatus::need_more) return true;
-        if (parsed.status == ParseStatus::error || inflight_count_ == 0) {
+        const ValueResult parsed = parse_value(in.data());
+        if (parsed.status == Status::need_more) return true;
+        if (parsed.status == Status::error || inflight_count_ == 0) {
             control_.fail(fmt::format(
                 "{}: not a Redis server: {} at byte {} of \"{}\"", link_.target().text(),
                 inflight_count_ == 0 ? "a reply nobody asked for" : parsed.reason, parsed.offset,
@@ -142,7 +142,7 @@ bool LoadConnection::consume_replies(std::int64_t now) {
         stats_.histogram.record(
             static_cast<std::uint64_t>(std::max<std::int64_t>(latency_ns + 500, 0) / 1000));
         ++stats_.replies;
-        if (parsed.reply.kind == ReplyKind::error) ++stats_.errors;
+        if (parsed.value.kind == ValueKind::error) ++stats_.errors;
         in.consume(parsed.used);
     }
 }

@@ -1,11 +1,13 @@
 #include "bench/workload.hpp"
 
-#include "bench/resp.hpp"
+#include "proxy/resp_value.hpp"
 
 #include <cmath>
 #include <fmt/format.h>
 
 namespace redvip::bench {
+
+using proxy::encode_command;
 
 std::optional<CommandMix> parse_command_mix(std::string_view name) {
     if (name == "ping") return CommandMix::ping;

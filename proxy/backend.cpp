@@ -35,13 +35,6 @@ conf::RedisConfig session_backend(const conf::Config& config, const conf::Endpoi
     return redis;
 }
 
-std::string encode_command(std::initializer_list<std::string_view> args) {
-    std::string out = fmt::format("*{}\r\n", args.size());
-    for (auto arg : args)
-        out += fmt::format("${}\r\n{}\r\n", arg.size(), arg);
-    return out;
-}
-
 // One connection being made: connect, then AUTH if the pool has a password.
 // Held by the pool (attempts_) until it finishes.
 class BackendPool::Attempt final : public IoHandler, public std::enable_shared_from_this<Attempt> {

@@ -10,6 +10,7 @@
 
 #include "conf/config.hpp"
 #include "proxy/event_loop.hpp"
+#include "proxy/resp_value.hpp" // encode_command, for the proxy's own requests (AUTH)
 
 #include <utility> // Boost 1.74's Asio uses std::exchange without including it
 #include <boost/asio/ip/tcp.hpp>
@@ -94,8 +95,5 @@ private:
 // sessions' connections carry none: Redis's requirepass and ACL users apply
 // to every client exactly as they would directly.
 conf::RedisConfig session_backend(const conf::Config& config, const conf::Endpoint& address);
-
-// RESP encoding of a command (for the proxy's own requests: AUTH, RESET, INFO).
-std::string encode_command(std::initializer_list<std::string_view> args);
 
 } // namespace redvip::proxy

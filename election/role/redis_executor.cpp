@@ -9,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
 namespace redvip::election {
@@ -23,78 +22,48 @@ using std::chrono::milliseconds;
 
 namespace {
 
-redisReader* as_reader(void* r) {
-    return static_cast<redisReader*>(r);
-}
-
-RedisValue to_value(const redisReply& r) {
+RedisValue to_value(const proxy::Value& r) {
     RedisValue v;
-    switch (r.type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-        v.kind = r.type == REDIS_REPLY_STRING   ? RedisValue::Kind::string
-                 : r.type == REDIS_REPLY_STATUS ? RedisValue::Kind::status
-                                                : RedisValue::Kind::error;
-        v.text.assign(r.str, r.len);
-        break;
-    case REDIS_REPLY_INTEGER:
-        v.kind = RedisValue::Kind::integer;
-        v.integer = r.integer;
-        break;
-    case REDIS_REPLY_ARRAY:
-        v.kind = RedisValue::Kind::array;
-        v.elements.reserve(r.elements); // already parsed, so already bounded by the reader
-        for (std::size_t i = 0; i < r.elements; ++i)
-            v.elements.push_back(to_value(*r.element[i]));
-        break;
-    default:
-        v.kind = RedisValue::Kind::nil;
+    switch (r.kind) {
+    case proxy::ValueKind::bulk: v.kind = RedisValue::Kind::string; break;
+    case proxy::ValueKind::simple: v.kind = RedisValue::Kind::status; break;
+    case proxy::ValueKind::error: v.kind = RedisValue::Kind::error; break;
+    case proxy::ValueKind::integer: v.kind = RedisValue::Kind::integer; break;
+    case proxy::ValueKind::array: v.kind = RedisValue::Kind::array; break;
+    case proxy::ValueKind::null: v.kind = RedisValue::Kind::nil; break;
     }
+    v.text = r.text;
+    if (r.kind == proxy::ValueKind::integer) v.integer = r.integer;
+    v.elements.reserve(r.elements.size()); // already parsed, so already bounded by the caps
+    for (const auto& e : r.elements)
+        v.elements.push_back(to_value(e));
     return v;
 }
 
 } // namespace
 
-RespReplyReader::RespReplyReader() : reader_(redisReaderCreate()) {}
-
-RespReplyReader::~RespReplyReader() {
-    redisReaderFree(as_reader(reader_));
-}
-
 bool RespReplyReader::feed(std::string_view bytes) {
     if (!error_.empty()) return false;
-    auto* r = as_reader(reader_);
-    if (r->len - r->pos + bytes.size() > max_buffered) {
+    if (buffer_.size() + bytes.size() > max_buffered) {
         error_ = fmt::format("reply longer than {} bytes", max_buffered);
         return false;
     }
-    if (redisReaderFeed(r, bytes.data(), bytes.size()) != REDIS_OK) {
-        error_ = r->errstr;
-        return false;
-    }
+    buffer_.append(bytes);
     return true;
 }
 
 std::optional<RedisValue> RespReplyReader::next() {
     if (!error_.empty()) return std::nullopt;
-    auto* r = as_reader(reader_);
-    void* reply = nullptr;
-    if (redisReaderGetReply(r, &reply) != REDIS_OK) {
-        error_ = r->errstr[0] ? r->errstr : "protocol error";
+    const auto parsed = proxy::parse_value(buffer_);
+    if (parsed.status == proxy::Status::need_more) return std::nullopt;
+    if (parsed.status == proxy::Status::error) {
+        error_ = fmt::format("{} at byte {}: \"{}\"", parsed.reason, parsed.offset,
+                             proxy::sanitize_sample(std::string_view(buffer_).substr(parsed.offset)));
         return std::nullopt;
     }
-    if (!reply) return std::nullopt;
-    auto value = to_value(*static_cast<redisReply*>(reply));
-    freeReplyObject(reply);
+    auto value = to_value(parsed.value);
+    buffer_.erase(0, parsed.used);
     return value;
-}
-
-std::string encode_command(std::initializer_list<std::string_view> args) {
-    std::string out = fmt::format("*{}\r\n", args.size());
-    for (auto arg : args)
-        out += fmt::format("${}\r\n{}\r\n", arg.size(), arg);
-    return out;
 }
 
 RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>& master) {

@@ -1,8 +1,8 @@
 // The controller's Redis executor: a small async RESP client to the local
 // Redis ([redis] address and password) that runs the role steps and reads
-// INFO replication. Replies are parsed by hiredis's redisReader (a
-// well-tested pure RESP parser); the pure helpers around it are declared
-// first and unit-tested.
+// INFO replication. Commands, replies and INFO come from the protocol
+// library (proxy/resp_value.hpp, proxy/info.hpp); the pure helpers around
+// them are declared first and unit-tested.
 //
 // Each operation uses a fresh connection (connect, AUTH, commands, close):
 // nothing is left over from a Redis that restarted between two steps, and a
@@ -16,6 +16,7 @@
 
 #include "conf/config.hpp"
 #include "election/role/controller.hpp"
+#include "proxy/resp_value.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
@@ -37,7 +38,7 @@ namespace redvip::election {
 
 // ---- pure helpers -----------------------------------------------------------
 
-// A RESP2 reply as a value (what hiredis's redisReply holds, owned).
+// A RESP2 reply as a value, owned (proxy::Value's views are not).
 struct RedisValue {
     enum class Kind : std::uint8_t { string, status, error, integer, nil, array };
     Kind kind = Kind::nil;
@@ -46,7 +47,8 @@ struct RedisValue {
     std::vector<RedisValue> elements;
 };
 
-// Feeds bytes to a hiredis redisReader and hands out whole replies.
+// Buffers bytes and hands out whole replies, parsed by the protocol
+// library's parse_value (proxy/resp_value.hpp).
 class RespReplyReader {
 public:
     // Replies to the few commands we send are small (INFO replication with
@@ -54,23 +56,19 @@ public:
     // not the Redis we expect, so the reader stops before buffering it.
     static constexpr std::size_t max_buffered = 1 << 20;
 
-    RespReplyReader();
-    ~RespReplyReader();
-    RespReplyReader(const RespReplyReader&) = delete;
-    RespReplyReader& operator=(const RespReplyReader&) = delete;
-
-    // False (and error() set, for good) on a protocol error or the cap.
+    // False (and error() set, for good) past the cap.
     bool feed(std::string_view bytes);
-    // A whole reply, or nullopt: need more bytes (or error(), check it).
+    // A whole reply, or nullopt: need more bytes (or error(), check it: a
+    // protocol error, for good).
     std::optional<RedisValue> next();
     const std::string& error() const { return error_; }
 
 private:
-    void* reader_; // redisReader, kept out of this header
+    std::string buffer_;
     std::string error_;
 };
 
-std::string encode_command(std::initializer_list<std::string_view> args);
+using proxy::encode_command;
 
 // ROLE says what a completed step wants: "master" (master == nullopt) or
 // "slave" of exactly `master`. Otherwise what it says, for the error text.

@@ -1,11 +1,12 @@
 #include "bench/endpoint.hpp"
-#include "bench/resp.hpp"
+#include "proxy/resp_value.hpp"
 #include "bench/workload.hpp"
 
 #include <doctest/doctest.h>
 #include <set>
 
 using namespace redvip::bench;
+using namespace redvip::proxy;
 
 namespace {
 
@@ -14,10 +15,10 @@ namespace {
 std::vector<std::vector<std::string>> commands_of(std::string_view bytes) {
     std::vector<std::vector<std::string>> out;
     while (!bytes.empty()) {
-        const ParseResult r = parse_reply(bytes);
-        REQUIRE(r.status == ParseStatus::done);
+        const ValueResult r = parse_value(bytes);
+        REQUIRE(r.status == Status::done);
         std::vector<std::string> args;
-        for (const Reply& e : r.reply.elements)
+        for (const Value& e : r.value.elements)
             args.emplace_back(e.text);
         out.push_back(args);
         bytes.remove_prefix(r.used);

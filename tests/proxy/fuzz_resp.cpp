@@ -6,6 +6,9 @@
 // or not the caller discards; sizes, offsets and droppable() inside the input,
 // sticky errors, a request's head stable and equal to its frame's (resp_driver.hpp);
 // work linear in the input; and request_args agreeing with the frame's argc and name.
+// The same bytes also into the client side: parse_value and INFO replication.
+#include "proxy/info.hpp"
+#include "proxy/resp_value.hpp"
 #include "resp_driver.hpp"
 
 #include <cstdint>
@@ -96,5 +99,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_same(replies, streamed_replies, "replies streamed byte by byte");
     require(streamed_replies.scanned <= stream.size() + streamed_replies.feeds,
             "streamed replies scanned too much");
+
+    // The client side: a value uses bytes inside the input, the same bytes
+    // alone give the same value, one byte fewer is "need more" (never an
+    // error); an error's offset is inside the input. INFO text never throws.
+    const ValueResult value = parse_value(stream);
+    if (value.status == Status::done) {
+        require(value.used > 0 && value.used <= stream.size(), "value size");
+        const ValueResult alone = parse_value(stream.substr(0, value.used));
+        require(alone.status == Status::done && alone.used == value.used, "value alone");
+        require(parse_value(stream.substr(0, value.used - 1)).status == Status::need_more,
+                "a value cut short");
+    } else if (value.status == Status::error) {
+        require(value.offset <= stream.size(), "value error offset");
+    }
+    (void)parse_info_replication(stream);
     return 0;
 }

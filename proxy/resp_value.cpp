@@ -1,27 +1,29 @@
-#include "bench/resp.hpp"
+// RESP2 values and commands (resp_value.hpp).
+#include "proxy/resp_value.hpp"
 
+#include <algorithm>
 #include <charconv>
 
-namespace redvip::bench {
+namespace redvip::proxy {
 
 namespace {
 
-ParseResult need_more() {
+ValueResult need_more() {
     return {};
 }
 
-ParseResult fail(std::size_t offset, std::string_view reason) {
-    ParseResult r;
-    r.status = ParseStatus::error;
+ValueResult fail(std::size_t offset, std::string_view reason) {
+    ValueResult r;
+    r.status = Status::error;
     r.offset = offset;
     r.reason = reason;
     return r;
 }
 
-ParseResult done(Reply reply, std::size_t used) {
-    ParseResult r;
-    r.status = ParseStatus::done;
-    r.reply = std::move(reply);
+ValueResult done(Value reply, std::size_t used) {
+    ValueResult r;
+    r.status = Status::done;
+    r.value = std::move(reply);
     r.used = used;
     return r;
 }
@@ -36,10 +38,10 @@ struct Line {
 // The line starting at `pos` (its type byte included), up to CRLF.
 Line read_line(std::string_view in, std::size_t pos) {
     Line line;
-    const std::size_t limit = std::min(in.size(), pos + kMaxReplyLine);
+    const std::size_t limit = std::min(in.size(), pos + kMaxValueLine);
     const std::size_t cr = in.substr(0, limit).find('\r', pos);
     if (cr == std::string_view::npos) {
-        line.too_long = limit - pos >= kMaxReplyLine;
+        line.too_long = limit - pos >= kMaxValueLine;
         return line;
     }
     if (cr + 1 >= in.size()) return line; // the LF has not arrived yet
@@ -55,25 +57,25 @@ bool parse_int(std::string_view s, std::int64_t& out) {
     return ec == std::errc{} && p == s.data() + s.size();
 }
 
-ParseResult parse_at(std::string_view in, std::size_t pos, int depth);
+ValueResult parse_at(std::string_view in, std::size_t pos, int depth);
 
-ParseResult parse_array(std::string_view in, std::size_t pos, std::int64_t n, std::size_t at,
+ValueResult parse_array(std::string_view in, std::size_t pos, std::int64_t n, std::size_t at,
                         int depth) {
-    Reply reply;
-    reply.kind = ReplyKind::array;
+    Value reply;
+    reply.kind = ValueKind::array;
     reply.integer = n;
     reply.elements.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n, 1024)));
     for (std::int64_t i = 0; i < n; ++i) {
-        ParseResult element = parse_at(in, pos, depth + 1);
-        if (element.status != ParseStatus::done) return element;
+        ValueResult element = parse_at(in, pos, depth + 1);
+        if (element.status != Status::done) return element;
         pos += element.used;
-        reply.elements.push_back(std::move(element.reply));
+        reply.elements.push_back(std::move(element.value));
     }
     return done(std::move(reply), pos - at);
 }
 
-ParseResult parse_at(std::string_view in, std::size_t at, int depth) {
-    if (depth > kMaxReplyDepth) return fail(at, "reply nested too deeply");
+ValueResult parse_at(std::string_view in, std::size_t at, int depth) {
+    if (depth > kMaxValueDepth) return fail(at, "reply nested too deeply");
     if (at >= in.size()) return need_more();
     const char type = in[at];
     if (type != '+' && type != '-' && type != ':' && type != '$' && type != '*')
@@ -81,30 +83,30 @@ ParseResult parse_at(std::string_view in, std::size_t at, int depth) {
     const Line line = read_line(in, at);
     if (!line.complete) return line.too_long ? fail(at, "reply line too long") : need_more();
     if (in[line.end - 1] != '\n') return fail(line.end - 1, "line not terminated by CRLF");
-    Reply reply;
+    Value reply;
     if (type == '+' || type == '-') {
-        reply.kind = type == '+' ? ReplyKind::simple : ReplyKind::error;
+        reply.kind = type == '+' ? ValueKind::simple : ValueKind::error;
         reply.text = line.body;
         return done(std::move(reply), line.end - at);
     }
     std::int64_t n = 0;
     if (!parse_int(line.body, n)) return fail(at + 1, "invalid integer");
     if (type == ':') {
-        reply.kind = ReplyKind::integer;
+        reply.kind = ValueKind::integer;
         reply.integer = n;
         return done(std::move(reply), line.end - at);
     }
-    if (n < 0) return n == -1 ? done(Reply{}, line.end - at) : fail(at + 1, "negative length");
+    if (n < 0) return n == -1 ? done(Value{}, line.end - at) : fail(at + 1, "negative length");
     if (type == '*') {
-        if (n > kMaxArrayLength) return fail(at + 1, "array too long");
+        if (n > kMaxValueArray) return fail(at + 1, "array too long");
         return parse_array(in, line.end, n, at, depth);
     }
-    if (n > kMaxBulkLength) return fail(at + 1, "bulk string too long");
+    if (n > kMaxValueBulk) return fail(at + 1, "bulk string too long");
     const auto len = static_cast<std::size_t>(n);
     if (in.size() < line.end + len + 2) return need_more();
     if (in[line.end + len] != '\r' || in[line.end + len + 1] != '\n')
         return fail(line.end + len, "bulk string not terminated by CRLF");
-    reply.kind = ReplyKind::bulk;
+    reply.kind = ValueKind::bulk;
     reply.text = in.substr(line.end, len);
     return done(std::move(reply), line.end + len + 2 - at);
 }
@@ -126,7 +128,7 @@ template <typename Range> std::string encode_range(const Range& args) {
 
 } // namespace
 
-ParseResult parse_reply(std::string_view input) {
+ValueResult parse_value(std::string_view input) {
     return parse_at(input, 0, 0);
 }
 
@@ -147,4 +149,4 @@ std::string sanitize_sample(std::string_view bytes, std::size_t max_len) {
     return out;
 }
 
-} // namespace redvip::bench
+} // namespace redvip::proxy

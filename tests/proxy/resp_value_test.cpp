@@ -1,15 +1,16 @@
-#include "bench/resp.hpp"
+// The protocol library's client side: replies as values, commands encoded.
+#include "proxy/resp_value.hpp"
 
 #include <doctest/doctest.h>
 #include <string>
 
-using namespace redvip::bench;
+using namespace redvip::proxy;
 
 namespace {
 
 // The reply's text views into `s`: callers keep it alive.
-ParseResult parse(const std::string& s) {
-    return parse_reply(s);
+ValueResult parse(const std::string& s) {
+    return parse_value(s);
 }
 
 } // namespace
@@ -18,41 +19,41 @@ TEST_CASE("each reply type parses with the bytes it used") {
     const std::string extra = "+NEXT\r\n";
     struct Case {
         std::string bytes;
-        ReplyKind kind;
+        ValueKind kind;
         std::string text;
         std::int64_t integer;
     };
     const Case cases[] = {
-        {"+PONG\r\n", ReplyKind::simple, "PONG", 0},
-        {"-READONLY You can't write against a read only replica.\r\n", ReplyKind::error,
+        {"+PONG\r\n", ValueKind::simple, "PONG", 0},
+        {"-READONLY You can't write against a read only replica.\r\n", ValueKind::error,
          "READONLY You can't write against a read only replica.", 0},
-        {":-42\r\n", ReplyKind::integer, "", -42},
-        {"$5\r\nhe\r\no\r\n", ReplyKind::bulk, "he\r\no", 0},
-        {"$0\r\n\r\n", ReplyKind::bulk, "", 0},
-        {"$-1\r\n", ReplyKind::null, "", 0},
-        {"*-1\r\n", ReplyKind::null, "", 0},
+        {":-42\r\n", ValueKind::integer, "", -42},
+        {"$5\r\nhe\r\no\r\n", ValueKind::bulk, "he\r\no", 0},
+        {"$0\r\n\r\n", ValueKind::bulk, "", 0},
+        {"$-1\r\n", ValueKind::null, "", 0},
+        {"*-1\r\n", ValueKind::null, "", 0},
     };
     for (const Case& c : cases) {
         CAPTURE(c.bytes);
         const std::string input = c.bytes + extra; // the reply views into it
-        const ParseResult r = parse(input);
-        REQUIRE(r.status == ParseStatus::done);
+        const ValueResult r = parse(input);
+        REQUIRE(r.status == Status::done);
         CHECK(r.used == c.bytes.size());
-        CHECK(r.reply.kind == c.kind);
-        CHECK(r.reply.text == c.text);
-        CHECK(r.reply.integer == c.integer);
+        CHECK(r.value.kind == c.kind);
+        CHECK(r.value.text == c.text);
+        CHECK(r.value.integer == c.integer);
     }
 }
 
 TEST_CASE("an MGET reply: an array of bulks and nulls") {
     const std::string bytes = "*3\r\n$1\r\n0\r\n$-1\r\n$2\r\n12\r\n";
-    const ParseResult r = parse(bytes);
-    REQUIRE(r.status == ParseStatus::done);
+    const ValueResult r = parse(bytes);
+    REQUIRE(r.status == Status::done);
     CHECK(r.used == bytes.size());
-    REQUIRE(r.reply.elements.size() == 3);
-    CHECK(r.reply.elements[0].text == "0");
-    CHECK(r.reply.elements[1].kind == ReplyKind::null);
-    CHECK(r.reply.elements[2].text == "12");
+    REQUIRE(r.value.elements.size() == 3);
+    CHECK(r.value.elements[0].text == "0");
+    CHECK(r.value.elements[1].kind == ValueKind::null);
+    CHECK(r.value.elements[2].text == "12");
 }
 
 TEST_CASE("every proper prefix needs more, at every split point") {
@@ -60,9 +61,9 @@ TEST_CASE("every proper prefix needs more, at every split point") {
          {"+OK\r\n", "$5\r\nhello\r\n", "*2\r\n:1\r\n$3\r\nabc\r\n", ":123\r\n"}) {
         for (std::size_t n = 0; n < bytes.size(); ++n) {
             CAPTURE(bytes.substr(0, n));
-            CHECK(parse(bytes.substr(0, n)).status == ParseStatus::need_more);
+            CHECK(parse(bytes.substr(0, n)).status == Status::need_more);
         }
-        CHECK(parse(bytes).status == ParseStatus::done);
+        CHECK(parse(bytes).status == Status::done);
     }
 }
 
@@ -84,16 +85,16 @@ TEST_CASE("malformed replies are errors with their offset") {
     };
     for (const Case& c : cases) {
         CAPTURE(c.bytes);
-        const ParseResult r = parse(c.bytes);
-        CHECK(r.status == ParseStatus::error);
+        const ValueResult r = parse(c.bytes);
+        CHECK(r.status == Status::error);
         CHECK(r.offset == c.offset);
         CHECK_FALSE(r.reason.empty());
     }
 }
 
 TEST_CASE("a line without CRLF within the cap is an error, not an endless wait") {
-    CHECK(parse("+" + std::string(kMaxReplyLine + 1, 'a')).status == ParseStatus::error);
-    CHECK(parse("+" + std::string(100, 'a')).status == ParseStatus::need_more);
+    CHECK(parse("+" + std::string(kMaxValueLine + 1, 'a')).status == Status::error);
+    CHECK(parse("+" + std::string(100, 'a')).status == Status::need_more);
 }
 
 TEST_CASE("commands encode as RESP arrays of bulk strings") {
