@@ -15,14 +15,14 @@ constexpr std::uint8_t nd_hop_limit = 255; // RFC 4861 section 7.1.2
 constexpr std::uint8_t icmpv6_neighbour_advertisement = 136;
 constexpr std::uint8_t na_flag_override = 0x20; // R=0x80, S=0x40, O=0x20
 constexpr std::uint8_t nd_option_target_lladdr = 2;
-constexpr std::size_t ethernet_header_size = 14;
-constexpr std::size_t ipv6_header_size = 40;
+constexpr std::size_t kEthernetHeaderSize = 14;
+constexpr std::size_t kIpv6HeaderSize = 40;
 constexpr std::size_t na_message_size = 32;   // NA (24) + option (8)
-constexpr std::size_t na_checksum_offset = 2; // within the ICMPv6 message
+constexpr std::size_t kNaChecksumOffset = 2; // within the ICMPv6 message
 
-constexpr MacAddress broadcast_mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+constexpr MacAddress kBroadcastMac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 // RFC 2464 section 7: 33:33 followed by the low 32 bits of ff02::1.
-constexpr MacAddress all_nodes_mac{0x33, 0x33, 0x00, 0x00, 0x00, 0x01};
+constexpr MacAddress kAllNodesMac{0x33, 0x33, 0x00, 0x00, 0x00, 0x01};
 
 const boost::asio::ip::address_v6 all_nodes{boost::asio::ip::address_v6::bytes_type{
     0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01}};
@@ -68,17 +68,17 @@ GarpFrame build_garp(const MacAddress& source_mac, const boost::asio::ip::addres
     GarpFrame frame{};
     const auto ip = vip.to_bytes();
     Writer w(frame);
-    w.bytes(broadcast_mac).bytes(source_mac).u16(ethertype_arp);
+    w.bytes(kBroadcastMac).bytes(source_mac).u16(ethertype_arp);
     w.u16(arp_hardware_ethernet).u16(ethertype_ipv4).u8(6).u8(4).u16(arp_op_request);
     w.bytes(source_mac).bytes(ip);    // sender: our MAC, the VIP
-    w.bytes(broadcast_mac).bytes(ip); // target: a MAC receivers ignore, the VIP again
+    w.bytes(kBroadcastMac).bytes(ip); // target: a MAC receivers ignore, the VIP again
     return frame;
 }
 
 NaFrame build_unsolicited_na(const MacAddress& source_mac, const boost::asio::ip::address_v6& vip) {
     NaFrame frame{};
     Writer w(frame);
-    w.bytes(all_nodes_mac).bytes(source_mac).u16(ethertype_ipv6);
+    w.bytes(kAllNodesMac).bytes(source_mac).u16(ethertype_ipv6);
     w.u32(0x60000000); // version 6, traffic class 0, flow label 0
     w.u16(static_cast<std::uint16_t>(na_message_size)).u8(next_header_icmpv6).u8(nd_hop_limit);
     w.bytes(vip.to_bytes()).bytes(all_nodes.to_bytes());
@@ -89,10 +89,10 @@ NaFrame build_unsolicited_na(const MacAddress& source_mac, const boost::asio::ip
     w.bytes(source_mac);
 
     const auto message =
-        std::span<std::uint8_t>(frame).subspan(ethernet_header_size + ipv6_header_size);
+        std::span<std::uint8_t>(frame).subspan(kEthernetHeaderSize + kIpv6HeaderSize);
     const std::uint16_t sum = icmpv6_checksum(vip, all_nodes, message);
-    message[na_checksum_offset] = static_cast<std::uint8_t>(sum >> 8);
-    message[na_checksum_offset + 1] = static_cast<std::uint8_t>(sum);
+    message[kNaChecksumOffset] = static_cast<std::uint8_t>(sum >> 8);
+    message[kNaChecksumOffset + 1] = static_cast<std::uint8_t>(sum);
     return frame;
 }
 

@@ -16,12 +16,12 @@ using MacAddress = std::array<std::uint8_t, 6>;
 
 // Ethernet header (14) + ARP for Ethernet/IPv4 (28). Not padded to 60: the
 // driver pads short frames, as it does for keepalived's identical frame.
-inline constexpr std::size_t garp_frame_size = 42;
+inline constexpr std::size_t kGarpFrameSize = 42;
 // Ethernet (14) + IPv6 header (40) + NA (24) + target link-layer option (8).
-inline constexpr std::size_t na_frame_size = 86;
+inline constexpr std::size_t kNaFrameSize = 86;
 
-using GarpFrame = std::array<std::uint8_t, garp_frame_size>;
-using NaFrame = std::array<std::uint8_t, na_frame_size>;
+using GarpFrame = std::array<std::uint8_t, kGarpFrameSize>;
+using NaFrame = std::array<std::uint8_t, kNaFrameSize>;
 
 // A gratuitous ARP as keepalived sends it: a broadcast ARP *request* whose
 // sender and target protocol addresses are both the VIP (RFC 5227 section 3

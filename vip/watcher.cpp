@@ -21,7 +21,7 @@ namespace {
 // A burst of events (an interface flush removes every address at once)
 // must not overflow the socket; 1 MiB holds thousands of messages. If it
 // overflows anyway, the owner re-reads the state (on_overrun).
-constexpr int receive_buffer_bytes = 1 << 20;
+constexpr int kReceiveBufferBytes = 1 << 20;
 
 } // namespace
 
@@ -41,7 +41,7 @@ Status Watcher::start() {
     if (const int rc = nl_connect(sock.get(), NETLINK_ROUTE); rc < 0)
         return Status::from_errno(EIO, std::string("watch: netlink connect: ") + nl_geterror(rc));
     nl_socket_set_nonblocking(sock.get());
-    nl_socket_set_buffer_size(sock.get(), receive_buffer_bytes, 0);
+    nl_socket_set_buffer_size(sock.get(), kReceiveBufferBytes, 0);
     const int fd = ::dup(nl_socket_get_fd(sock.get()));
     if (fd < 0) return Status::from_errno(errno, "watch: dup");
     readable_.assign(fd);

@@ -133,17 +133,17 @@ public:
 
 private:
     void read() {
-        timer_.expires_after(AdminServer::idle_timeout);
+        timer_.expires_after(AdminServer::kIdleTimeout);
         timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
             if (auto self = weak.lock(); self && !ec) self->close();
         });
         asio::async_read_until(
-            socket_, asio::dynamic_buffer(in_, AdminServer::max_request), '\n',
+            socket_, asio::dynamic_buffer(in_, AdminServer::kMaxRequest), '\n',
             [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                 self->timer_.cancel();
                 if (ec == asio::error::not_found)
                     return self->send_and_close(error_reply(
-                        fmt::format("request longer than {} bytes", AdminServer::max_request)));
+                        fmt::format("request longer than {} bytes", AdminServer::kMaxRequest)));
                 if (ec) return self->close(); // eof, closed, or idle timeout
                 std::string line = self->in_.substr(0, n - 1);
                 self->in_.erase(0, n);
@@ -249,7 +249,7 @@ void AdminServer::Impl::accept() {
         if (!ec) {
             std::erase_if(self->connections, [](const auto& c) { return c.expired(); });
             auto connection = std::make_shared<AdminConnection>(std::move(socket), self->handlers);
-            if (self->connections.size() >= max_connections) {
+            if (self->connections.size() >= kMaxConnections) {
                 connection->send_and_close(error_reply("too many admin connections"));
             } else {
                 self->connections.push_back(connection);
@@ -334,7 +334,7 @@ std::pair<bool, std::string> exchange(int fd, const std::string& line, const std
     char buffer[4096];
     while (in.find('\n') == std::string::npos) {
         // A status reply is a few KiB; the cap keeps a wrong peer from filling memory.
-        if (in.size() > 4 * AdminServer::max_request) return {false, "the reply is too long"};
+        if (in.size() > 4 * AdminServer::kMaxRequest) return {false, "the reply is too long"};
         if (!wait_for(fd, POLLIN, deadline)) return {false, no_reply};
         const auto n = ::recv(fd, buffer, sizeof buffer, 0);
         if (n == 0) return {false, "redvip closed the connection without a reply"};

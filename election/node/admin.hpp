@@ -34,11 +34,11 @@ class AdminServer {
 public:
     // A request may be at most this long: status and switchover requests are
     // tens of bytes, and a line is buffered whole before parsing.
-    static constexpr std::size_t max_request = 64 * 1024;
+    static constexpr std::size_t kMaxRequest = 64 * 1024;
     // Connections at once: one operator or a monitoring script, rarely more.
-    static constexpr std::size_t max_connections = 16;
+    static constexpr std::size_t kMaxConnections = 16;
     // A connection with no request for this long is closed.
-    static constexpr std::chrono::seconds idle_timeout{30};
+    static constexpr std::chrono::seconds kIdleTimeout{30};
 
     using Reply = std::function<void(nlohmann::json reply)>;
     // Called on the server's executor; calls `reply` once (later calls are

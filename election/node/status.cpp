@@ -106,7 +106,7 @@ json election_status(const ElectionStatus& s, const StatusClock& clock) {
                                {"to", status_state_name(t.to)},
                                {"reason", to_string(t.reason)}});
     json discards = json::object();
-    for (std::size_t i = 0; i < discard_reason_count; ++i) {
+    for (std::size_t i = 0; i < kDiscardReasonCount; ++i) {
         const auto reason = static_cast<DiscardReason>(i);
         discards[std::string(mib_name(reason))] = s.discards[reason];
     }
@@ -340,7 +340,7 @@ void election_metrics(const ElectionStatus& s, const MetricsWriter& out) {
     out.sample("redvip_vrrp_priority", "kind=\"effective\"", s.effective_priority);
     out.family("redvip_vrrp_discards_total", "counter",
                "VRRP packets discarded, by RFC 6527 reason");
-    for (std::size_t i = 0; i < discard_reason_count; ++i) {
+    for (std::size_t i = 0; i < kDiscardReasonCount; ++i) {
         const auto reason = static_cast<DiscardReason>(i);
         out.sample("redvip_vrrp_discards_total", fmt::format("reason=\"{}\"", mib_name(reason)),
                    s.discards[reason]);

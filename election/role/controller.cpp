@@ -177,7 +177,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
                                           std::nullopt,
                                           Outcome::running,
                                           {}});
-    if (transitions_.size() > history_size) transitions_.pop_front();
+    if (transitions_.size() > kHistorySize) transitions_.pop_front();
     if (goal == Goal::master) {
         if (auto refusal = promotion_refusal()) {
             plan_.clear();

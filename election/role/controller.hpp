@@ -240,7 +240,7 @@ struct ControllerConfig {
 
 class Controller {
 public:
-    static constexpr std::size_t history_size = 16;
+    static constexpr std::size_t kHistorySize = 16;
 
     explicit Controller(ControllerConfig config);
 
@@ -391,7 +391,7 @@ private:
     bool vip_held_ = false;                    // main removes stale VIPs at start
     std::uint64_t next_id_ = 0;
     std::uint64_t next_seq_ = 0;
-    std::deque<RoleTransition> transitions_; // the last history_size, oldest first
+    std::deque<RoleTransition> transitions_; // the last kHistorySize, oldest first
 };
 
 } // namespace redvip::election

@@ -44,8 +44,8 @@ RedisValue to_value(const proxy::Value& r) {
 
 bool RespReplyReader::feed(std::string_view bytes) {
     if (!error_.empty()) return false;
-    if (buffer_.size() + bytes.size() > max_buffered) {
-        error_ = fmt::format("reply longer than {} bytes", max_buffered);
+    if (buffer_.size() + bytes.size() > kMaxBuffered) {
+        error_ = fmt::format("reply longer than {} bytes", kMaxBuffered);
         return false;
     }
     buffer_.append(bytes);

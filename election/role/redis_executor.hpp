@@ -54,7 +54,7 @@ public:
     // Replies to the few commands we send are small (INFO replication with
     // many replicas stays under a few KiB); a peer sending more than this is
     // not the Redis we expect, so the reader stops before buffering it.
-    static constexpr std::size_t max_buffered = 1 << 20;
+    static constexpr std::size_t kMaxBuffered = 1 << 20;
 
     // False (and error() set, for good) past the cap.
     bool feed(std::string_view bytes);

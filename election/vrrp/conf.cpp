@@ -36,7 +36,7 @@ std::string check_interval(Version version, std::chrono::milliseconds interval) 
         return {};
     }
     if (interval % centiseconds{1} != std::chrono::milliseconds::zero() ||
-        interval < centiseconds{1} || interval > max_max_adver_int)
+        interval < centiseconds{1} || interval > kMaxMaxAdverInt)
         return "vrrp.advert_interval must be 10..40950 ms in steps of 10 ms for VRRPv3";
     return {};
 }
@@ -58,7 +58,7 @@ make_instance_config(const conf::VrrpConfig& vrrp, const std::vector<conf::Prefi
     c.advertisement_interval = std::chrono::duration_cast<centiseconds>(vrrp.advert_interval);
     c.preempt = vrrp.preempt;
     c.preempt_delay = vrrp.preempt_delay;
-    if (vrrp.auth_pass.size() > auth_data_size) return "vrrp.auth_pass is longer than 8 bytes";
+    if (vrrp.auth_pass.size() > kAuthDataSize) return "vrrp.auth_pass is longer than 8 bytes";
     if (!vrrp.auth_pass.empty()) {
         if (c.version != Version::v2) return "vrrp.auth_pass needs VRRPv2";
         c.auth_type = AuthType::simple_text;

@@ -18,7 +18,7 @@ conf::IpAddress to_boost(const IpAddr& address);
 // The instance for `vrrp` advertising `vips` from `primary_address` (the
 // interface's address, or vrrp.unicast_src). An error sentence when they
 // cannot make one virtual router: mixed families, v2 over IPv6, more than
-// max_addresses VIPs, or an interval the version cannot carry.
+// kMaxAddresses VIPs, or an interval the version cannot carry.
 std::variant<InstanceConfig, std::string>
 make_instance_config(const conf::VrrpConfig& vrrp, const std::vector<conf::Prefix>& vips,
                      const IpAddr& primary_address);

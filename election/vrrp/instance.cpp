@@ -37,7 +37,7 @@ std::optional<Discard> check_v2_auth_and_interval(const Advertisement& advert,
         !equal_constant_time(advert.auth_data, config.auth_data))
         return reject(DiscardReason::auth_failure,
                       message_size(Version::v2, Family::ipv4, advert.addresses.size()) -
-                          auth_data_size,
+                          kAuthDataSize,
                       "wrong password");
     // RFC 3768 §7.1: "MUST verify that the Adver Interval in the packet is the
     // same as the locally configured for this virtual router".

@@ -8,7 +8,7 @@ namespace redvip::election {
 namespace {
 
 constexpr std::uint8_t type_advertisement = 1; // RFC 5798 §5.2.2: the only type
-constexpr std::size_t offset_checksum = 6;
+constexpr std::size_t kOffsetChecksum = 6;
 
 // RFC 1071's one's-complement sum over big-endian 16-bit words. Every piece
 // we feed is of even length except possibly the last, padded with a zero.
@@ -46,7 +46,7 @@ OnesComplementSum sum_of(Version version, Family family, const IpAddr& source,
         const auto length = static_cast<std::uint32_t>(message.size());
         if (family == Family::ipv6) sum.add16(static_cast<std::uint16_t>(length >> 16));
         sum.add16(static_cast<std::uint16_t>(length & 0xffff));
-        sum.add16(ip_protocol_vrrp);
+        sum.add16(kIpProtocolVrrp);
     }
     sum.add(message);
     return sum;
@@ -69,15 +69,15 @@ Advertisement parse_fields(Version version, Family family, std::span<const std::
     advert.priority = m[2];
     advert.advert_interval = wire_interval(version, m);
     const std::size_t width = family == Family::ipv4 ? 4 : 16;
-    std::size_t at = header_size;
+    std::size_t at = kHeaderSize;
     for (std::size_t i = 0; i < m[3]; ++i, at += width) {
         IpAddr address{family, {}};
         std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(at), width, address.bytes.begin());
-        (void)advert.addresses.push_back(address); // m[3] <= max_addresses, checked before
+        (void)advert.addresses.push_back(address); // m[3] <= kMaxAddresses, checked before
     }
     if (version == Version::v2) {
         advert.auth_type = static_cast<AuthType>(m[4]); // <= 2, checked before
-        std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(at), auth_data_size,
+        std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(at), kAuthDataSize,
                     advert.auth_data.begin());
     }
     return advert;
@@ -87,9 +87,9 @@ Advertisement parse_fields(Version version, Family family, std::span<const std::
 // good (the version decides the layout and the checksum's coverage).
 std::variant<Version, Discard> check_framing(const Datagram& d, DecodeOptions options) {
     const auto m = d.payload;
-    if (m.size() < header_size)
+    if (m.size() < kHeaderSize)
         return discard(DiscardReason::packet_length, m.size(), "shorter than the VRRP header");
-    if (options.check_ttl && d.ttl != required_ttl)
+    if (options.check_ttl && d.ttl != kRequiredTtl)
         return discard(DiscardReason::ip_ttl, 0, "TTL or hop limit is not 255");
     const int number = m[0] >> 4;
     if (number != 2 && number != 3)
@@ -102,7 +102,7 @@ std::variant<Version, Discard> check_framing(const Datagram& d, DecodeOptions op
         return discard(DiscardReason::packet_length, std::min(m.size(), expected),
                        "length does not match the address count");
     if (sum_of(version, d.family, d.source, d.destination, m).folded() != 0xffff)
-        return discard(DiscardReason::checksum, offset_checksum, "bad checksum");
+        return discard(DiscardReason::checksum, kOffsetChecksum, "bad checksum");
     return version;
 }
 
@@ -158,8 +158,8 @@ DecodeResult decode(const Datagram& d, DecodeOptions options) {
     if (wire_interval(version, m) == centiseconds::zero())
         return discard(DiscardReason::adv_interval, version == Version::v2 ? 5 : 4,
                        "advertisement interval is zero");
-    if (m[3] > max_addresses)
-        return discard(DiscardReason::address_list, 3, "more addresses than max_addresses");
+    if (m[3] > kMaxAddresses)
+        return discard(DiscardReason::address_list, 3, "more addresses than kMaxAddresses");
     return parse_fields(version, d.family, m);
 }
 
@@ -175,7 +175,7 @@ EncodeError check_encodable(const Advertisement& a, const IpAddr& source,
     if (a.version == Version::v3) {
         if (a.auth_type != AuthType::none || a.auth_data != AuthData{})
             return EncodeError::auth_needs_v2;
-        if (a.advert_interval < MaxAdverInt{1} || a.advert_interval > max_max_adver_int)
+        if (a.advert_interval < MaxAdverInt{1} || a.advert_interval > kMaxMaxAdverInt)
             return EncodeError::interval_range;
         return EncodeError::none;
     }
@@ -200,7 +200,7 @@ void write_fields(const Advertisement& a, std::span<std::uint8_t> m) {
         m[5] = static_cast<std::uint8_t>(cs & 0xff);
     }
     m[6] = m[7] = 0;
-    auto out = m.begin() + header_size;
+    auto out = m.begin() + kHeaderSize;
     for (const auto& address : a.addresses)
         out = std::copy_n(address.bytes.begin(), address.size(), out);
     if (a.version == Version::v2) std::copy(a.auth_data.begin(), a.auth_data.end(), out);
@@ -218,8 +218,8 @@ EncodeResult encode(const Advertisement& advert, const IpAddr& source, const IpA
     write_fields(advert, m);
     const auto sum = sum_of(advert.version, source.family, source, destination, m);
     const auto checksum = static_cast<std::uint16_t>(~sum.folded());
-    m[offset_checksum] = static_cast<std::uint8_t>(checksum >> 8);
-    m[offset_checksum + 1] = static_cast<std::uint8_t>(checksum & 0xff);
+    m[kOffsetChecksum] = static_cast<std::uint8_t>(checksum >> 8);
+    m[kOffsetChecksum + 1] = static_cast<std::uint8_t>(checksum & 0xff);
     return {size, EncodeError::none};
 }
 
@@ -266,7 +266,7 @@ std::uint64_t DiscardCounters::operator[](DiscardReason reason) const {
 
 std::uint64_t DiscardCounters::total() const {
     std::uint64_t sum = 0;
-    for (std::size_t i = 0; i < discard_reason_count; ++i)
+    for (std::size_t i = 0; i < kDiscardReasonCount; ++i)
         sum += (*this)[static_cast<DiscardReason>(i)];
     return sum;
 }

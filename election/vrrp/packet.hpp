@@ -47,8 +47,8 @@ struct IpAddr {
 std::string to_string(const IpAddr& address); // "10.0.0.1", "fe80::1"
 
 // RFC 5798 §5.1.1.2 / §5.1.2.2: where adverts go unless unicast peers are set.
-constexpr IpAddr multicast_group_v4 = IpAddr::v4(224, 0, 0, 18);
-constexpr IpAddr multicast_group_v6 =
+constexpr IpAddr kMulticastGroupV4 = IpAddr::v4(224, 0, 0, 18);
+constexpr IpAddr kMulticastGroupV6 =
     IpAddr::v6({0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12});
 
 enum class Version : std::uint8_t { v2 = 2, v3 = 3 };
@@ -62,22 +62,22 @@ using centiseconds = std::chrono::duration<std::int64_t, std::centi>; // the com
 using MaxAdverInt = std::chrono::duration<std::uint16_t, std::centi>; // v3 wire field, 12 bits
 using AdverInt = std::chrono::duration<std::uint8_t>;                 // v2 wire field, seconds
 
-constexpr std::uint8_t ip_protocol_vrrp = 112;
-constexpr std::uint8_t required_ttl = 255;       // RFC 5798 §5.1.1.3, §5.1.2.3
-constexpr std::size_t header_size = 8;           // version/type .. checksum
-constexpr std::size_t auth_data_size = 8;        // v2 only, after the addresses
-constexpr MaxAdverInt max_max_adver_int{0x0fff}; // RFC 5798 §5.2.7: 12 bits
-constexpr std::uint8_t priority_owner = 255;     // RFC 5798 §5.2.4: the address owner
-constexpr std::uint8_t priority_stop = 0;        // RFC 5798 §5.2.4: the master is leaving
+constexpr std::uint8_t kIpProtocolVrrp = 112;
+constexpr std::uint8_t kRequiredTtl = 255;       // RFC 5798 §5.1.1.3, §5.1.2.3
+constexpr std::size_t kHeaderSize = 8;           // version/type .. checksum
+constexpr std::size_t kAuthDataSize = 8;        // v2 only, after the addresses
+constexpr MaxAdverInt kMaxMaxAdverInt{0x0fff}; // RFC 5798 §5.2.7: 12 bits
+constexpr std::uint8_t kPriorityOwner = 255;     // RFC 5798 §5.2.4: the address owner
+constexpr std::uint8_t kPriorityStop = 0;        // RFC 5798 §5.2.4: the master is leaving
 
 // How many addresses one advert may list. The wire allows 255, but a redvip
 // instance carries a handful of VIPs and an IPv6 advert of 1500 bytes holds
 // at most 90; an advert listing more than this can never match our list, so
 // the codec refuses it (address list error) before storing anything.
-constexpr std::size_t max_addresses = 64;
-constexpr std::size_t max_packet_size = header_size + max_addresses * 16;
+constexpr std::size_t kMaxAddresses = 64;
+constexpr std::size_t kMaxPacketSize = kHeaderSize + kMaxAddresses * 16;
 
-using AddressList = BoundedVector<IpAddr, max_addresses>;
+using AddressList = BoundedVector<IpAddr, kMaxAddresses>;
 
 // A decoded advertisement. Encoding it again gives back the same bytes, except
 // that v3's reserved nibble is always sent as zero (RFC 5798 §5.2.6).
@@ -124,7 +124,7 @@ enum class DiscardReason : std::uint8_t {
     vrid,               // vrrpv3RouterVrIdErrors
     address_list,       // vrrpv3StatisticsAddressListErrors
 };
-constexpr std::size_t discard_reason_count = 11;
+constexpr std::size_t kDiscardReasonCount = 11;
 
 std::string_view mib_name(DiscardReason reason); // "vrrpv3RouterChecksumErrors"
 
@@ -169,7 +169,7 @@ EncodeResult encode(const Advertisement& advert, const IpAddr& source, const IpA
 // The VRRP message's length on the wire for this version, family and count.
 constexpr std::size_t message_size(Version version, Family family, std::size_t count) {
     const std::size_t width = family == Family::ipv4 ? 4 : 16;
-    return header_size + count * width + (version == Version::v2 ? auth_data_size : 0);
+    return kHeaderSize + count * width + (version == Version::v2 ? kAuthDataSize : 0);
 }
 
 // One counter per discard reason, always compiled in (docs/style.md, practice 5).

@@ -101,7 +101,7 @@ void Election::on_datagram(const Datagram& d) {
         std::find(settings_.unicast_peers.begin(), settings_.unicast_peers.end(), d.source) ==
             settings_.unicast_peers.end()) {
         ++counters_.unknown_peer;
-        if (auto held = limiter_.admit(key_unknown_peer, std::chrono::steady_clock::now()))
+        if (auto held = limiter_.admit(kKeyUnknownPeer, std::chrono::steady_clock::now()))
             log_->warn("discarded VRRP packet from {}: not a unicast peer ({} more not logged)",
                        to_string(d.source), *held);
         return;
@@ -195,7 +195,7 @@ void Election::send_advert(std::uint8_t priority) {
     counters_.adverts_sent += result.sent;
     counters_.send_errors += result.failed;
     if (result.failed == 0) return;
-    if (auto held = limiter_.admit(key_send_error, std::chrono::steady_clock::now()))
+    if (auto held = limiter_.admit(kKeySendError, std::chrono::steady_clock::now()))
         log_->error("sending a VRRP advert (priority {}) failed for {} of {} destinations: {} "
                     "({} more not logged)",
                     priority, result.failed, result.failed + result.sent,

@@ -87,7 +87,7 @@ class Election : public std::enable_shared_from_this<Election> {
 public:
     // A discard reason, an unknown unicast peer or a send error logs at most
     // one line per this period (with the number held back).
-    static constexpr std::chrono::seconds log_period{10};
+    static constexpr std::chrono::seconds kLogPeriod{10};
 
     static std::shared_ptr<Election> create(boost::asio::any_io_executor executor,
                                             ElectionSettings settings,
@@ -119,9 +119,9 @@ public:
 
 private:
     // Log keys: one per DiscardReason, then these.
-    static constexpr std::size_t key_unknown_peer = discard_reason_count;
-    static constexpr std::size_t key_send_error = discard_reason_count + 1;
-    using Limiter = LogLimiter<discard_reason_count + 2>;
+    static constexpr std::size_t kKeyUnknownPeer = kDiscardReasonCount;
+    static constexpr std::size_t kKeySendError = kDiscardReasonCount + 1;
+    using Limiter = LogLimiter<kDiscardReasonCount + 2>;
 
     void on_datagram(const Datagram& datagram);
     void discard(const Discard& discard, const IpAddr& source);
@@ -143,7 +143,7 @@ private:
     std::optional<TimePoint> armed_for_;
     DiscardCounters discards_;
     ElectionCounters counters_;
-    Limiter limiter_{log_period};
+    Limiter limiter_{kLogPeriod};
     bool started_ = false;
     bool stopped_ = false;
     bool executing_ = false; // inside a listener callback: new events are posted

@@ -19,13 +19,13 @@ namespace {
 
 // RFC 5798 §5.1.1.1 / RFC 2474: adverts are network control traffic, as
 // keepalived marks them (tos 0xc0), so a congested queue drops them last.
-constexpr int tos_network_control = 0xc0;
+constexpr int kTosNetworkControl = 0xc0;
 // A readable socket is drained up to this many datagrams per wake-up, so a
 // flood on the segment cannot keep the timer's handler from running.
-constexpr int max_datagrams_per_wakeup = 64;
+constexpr int kMaxDatagramsPerWakeup = 64;
 // The largest IPv4 header (60) plus the largest advert we accept, with room
 // to spare so that an oversized datagram still shows its real length.
-constexpr std::size_t receive_buffer_size = 2048;
+constexpr std::size_t kReceiveBufferSize = 2048;
 
 std::string errno_sentence(std::string_view what, int error) {
     return fmt::format("{}: {}", what, std::strerror(error));
@@ -103,8 +103,8 @@ VrrpSocket::VrrpSocket(boost::asio::any_io_executor executor, SocketConfig confi
     , ifindex_(ifindex)
     , socket_(std::move(executor)) {
     if (config_.unicast_peers.empty())
-        destinations_.push_back(config_.source.family == Family::ipv4 ? multicast_group_v4
-                                                                      : multicast_group_v6);
+        destinations_.push_back(config_.source.family == Family::ipv4 ? kMulticastGroupV4
+                                                                      : kMulticastGroupV6);
     else
         destinations_ = config_.unicast_peers;
 }
@@ -124,7 +124,7 @@ VrrpSocket::open(boost::asio::any_io_executor executor, SocketConfig config) {
 std::string VrrpSocket::configure() {
     const bool v4 = config_.source.family == Family::ipv4;
     boost::system::error_code ec;
-    socket_.open(boost::asio::generic::raw_protocol(v4 ? AF_INET : AF_INET6, ip_protocol_vrrp), ec);
+    socket_.open(boost::asio::generic::raw_protocol(v4 ? AF_INET : AF_INET6, kIpProtocolVrrp), ec);
     if (ec) return "raw socket for IP protocol 112: " + ec.message();
     socket_.non_blocking(true, ec);
     if (ec) return "raw socket: non-blocking: " + ec.message();
@@ -138,9 +138,9 @@ std::string VrrpSocket::configure() {
 
 std::string VrrpSocket::configure_v4() {
     const int fd = socket_.native_handle();
-    const int ttl = required_ttl, off = 0, on = 1;
+    const int ttl = kRequiredTtl, off = 0, on = 1;
     ip_mreqn group{};
-    group.imr_multiaddr = to_in_addr(multicast_group_v4);
+    group.imr_multiaddr = to_in_addr(kMulticastGroupV4);
     group.imr_ifindex = static_cast<int>(ifindex_);
     // RFC 5798 §5.1.1.3: "The TTL MUST be set to 255"; multicast and unicast.
     for (auto error : {set_option(fd, IPPROTO_IP, IP_MULTICAST_TTL, ttl, "IP_MULTICAST_TTL"),
@@ -151,7 +151,7 @@ std::string VrrpSocket::configure_v4() {
                        // only the groups joined here, not every group of the host
                        set_option(fd, IPPROTO_IP, IP_MULTICAST_ALL, off, "IP_MULTICAST_ALL"),
                        set_option(fd, IPPROTO_IP, IP_RECVTTL, on, "IP_RECVTTL"),
-                       set_option(fd, IPPROTO_IP, IP_TOS, tos_network_control, "IP_TOS")})
+                       set_option(fd, IPPROTO_IP, IP_TOS, kTosNetworkControl, "IP_TOS")})
         if (!error.empty()) return error;
     if (config_.unicast_peers.empty())
         return set_option(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, group, "IP_ADD_MEMBERSHIP 224.0.0.18");
@@ -160,7 +160,7 @@ std::string VrrpSocket::configure_v4() {
 
 std::string VrrpSocket::configure_v6() {
     const int fd = socket_.native_handle();
-    const int hops = required_ttl, off = 0, on = 1;
+    const int hops = kRequiredTtl, off = 0, on = 1;
     const int ifindex = static_cast<int>(ifindex_);
     for (auto error :
          {set_option(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, hops, "IPV6_MULTICAST_HOPS"),
@@ -171,11 +171,11 @@ std::string VrrpSocket::configure_v6() {
           set_option(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, on, "IPV6_RECVHOPLIMIT"),
           // the destination is part of the checksum's pseudo-header
           set_option(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, on, "IPV6_RECVPKTINFO"),
-          set_option(fd, IPPROTO_IPV6, IPV6_TCLASS, tos_network_control, "IPV6_TCLASS")})
+          set_option(fd, IPPROTO_IPV6, IPV6_TCLASS, kTosNetworkControl, "IPV6_TCLASS")})
         if (!error.empty()) return error;
     if (!config_.unicast_peers.empty()) return {};
     ipv6_mreq group{};
-    group.ipv6mr_multiaddr = to_in6_addr(multicast_group_v6);
+    group.ipv6mr_multiaddr = to_in6_addr(kMulticastGroupV6);
     group.ipv6mr_interface = ifindex_;
     return set_option(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, group, "IPV6_JOIN_GROUP ff02::12");
 }
@@ -198,8 +198,8 @@ void VrrpSocket::wait_readable() {
 
 void VrrpSocket::drain() {
     const bool v4 = config_.source.family == Family::ipv4;
-    for (int i = 0; i < max_datagrams_per_wakeup && !closed_; ++i) {
-        std::array<std::uint8_t, receive_buffer_size> buffer;
+    for (int i = 0; i < kMaxDatagramsPerWakeup && !closed_; ++i) {
+        std::array<std::uint8_t, kReceiveBufferSize> buffer;
         alignas(cmsghdr) std::array<char, 256> control;
         sockaddr_storage from{};
         iovec iov{buffer.data(), buffer.size()};
@@ -228,7 +228,7 @@ void VrrpSocket::drain() {
 
 SendResult VrrpSocket::send(const Advertisement& advert) {
     SendResult result;
-    std::array<std::uint8_t, max_packet_size + auth_data_size> message;
+    std::array<std::uint8_t, kMaxPacketSize + kAuthDataSize> message;
     for (const auto& destination : destinations_) {
         const auto encoded = encode(advert, config_.source, destination, message);
         const int error =

@@ -18,7 +18,7 @@ enum Column : std::size_t {
     on_priority,
     on_shutdown
 };
-constexpr std::size_t column_count = 7;
+constexpr std::size_t kColumnCount = 7;
 
 } // namespace
 
@@ -65,7 +65,7 @@ std::string_view to_string(Reason reason) {
 VirtualRouter::Handler VirtualRouter::handler_for(State state, const Input& input) {
     using V = VirtualRouter;
     // clang-format off
-    static constexpr Handler table[4][column_count] = {
+    static constexpr Handler table[4][kColumnCount] = {
         //               Startup      AdvertReceived     Timeout             Health: fault     Health: ok        PriorityChanged      Shutdown
         /* Initialize */ {&V::start,  &V::ignore,        &V::ignore,         &V::note_health,  &V::note_health,  &V::change_priority, &V::ignore},
         /* Backup     */ {&V::ignore, &V::backup_advert, &V::backup_timeout, &V::backup_fault, &V::note_health,  &V::change_priority, &V::stop},
@@ -139,7 +139,7 @@ void VirtualRouter::start(Step& step, const Input&) {
 
 void VirtualRouter::begin(Step& step, Reason reason) {
     preempt_time_.reset();
-    if (priority_ == priority_owner) {
+    if (priority_ == kPriorityOwner) {
         // "If the Priority = 255 ... Send an ADVERTISEMENT ... Set the
         // Adver_Timer to Advertisement_Interval ... transition to the Master state"
         send_advert(step, priority_);
@@ -158,7 +158,7 @@ void VirtualRouter::begin(Step& step, Reason reason) {
 
 void VirtualRouter::backup_advert(Step& step, const Input& input) {
     const auto& advert = std::get<AdvertReceived>(input);
-    if (advert.priority == priority_stop) {
+    if (advert.priority == kPriorityStop) {
         // "If the Priority in the ADVERTISEMENT is zero, then: Set the
         // Master_Down_Timer to Skew_Time"
         deadline_ = step.now + skew_time();
@@ -258,7 +258,7 @@ void VirtualRouter::master_timeout(Step& step, const Input&) {
 // backup takes over after Skew_Time instead of Master_Down_Interval.
 void VirtualRouter::master_fault(Step& step, const Input&) {
     fault_ = true;
-    send_advert(step, priority_stop);
+    send_advert(step, kPriorityStop);
     deadline_.reset();
     transition(step, State::fault, Reason::fault);
 }
@@ -276,7 +276,7 @@ void VirtualRouter::master_priority(Step& step, const Input& input) {
 void VirtualRouter::master_shutdown(Step& step, const Input&) {
     // "If a Shutdown event is received, then: Cancel the Adver_Timer; Send an
     // ADVERTISEMENT with Priority = 0; Transition to the Initialize state"
-    send_advert(step, priority_stop);
+    send_advert(step, kPriorityStop);
     deadline_.reset();
     transition(step, State::initialize, Reason::shutdown);
 }
@@ -287,7 +287,7 @@ void VirtualRouter::master_shutdown(Step& step, const Input&) {
 // controller and for the moment health comes back.
 void VirtualRouter::fault_advert(Step& step, const Input& input) {
     const auto& advert = std::get<AdvertReceived>(input);
-    note_master(step, advert, advert.priority != priority_stop, true);
+    note_master(step, advert, advert.priority != kPriorityStop, true);
 }
 
 void VirtualRouter::leave_fault(Step& step, const Input&) {

@@ -122,8 +122,8 @@ struct Transition {
     Reason reason = Reason::startup;
     friend bool operator==(const Transition&, const Transition&) = default;
 };
-constexpr std::size_t history_size = 16;
-using History = BoundedVector<Transition, history_size>;
+constexpr std::size_t kHistorySize = 16;
+using History = BoundedVector<Transition, kHistorySize>;
 
 class VirtualRouter {
 public:
@@ -143,7 +143,7 @@ public:
     centiseconds master_adver_interval() const { return master_adver_interval_; }
     Duration skew_time() const;
     Duration master_down_interval() const;
-    const History& history() const { return history_; } // the last history_size, oldest first
+    const History& history() const { return history_; } // the last kHistorySize, oldest first
     const InstanceConfig& config() const { return config_; }
 
 private:

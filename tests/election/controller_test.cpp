@@ -439,7 +439,7 @@ TEST_CASE("the history keeps the last transitions") {
         h.elect(i % 2 ? Action{BecomeMaster{}} : Action{BecomeBackup{master(b_vrrp)}});
         h.finish();
     }
-    CHECK(h.controller.transitions().size() == Controller::history_size);
+    CHECK(h.controller.transitions().size() == Controller::kHistorySize);
     CHECK(h.controller.transitions().back().seq == 20);
 }
 

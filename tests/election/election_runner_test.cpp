@@ -29,11 +29,11 @@ public:
 
     // As the socket would: the bytes of `advert` from `source`, TTL `ttl`.
     void deliver(const Advertisement& advert, const IpAddr& source, std::uint8_t ttl = 255,
-                 const IpAddr& destination = multicast_group_v4) {
+                 const IpAddr& destination = kMulticastGroupV4) {
         deliver_bytes(encode_bytes(advert, source, destination), source, ttl, destination);
     }
     void deliver_bytes(const Bytes& bytes, const IpAddr& source, std::uint8_t ttl = 255,
-                       const IpAddr& destination = multicast_group_v4) {
+                       const IpAddr& destination = kMulticastGroupV4) {
         REQUIRE(handler_);
         if (!closed) handler_(Datagram{bytes, Family::ipv4, source, destination, ttl});
     }
@@ -114,7 +114,7 @@ TEST_CASE("runner: no master heard, it becomes master and advertises every inter
 TEST_CASE("runner: a higher priority advert demotes it; bad packets are counted, not obeyed") {
     Fixture f;
     REQUIRE(f.run_until([&] { return f.election->status().state == State::master; }));
-    auto bad = encode_bytes(f.advert(200), peer, multicast_group_v4);
+    auto bad = encode_bytes(f.advert(200), peer, kMulticastGroupV4);
     bad[7] ^= 1;
     f.transport->deliver_bytes(bad, peer);                  // checksum
     f.transport->deliver(f.advert(200), peer, 64);          // TTL
@@ -140,7 +140,7 @@ TEST_CASE("runner: shutdown as master sends priority 0 once, then completes once
     int completions = 0;
     f.election->shutdown([&] { ++completions; });
     REQUIRE(f.transport->sent.size() == before + 1);
-    CHECK(f.transport->sent.back().priority == priority_stop);
+    CHECK(f.transport->sent.back().priority == kPriorityStop);
     CHECK(f.transport->closed);
     CHECK(f.recorder.events.back() == "stopped");
     f.election->shutdown([&] { ++completions; });
@@ -154,7 +154,7 @@ TEST_CASE("runner: fault as master resigns with priority 0; clearing it rejoins 
     Fixture f;
     REQUIRE(f.run_until([&] { return f.election->status().state == State::master; }));
     f.election->set_fault(true);
-    CHECK(f.transport->sent.back().priority == priority_stop);
+    CHECK(f.transport->sent.back().priority == kPriorityStop);
     CHECK(f.recorder.events.back() == "fault");
     const auto sent = f.transport->sent.size();
     f.io.run_for(std::chrono::milliseconds(50));
@@ -188,7 +188,7 @@ TEST_CASE("runner: an event from inside a listener callback waits for the curren
     f.recorder.on_master = [&] { f.election->set_fault(true); };
     REQUIRE(f.run_until([&] { return f.recorder.events.size() >= 3; }));
     CHECK(f.recorder.events == std::vector<std::string>{"backup", "master", "fault"});
-    CHECK(f.transport->sent.back().priority == priority_stop);
+    CHECK(f.transport->sent.back().priority == kPriorityStop);
 }
 
 TEST_CASE("runner: send errors are counted") {

@@ -63,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     const auto& advert = std::get<Advertisement>(result);
-    std::array<std::uint8_t, max_packet_size> out{};
+    std::array<std::uint8_t, kMaxPacketSize> out{};
     const auto encoded = encode(advert, source, destination, out);
     check(static_cast<bool>(encoded) && encoded.size == payload.size());
     const bool reserved_zero = advert.version == Version::v2 || (payload[4] & 0xf0) == 0;

@@ -63,13 +63,13 @@ TEST_CASE("a protocol error is sticky") {
     CHECK_FALSE(reader.next());
 }
 
-TEST_CASE("more than max_buffered unread bytes is refused before buffering") {
+TEST_CASE("more than kMaxBuffered unread bytes is refused before buffering") {
     RespReplyReader reader;
     // (built with append: g++ 12 warns falsely on "literal" + std::string, -Wrestrict)
     std::string head = "$";
-    head.append(std::to_string(RespReplyReader::max_buffered * 2)).append("\r\n");
+    head.append(std::to_string(RespReplyReader::kMaxBuffered * 2)).append("\r\n");
     CHECK(reader.feed(head));
-    CHECK_FALSE(reader.feed(std::string(RespReplyReader::max_buffered, 'x')));
+    CHECK_FALSE(reader.feed(std::string(RespReplyReader::kMaxBuffered, 'x')));
     CHECK(reader.error().find("longer than") != std::string::npos);
 }
 

@@ -99,11 +99,11 @@ TEST_SUITE("vrrp conf conversion") {
             error_of(make_instance_config(v, vips({"10.0.0.100"}), v4(10, 0, 0, 1))).empty());
         v.version = 2;
         v.advert_interval = std::chrono::milliseconds{1000};
-        v.auth_pass = std::string(auth_data_size + 1, 'x');
+        v.auth_pass = std::string(kAuthDataSize + 1, 'x');
         CHECK_FALSE(
             error_of(make_instance_config(v, vips({"10.0.0.100"}), v4(10, 0, 0, 1))).empty());
         std::vector<conf::Prefix> many;
-        for (std::size_t i = 0; i <= max_addresses; ++i)
+        for (std::size_t i = 0; i <= kMaxAddresses; ++i)
             many.push_back(conf::Prefix{
                 boost::asio::ip::address_v4(static_cast<std::uint32_t>(0x0a000000 + i)), 8});
         v = base();

@@ -73,7 +73,7 @@ TEST_SUITE("vrrp instance check") {
     }
 
     TEST_CASE("v2: a wrong password, at any byte") {
-        for (std::size_t i = 0; i < auth_data_size; ++i) {
+        for (std::size_t i = 0; i < kAuthDataSize; ++i) {
             auto advert = make_advert(v2_config(), 100);
             advert.auth_data[i] ^= 1;
             const auto d = check_for_instance(advert, v2_config());

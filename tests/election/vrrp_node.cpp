@@ -56,7 +56,7 @@ public:
 
 nlohmann::json discards_json(const DiscardCounters& counters) {
     nlohmann::json out = nlohmann::json::object();
-    for (std::size_t i = 0; i < discard_reason_count; ++i) {
+    for (std::size_t i = 0; i < kDiscardReasonCount; ++i) {
         const auto reason = static_cast<DiscardReason>(i);
         out[std::string(mib_name(reason))] = counters[reason];
     }

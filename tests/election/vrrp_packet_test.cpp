@@ -11,9 +11,9 @@ using namespace redvip::election::test;
 namespace {
 
 const IpAddr src4 = v4(10, 0, 0, 1);
-const IpAddr dst4 = multicast_group_v4;
+const IpAddr dst4 = kMulticastGroupV4;
 const IpAddr src6 = v6(0xfe80, 0x0001);
-const IpAddr dst6 = multicast_group_v6;
+const IpAddr dst6 = kMulticastGroupV6;
 
 Discard discard_of(const DecodeResult& result) {
     REQUIRE(std::holds_alternative<Discard>(result));
@@ -146,7 +146,7 @@ TEST_SUITE("vrrp codec: round trips") {
             const IpAddr src = family == Family::ipv4 ? src4 : src6;
             const IpAddr dst = family == Family::ipv4 ? v4(10, 0, 0, 2) : v6(0xfe80, 2);
             for (std::size_t count :
-                 {std::size_t{0}, std::size_t{1}, std::size_t{7}, max_addresses}) {
+                 {std::size_t{0}, std::size_t{1}, std::size_t{7}, kMaxAddresses}) {
                 for (const centiseconds interval : {1_cs, 100_cs, 4095_cs}) {
                     Advertisement a;
                     a.vrid = static_cast<std::uint8_t>(count + 1);
@@ -293,9 +293,9 @@ TEST_SUITE("vrrp codec: malformed input, one case each") {
               DiscardReason::adv_interval);
     }
 
-    TEST_CASE("more addresses than max_addresses is an address list error") {
-        Bytes bytes = {0x21, 0x01, 0x64, static_cast<std::uint8_t>(max_addresses + 1), 0, 1, 0, 0};
-        bytes.resize(message_size(Version::v2, Family::ipv4, max_addresses + 1), 7);
+    TEST_CASE("more addresses than kMaxAddresses is an address list error") {
+        Bytes bytes = {0x21, 0x01, 0x64, static_cast<std::uint8_t>(kMaxAddresses + 1), 0, 1, 0, 0};
+        bytes.resize(message_size(Version::v2, Family::ipv4, kMaxAddresses + 1), 7);
         const auto d = discard_of(decode_bytes(with_checksum(bytes, src4, dst4), src4, dst4));
         CHECK(d.reason == DiscardReason::address_list);
         CHECK(d.offset == 3);
@@ -315,7 +315,7 @@ TEST_SUITE("vrrp codec: encoder refusals") {
     }
 
     TEST_CASE("what the wire cannot carry") {
-        Bytes out(max_packet_size);
+        Bytes out(kMaxPacketSize);
         auto v2 = golden_v2_none_advert();
         CHECK(encode(v2, src6, dst6, out).error == EncodeError::v2_over_ipv6);
         CHECK(encode(v2, src4, dst6, out).error == EncodeError::address_family);
@@ -342,22 +342,22 @@ TEST_SUITE("vrrp codec: discard counters") {
     TEST_CASE("one named counter per reason, bumped by reason") {
         DiscardCounters counters;
         std::set<std::string_view> names;
-        for (std::size_t i = 0; i < discard_reason_count; ++i) {
+        for (std::size_t i = 0; i < kDiscardReasonCount; ++i) {
             const auto reason = static_cast<DiscardReason>(i);
             for (std::size_t n = 0; n <= i; ++n)
                 counters.bump(reason);
             names.insert(mib_name(reason));
         }
-        CHECK(names.size() == discard_reason_count);
-        for (std::size_t i = 0; i < discard_reason_count; ++i)
+        CHECK(names.size() == kDiscardReasonCount);
+        for (std::size_t i = 0; i < kDiscardReasonCount; ++i)
             CHECK(counters[static_cast<DiscardReason>(i)] == i + 1);
         CHECK(counters.checksum_errors == 4);
         CHECK(counters.address_list_errors == 11);
-        CHECK(counters.total() == discard_reason_count * (discard_reason_count + 1) / 2);
+        CHECK(counters.total() == kDiscardReasonCount * (kDiscardReasonCount + 1) / 2);
     }
 
     TEST_CASE("addresses print as text") {
         CHECK(to_string(v4(192, 168, 1, 100)) == "192.168.1.100");
-        CHECK(to_string(multicast_group_v6) == "ff02::12");
+        CHECK(to_string(kMulticastGroupV6) == "ff02::12");
     }
 }

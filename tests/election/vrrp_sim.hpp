@@ -90,7 +90,7 @@ private:
     };
 
     static IpAddr group_of(Family family) {
-        return family == Family::ipv4 ? multicast_group_v4 : multicast_group_v6;
+        return family == Family::ipv4 ? kMulticastGroupV4 : kMulticastGroupV6;
     }
 
     std::optional<TimePoint> next_event() const {

@@ -24,7 +24,7 @@ InstanceConfig node_v2(std::uint8_t priority, std::uint8_t host, const char* pas
     InstanceConfig c = node(priority, host);
     c.version = Version::v2;
     c.auth_type = AuthType::simple_text;
-    for (std::size_t i = 0; password[i] != '\0' && i < auth_data_size; ++i)
+    for (std::size_t i = 0; password[i] != '\0' && i < kAuthDataSize; ++i)
         c.auth_data[i] = static_cast<std::uint8_t>(password[i]);
     return c;
 }
@@ -207,7 +207,7 @@ TEST_SUITE("vrrp on a simulated LAN: two routers") {
         const auto other = lan.add(node(200, 2));
         lan.start(other);
         lan.run_for(10s);
-        const auto owner = lan.add(node(priority_owner, 1));
+        const auto owner = lan.add(node(kPriorityOwner, 1));
         lan.start(owner);
         lan.run_for(10ms);
         CHECK(lan.masters() == std::vector<std::size_t>{owner});

@@ -114,7 +114,7 @@ TEST_SUITE("vrrp state machine: Initialize") {
 
     TEST_CASE("the address owner (255) sends an advert and is Master at once") {
         FakeClock clock;
-        VirtualRouter r(config(priority_owner));
+        VirtualRouter r(config(kPriorityOwner));
         const auto actions = r.handle(Startup{}, clock.now);
         CHECK(sent(actions) == std::vector<int>{255});
         CHECK(count<BecomeMaster>(actions) == 1);
@@ -220,7 +220,7 @@ TEST_SUITE("vrrp state machine: Backup") {
         clock.advance(1s);
         (void)r.handle(from(higher_peer, 200), clock.now);
         clock.advance(500ms);
-        CHECK(r.handle(from(higher_peer, priority_stop), clock.now).empty());
+        CHECK(r.handle(from(higher_peer, kPriorityStop), clock.now).empty());
         CHECK(r.next_deadline() == clock.now + 600ms);
         CHECK(r.last_master() == MasterInfo{higher_peer, 0});
         clock.advance(600ms);
@@ -360,7 +360,7 @@ TEST_SUITE("vrrp state machine: Master") {
         FakeClock clock;
         VirtualRouter r = master(clock, config(100));
         clock.advance(400ms);
-        CHECK(sent(r.handle(from(higher_peer, priority_stop), clock.now)) == std::vector<int>{100});
+        CHECK(sent(r.handle(from(higher_peer, kPriorityStop), clock.now)) == std::vector<int>{100});
         CHECK(r.next_deadline() == clock.now + 1s);
     }
 
@@ -449,7 +449,7 @@ TEST_SUITE("vrrp state machine: Fault") {
 
     TEST_CASE("a fault known before Startup starts in Fault; the owner recovers to Master") {
         FakeClock clock;
-        VirtualRouter r(config(priority_owner));
+        VirtualRouter r(config(kPriorityOwner));
         CHECK(r.handle(HealthChanged{true}, clock.now).empty());
         CHECK(count<EnterFault>(r.handle(Startup{}, clock.now)) == 1);
         CHECK(r.fault());
@@ -471,7 +471,7 @@ TEST_SUITE("vrrp state machine: Fault") {
 }
 
 TEST_SUITE("vrrp state machine: history") {
-    TEST_CASE("the last history_size transitions, oldest first") {
+    TEST_CASE("the last kHistorySize transitions, oldest first") {
         FakeClock clock;
         VirtualRouter r(config(100));
         (void)r.handle(Startup{}, clock.now);
@@ -480,7 +480,7 @@ TEST_SUITE("vrrp state machine: history") {
             (void)r.handle(HealthChanged{i % 2 == 0}, clock.now);
         }
         const auto h = r.history();
-        REQUIRE(h.size() == history_size);
+        REQUIRE(h.size() == kHistorySize);
         for (std::size_t i = 1; i < h.size(); ++i)
             CHECK(h[i - 1].at < h[i].at);
         CHECK(h[h.size() - 1].at == clock.now);

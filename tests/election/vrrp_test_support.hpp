@@ -88,7 +88,7 @@ inline Bytes with_checksum(Bytes message, const IpAddr& src, const IpAddr& dst) 
 }
 
 inline Bytes encode_bytes(const Advertisement& advert, const IpAddr& src, const IpAddr& dst) {
-    Bytes out(max_packet_size);
+    Bytes out(kMaxPacketSize);
     const auto result = encode(advert, src, dst, out);
     REQUIRE(result);
     out.resize(result.size);
