@@ -28,8 +28,7 @@ Controller::Controller(ControllerConfig config) : config_(std::move(config)) {
     for (const auto& peer : config_.peers) {
         peers_.emplace_back(to_ip_addr(peer.vrrp_address), peer.redis);
         peer_facts_.push_back(PeerFacts{peer.name, peer.redis, std::nullopt, "not read yet"});
-        peer_facts_at_.emplace_back();
-        peer_last_.emplace_back();
+        peer_memory_.emplace_back();
     }
 }
 
@@ -146,7 +145,9 @@ void Controller::decide_promotion(TimePoint now, ControllerActions& out) {
     if (const auto* refuse = std::get_if<RefusePromotion>(&path))
         return give_up_master(refuse->reason, now, out);
     if (const auto* hand = std::get_if<PromoteByTakeOver>(&path))
-        plan_[next_] = plan_reason_ == PlanReason::preempting ? RoleStep{AwaitPromotion{hand->master}} : RoleStep{TakeOverFrom{hand->master}};
+        run_.plan[run_.next] = run_.reason == PlanReason::preempting
+                                   ? RoleStep{AwaitPromotion{hand->master}}
+                                   : RoleStep{TakeOverFrom{hand->master}};
 }
 
 void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::string cause,
@@ -155,20 +156,20 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
         t->outcome = Outcome::superseded;
         t->finished = now;
     }
-    if (in_flight_) in_flight_->stale = true; // completes later; its effect is noted then
-    retry_at_.reset();
+    if (run_.in_flight) run_.in_flight->stale = true; // completes later; its effect is noted then
+    run_.retry_at.reset();
     hold_vip_until_.reset();
-    attempts_ = 0;
-    handover_failures_ = 0;
-    plan_reason_ = reason;
+    run_.attempts = 0;
+    run_.handover_failures = 0;
+    run_.reason = reason;
     follower_master_since_.reset();
     // Following someone after having been master (perhaps through a Fault
     // with nobody heard): what we acknowledged as master is checked against it.
-    if (last_as_master_ && (goal == Goal::backup || goal == Goal::fault) && master)
-        divergence_peer_ = master;
+    if (divergence_.last_as_master && (goal == Goal::backup || goal == Goal::fault) && master)
+        divergence_.peer = master;
     goal_ = goal;
     goal_master_ = std::move(master);
-    next_ = 0;
+    run_.next = 0;
     transitions_.push_back(RoleTransition{++next_seq_,
                                           goal,
                                           goal_master_,
@@ -180,13 +181,13 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     if (transitions_.size() > kHistorySize) transitions_.pop_front();
     if (goal == Goal::master) {
         if (auto refusal = promotion_refusal()) {
-            plan_.clear();
+            run_.plan.clear();
             return give_up_master(*refusal, now, out);
         }
     }
     const bool holding_before = takeover_hold_ && proxy_mode_ == ProxyMode::holding;
     takeover_hold_ = false;
-    plan_ = build_plan(goal, goal_master_);
+    run_.plan = build_plan(goal, goal_master_);
     // Leaving the master role with nobody to follow yet: keep the VIP (the
     // proxy is fenced, so nothing reaches Redis) until a master is heard or
     // vip_hold passes. Connections to the VIP are then refused at once and
@@ -195,7 +196,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     vip_release_at_.reset();
     if ((goal == Goal::backup || goal == Goal::fault) && !goal_master_ && vip_held_ &&
         !vip_hold_over_) {
-        std::erase_if(plan_, [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); });
+        std::erase_if(run_.plan, [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); });
         vip_release_at_ = now + config_.vip_hold;
     }
     hold_for_takeover(holding_before);
@@ -203,9 +204,9 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     keep_vip_while_announced();
     // A master Redis about to follow another: read both afresh first, for
     // ours may hold writes the other lacks (a healed partition).
-    if (goal_master_ && facts_ && facts_->role == RedisRole::master && !plan_.empty() &&
-        std::holds_alternative<ReplicateRedis>(plan_.back()))
-        plan_.insert(plan_.end() - 1, CheckPeers{});
+    if (goal_master_ && facts_ && facts_->role == RedisRole::master && !run_.plan.empty() &&
+        std::holds_alternative<ReplicateRedis>(run_.plan.back()))
+        run_.plan.insert(run_.plan.end() - 1, CheckPeers{});
     update_eligibility(now, out);
     advance(now, out);
 }
@@ -223,20 +224,20 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
 void Controller::hold_for_takeover(bool holding_before) {
     if ((goal_ != Goal::backup && goal_ != Goal::fault) || !vip_held_ || vip_hold_over_ || proxy_relay_)
         return;
-    if (plan_.empty() || plan_.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
+    if (run_.plan.empty() || run_.plan.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
     if (!goal_master_ && (proxy_mode_ == ProxyMode::serving || holding_before)) {
-        plan_.front() = SetProxy{ProxyMode::holding, {}};
+        run_.plan.front() = SetProxy{ProxyMode::holding, {}};
         takeover_hold_ = true;
         return;
     }
     if (!goal_master_ || !holding_before) return;
-    plan_.front() = SetProxy{ProxyMode::closing, goal_master_};
-    plan_.insert(plan_.begin(), AwaitPeerMaster{*goal_master_});
-    const auto release = std::find_if(plan_.begin(), plan_.end(), [](const RoleStep& s) {
+    run_.plan.front() = SetProxy{ProxyMode::closing, goal_master_};
+    run_.plan.insert(run_.plan.begin(), AwaitPeerMaster{*goal_master_});
+    const auto release = std::find_if(run_.plan.begin(), run_.plan.end(), [](const RoleStep& s) {
         return std::holds_alternative<ReleaseVip>(s);
     });
-    if (release == plan_.end()) return;
-    plan_.insert(plan_.insert(release, HoldVip{}) + 2, SetProxy{ProxyMode::fenced, {}});
+    if (release == run_.plan.end()) return;
+    run_.plan.insert(run_.plan.insert(release, HoldVip{}) + 2, SetProxy{ProxyMode::fenced, {}});
     takeover_hold_ = true; // until CLOSING is applied
 }
 
@@ -251,16 +252,16 @@ void Controller::hold_for_takeover(bool holding_before) {
 void Controller::keep_relaying() {
     if (!proxy_relay_ || (goal_ != Goal::backup && goal_ != Goal::fault)) return;
     if (goal_master_ && goal_master_ != proxy_relay_) return; // someone else: fence at once
-    if (plan_.empty() || plan_.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
+    if (run_.plan.empty() || run_.plan.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
     const auto is_release = [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); };
-    auto release = std::find_if(plan_.begin(), plan_.end(), is_release);
-    if (release == plan_.end()) {
-        plan_.erase(plan_.begin()); // relaying (or closing) goes on
+    auto release = std::find_if(run_.plan.begin(), run_.plan.end(), is_release);
+    if (release == run_.plan.end()) {
+        run_.plan.erase(run_.plan.begin()); // relaying (or closing) goes on
         return;
     }
-    plan_.front() = SetProxy{ProxyMode::closing, proxy_relay_};
-    release = plan_.insert(release, HoldVip{}) + 1;
-    plan_.insert(release + 1, SetProxy{ProxyMode::fenced, {}});
+    run_.plan.front() = SetProxy{ProxyMode::closing, proxy_relay_};
+    release = run_.plan.insert(release, HoldVip{}) + 1;
+    run_.plan.insert(release + 1, SetProxy{ProxyMode::fenced, {}});
 }
 
 // Following a master we have just heard while still holding the VIP (a
@@ -272,14 +273,14 @@ void Controller::keep_relaying() {
 // the next one goes to the new master.
 void Controller::keep_vip_while_announced() {
     if ((goal_ != Goal::backup && goal_ != Goal::fault) || !goal_master_ || !vip_held_) return;
-    if (std::any_of(plan_.begin(), plan_.end(),
+    if (std::any_of(run_.plan.begin(), run_.plan.end(),
                     [](const RoleStep& s) { return std::holds_alternative<HoldVip>(s); }))
         return; // keep_relaying() holds it already
-    const auto release = std::find_if(plan_.begin(), plan_.end(), [](const RoleStep& s) {
+    const auto release = std::find_if(run_.plan.begin(), run_.plan.end(), [](const RoleStep& s) {
         return std::holds_alternative<ReleaseVip>(s);
     });
-    if (release == plan_.end()) return;
-    plan_.insert(release, HoldVip{});
+    if (release == run_.plan.end()) return;
+    run_.plan.insert(release, HoldVip{});
 }
 
 // A proxy step, applied at once and recorded. The proxy relays from
@@ -312,7 +313,7 @@ void Controller::decide_follow(TimePoint now, ControllerActions& out) {
         if (replicates_from(*peer.facts, config_.self_redis)) {
             out.emplace_back(Notice{peer.name + "'s Redis still replicates from ours: " +
                                     "leaving ours to its hand-over"});
-            plan_.resize(next_);
+            run_.plan.resize(run_.next);
             return;
         }
         if (!history_ahead(*facts_, *peer.facts)) return;
@@ -320,7 +321,7 @@ void Controller::decide_follow(TimePoint now, ControllerActions& out) {
                                 "offset " + std::to_string(facts_->master_repl_offset) +
                                 ", theirs " + std::to_string(peer.facts->master_repl_offset) +
                                 "); fenced until it yields"});
-        plan_.resize(next_); // the REPLICAOF is dropped; the plan ends here
+        run_.plan.resize(run_.next); // the REPLICAOF is dropped; the plan ends here
         return;
     }
 }
@@ -345,10 +346,10 @@ void Controller::yield_if_stale(const PeerFacts& peer, TimePoint now, Controller
 void Controller::advance(TimePoint now, ControllerActions& out) {
     auto* t = current();
     if (!t || t->outcome != Outcome::running) return;
-    while (next_ < plan_.size()) {
-        const RoleStep step = plan_[next_];
+    while (run_.next < run_.plan.size()) {
+        const RoleStep step = run_.plan[run_.next];
         if (is_async(step)) {
-            if (!in_flight_ && !retry_at_) launch(step, now, out);
+            if (!run_.in_flight && !run_.retry_at) launch(step, now, out);
             return;
         }
         if (std::holds_alternative<HoldVip>(step)) {
@@ -360,11 +361,11 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
             hold_vip_until_.reset();
             t->steps.back().took = now - t->steps.back().started;
             t->steps.back().status = StepStatus::done;
-            ++next_;
+            ++run_.next;
             continue;
         }
         apply_proxy(std::get<SetProxy>(step), now, out);
-        ++next_;
+        ++run_.next;
     }
     t->outcome = Outcome::done;
     t->finished = now;
@@ -374,11 +375,11 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
         preempt_suspended_ = false;
         // Our data is the reference now: what a dead peer held before is
         // no reason to refuse the role another time.
-        for (auto& last : peer_last_)
-            last.reset();
+        for (auto& memory : peer_memory_)
+            memory.last_answer.reset();
         update_eligibility(now, out);
     }
-    if (plan_reason_ == PlanReason::preempted) {
+    if (run_.reason == PlanReason::preempted) {
         // The peer is master already: follow it, relaying and closing
         // (keep_relaying) while it takes the VIP.
         const auto* to = goal_master_ ? peer_by_redis(*goal_master_) : nullptr;
@@ -392,23 +393,23 @@ void Controller::advance(TimePoint now, ControllerActions& out) {
 
 void Controller::launch(const RoleStep& step, TimePoint now, ControllerActions& out) {
     auto* t = current();
-    ++attempts_;
-    if (attempts_ == 1) {
+    ++run_.attempts;
+    if (run_.attempts == 1) {
         t->steps.push_back(StepRecord{describe(step), now, {}, 1, StepStatus::running, {}});
     } else { // a retry: the same record, which is the last one (nothing ran since)
-        t->steps.back().attempts = attempts_;
+        t->steps.back().attempts = run_.attempts;
         t->steps.back().status = StepStatus::running;
     }
-    in_flight_ = InFlight{++next_id_, t->seq, t->steps.size() - 1, step, false};
-    out.emplace_back(RunStep{in_flight_->id, step});
+    run_.in_flight = InFlight{++next_id_, t->seq, t->steps.size() - 1, step, false};
+    out.emplace_back(RunStep{run_.in_flight->id, step});
 }
 
 ControllerActions Controller::on_step_done(std::uint64_t id, const StepResult& result,
                                            TimePoint now) {
     ControllerActions out;
-    if (!in_flight_ || in_flight_->id != id) return out; // not ours: a driver bug, ignored
-    const InFlight done = *in_flight_;
-    in_flight_.reset();
+    if (!run_.in_flight || run_.in_flight->id != id) return out; // not ours: a driver bug, ignored
+    const InFlight done = *run_.in_flight;
+    run_.in_flight.reset();
     note_effect(done.step, result);
     if (auto* t = find(done.seq); t && done.record < t->steps.size()) {
         auto& record = t->steps[done.record];
@@ -419,8 +420,8 @@ ControllerActions Controller::on_step_done(std::uint64_t id, const StepResult& r
     if (done.stale) {
         advance(now, out); // the plan that superseded it may start its first async step
     } else if (result.ok) {
-        attempts_ = 0;
-        ++next_;
+        run_.attempts = 0;
+        ++run_.next;
         if (std::holds_alternative<CheckPeers>(done.step)) {
             if (goal_ == Goal::master)
                 decide_promotion(now, out);
@@ -450,8 +451,8 @@ void Controller::note_effect(const RoleStep& step, const StepResult& result) {
 // for as long as it takes (the node is fenced already, and the step is what
 // makes the local Redis safe, e.g. following the new master).
 void Controller::fail_step(const StepResult& result, TimePoint now, ControllerActions& out) {
-    const RoleStep& step = plan_[next_];
-    if (plan_reason_ == PlanReason::preempted) // rolled back: fence and follow it
+    const RoleStep& step = run_.plan[run_.next];
+    if (run_.reason == PlanReason::preempted) // rolled back: fence and follow it
         return start(Goal::backup, goal_master_, "hand-off to the preempting peer failed: " + result.error,
                      now, out);
     if (std::holds_alternative<AwaitPeerMaster>(step)) { // the held commands are refused, as without
@@ -467,32 +468,32 @@ void Controller::fail_step(const StepResult& result, TimePoint now, ControllerAc
         return start(Goal::master, std::nullopt, "switchover failed", now, out);
     }
     if (std::holds_alternative<TakeOverFrom>(step)) {
-        if (++handover_failures_ >= config_.master_attempts)
+        if (++run_.handover_failures >= config_.master_attempts)
             return give_up_master(describe(step) + " failed " +
-                                      std::to_string(handover_failures_) + " times: " + result.error,
+                                      std::to_string(run_.handover_failures) + " times: " + result.error,
                                   now, out);
-        plan_ = build_plan(Goal::master, std::nullopt);
-        next_ = 1; // CheckPeers again
-        attempts_ = 0;
-        retry_at_ = now + backoff(handover_failures_);
+        run_.plan = build_plan(Goal::master, std::nullopt);
+        run_.next = 1; // CheckPeers again
+        run_.attempts = 0;
+        run_.retry_at = now + backoff(run_.handover_failures);
         return;
     }
-    if (goal_ == Goal::master && attempts_ >= config_.master_attempts) {
-        return give_up_master(describe(step) + " failed " + std::to_string(attempts_) +
+    if (goal_ == Goal::master && run_.attempts >= config_.master_attempts) {
+        return give_up_master(describe(step) + " failed " + std::to_string(run_.attempts) +
                                   " times: " + result.error,
                               now, out);
     }
-    retry_at_ = now + backoff(attempts_);
+    run_.retry_at = now + backoff(run_.attempts);
 }
 
 void Controller::give_up_master(const std::string& reason, TimePoint now, ControllerActions& out) {
     auto* t = current();
     t->outcome = Outcome::abandoned;
     t->finished = now;
-    plan_.clear();
-    next_ = 0;
-    attempts_ = 0;
-    retry_at_.reset();
+    run_.plan.clear();
+    run_.next = 0;
+    run_.attempts = 0;
+    run_.retry_at.reset();
     apply_proxy(SetProxy{ProxyMode::fenced, {}}, now, out); // clients must not wait on us
     role_fault_until_ = now + config_.role_fault_hold;
     out.emplace_back(Notice{"not taking the master role: " + reason + "; reporting a fault"});
@@ -519,8 +520,8 @@ void Controller::update_role_fault(const std::string& reason, ControllerActions&
 
 ControllerActions Controller::on_health(bool healthy, TimePoint now) {
     ControllerActions out;
-    if (healthy && retry_at_ && *retry_at_ > now) {
-        retry_at_.reset();
+    if (healthy && run_.retry_at && *run_.retry_at > now) {
+        run_.retry_at.reset();
         advance(now, out);
     }
     return out;
@@ -552,8 +553,8 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
             update_eligibility(now, out);
         }
     }
-    if (retry_at_ && now >= *retry_at_) {
-        retry_at_.reset();
+    if (run_.retry_at && now >= *run_.retry_at) {
+        run_.retry_at.reset();
         advance(now, out);
     }
     if (hold_vip_until_ && now >= *hold_vip_until_) advance(now, out);
@@ -562,7 +563,7 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
 
 std::optional<TimePoint> Controller::next_deadline() const {
     std::optional<TimePoint> when;
-    for (const auto& t : {retry_at_, role_fault_until_, vip_release_at_, hold_vip_until_,
+    for (const auto& t : {run_.retry_at, role_fault_until_, vip_release_at_, hold_vip_until_,
                           switchover_ ? std::optional<TimePoint>{switchover_->deadline}
                                       : std::optional<TimePoint>{}})
         if (t && (!when || *t < *when)) when = t;
@@ -570,7 +571,7 @@ std::optional<TimePoint> Controller::next_deadline() const {
 }
 
 bool Controller::settled() const {
-    return !in_flight_ && (transitions_.empty() || transitions_.back().outcome != Outcome::running);
+    return !run_.in_flight && (transitions_.empty() || transitions_.back().outcome != Outcome::running);
 }
 
 RoleTransition* Controller::current() {

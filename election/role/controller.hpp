@@ -280,8 +280,8 @@ public:
     const Eligibility& eligibility() const { return eligibility_; }
     bool preempt_suspended() const { return preempt_suspended_; }
     bool witness_ok() const { return witness_ok_; }
-    std::int64_t divergent_bytes_total() const { return divergent_total_; }
-    const std::string& last_divergence() const { return last_divergence_; }
+    std::int64_t divergent_bytes_total() const { return divergence_.total; }
+    const std::string& last_divergence() const { return divergence_.last; }
     bool switchover_running() const { return switchover_.has_value(); }
     const std::deque<RoleTransition>& transitions() const { return transitions_; }
     const ControllerConfig& config() const { return config_; }
@@ -345,39 +345,50 @@ private:
     Goal goal_ = Goal::none;
     std::optional<conf::Endpoint> goal_master_;
     std::optional<MasterInfo> known_master_; // the election's, for EnterFault
-    std::vector<RoleStep> plan_;
-    std::size_t next_ = 0; // plan_'s next step to start
-    int attempts_ = 0;     // of plan_[next_] so far
-    int handover_failures_ = 0; // TakeOverFrom attempts of this master plan
-    std::optional<InFlight> in_flight_;
-    std::optional<TimePoint> retry_at_;
+    // The running plan: its steps, how far it got, and why it runs.
+    struct Run {
+        std::vector<RoleStep> plan;
+        std::size_t next = 0;       // plan's next step to start
+        int attempts = 0;           // of plan[next] so far
+        int handover_failures = 0;  // TakeOverFrom attempts of this master plan
+        std::optional<InFlight> in_flight;
+        std::optional<TimePoint> retry_at;
+        PlanReason reason = PlanReason::ordinary;
+    };
+    Run run_;
     std::optional<TimePoint> role_fault_until_; // give_up_master's hold
     std::optional<TimePoint> vip_release_at_;   // a former master's VIP, unfollowed
     std::optional<TimePoint> hold_vip_until_;   // a HoldVip step's end
     bool vip_hold_over_ = false;                // start(): release it now
     bool takeover_hold_ = false;                // HOLDING clients' commands for the peer's takeover
-    PlanReason plan_reason_ = PlanReason::ordinary;
     bool role_fault_reported_ = false;          // what the election was last told
     bool resigned_ = false; // mastership handed to a peer: fault until a master is heard
     bool witness_ok_ = true;
     std::string witness_detail_;
     std::optional<ReplicationFacts> facts_;
     std::optional<TimePoint> facts_at_;
-    std::vector<PeerFacts> peer_facts_;     // one per [[peer]], config order
-    std::vector<TimePoint> peer_facts_at_;  // when each was read
-    // Each peer's last facts that it answered with, kept while it does not
-    // answer; forgotten once this node is master (or forced).
-    std::vector<std::optional<ReplicationFacts>> peer_last_;
+    std::vector<PeerFacts> peer_facts_; // one per [[peer]], config order
+    // Beside each of peer_facts_: when it was read, and the last facts the
+    // peer answered with, kept while it does not answer; forgotten once this
+    // node is master (or forced).
+    struct PeerMemory {
+        TimePoint read_at{};
+        std::optional<ReplicationFacts> last_answer;
+    };
+    std::vector<PeerMemory> peer_memory_;
     Eligibility eligibility_{false, "not assessed yet"};
     bool eligibility_reported_ = false;
     bool preempt_suspended_ = false;        // after a switchover away, until master again
     std::optional<TimePoint> follower_master_since_;
-    // Our last facts as master, and the peer we follow since: what a lost
-    // partition could have acknowledged is computed from both.
-    std::optional<ReplicationFacts> last_as_master_;
-    std::optional<conf::Endpoint> divergence_peer_;
-    std::int64_t divergent_total_ = 0;
-    std::string last_divergence_;
+    // What a lost partition could have acknowledged, computed from our last
+    // facts as master and those of the peer we follow since.
+    struct Divergence {
+        std::optional<ReplicationFacts> last_as_master;
+        std::optional<conf::Endpoint> peer; // followed since; checked once it is master
+        std::int64_t total = 0;             // bytes found so far
+        std::string last;                   // the last finding, for status
+    };
+    Divergence divergence_;
     struct Switchover {
         std::string name;
         conf::Endpoint redis;

@@ -83,14 +83,14 @@ ControllerActions Controller::on_replication(const ReplicationFacts& facts, Time
     facts_at_ = polled_at;
     const auto* t = current();
     const bool done = t && t->outcome == Outcome::done && t->finished;
-    if (goal_ == Goal::master && done && facts.role == RedisRole::master) last_as_master_ = facts;
+    if (goal_ == Goal::master && done && facts.role == RedisRole::master) divergence_.last_as_master = facts;
     // Leaving the role, our Redis may have acknowledged more after our last
     // read of it as master (the cut came between two reads): until it
     // follows the winner, what it holds on our history is what we may lose.
-    if (goal_ != Goal::master && last_as_master_ && facts.role == RedisRole::master &&
-        facts.master_replid == last_as_master_->master_replid &&
-        facts.master_repl_offset > last_as_master_->master_repl_offset)
-        last_as_master_ = facts;
+    if (goal_ != Goal::master && divergence_.last_as_master && facts.role == RedisRole::master &&
+        facts.master_replid == divergence_.last_as_master->master_replid &&
+        facts.master_repl_offset > divergence_.last_as_master->master_repl_offset)
+        divergence_.last_as_master = facts;
     if (done && polled_at > *t->finished) check_drift(now, out);
     update_eligibility(now, out);
     return out;
@@ -103,8 +103,8 @@ ControllerActions Controller::on_peer(const PeerFacts& peer, TimePoint now) {
         peer_facts_[i] = peer;
         peer_facts_[i].name = config_.peers[i].name;
         peer_facts_[i].remembered = false;
-        peer_facts_at_[i] = now;
-        if (peer.facts) peer_last_[i] = peer.facts;
+        peer_memory_[i].read_at = now;
+        if (peer.facts) peer_memory_[i].last_answer = peer.facts;
         check_divergence(peer_facts_[i], out);
         yield_if_stale(peer_facts_[i], now, out);
     }
@@ -128,21 +128,21 @@ ControllerActions Controller::on_witness(bool reachable, std::string detail, Tim
 // After a demotion from master: what the new master's history does not hold
 // of ours is what a partition let this node acknowledge and lose.
 void Controller::check_divergence(const PeerFacts& peer, ControllerActions& out) {
-    if (!divergence_peer_ || peer.redis != *divergence_peer_ || !peer.facts || !last_as_master_)
+    if (!divergence_.peer || peer.redis != *divergence_.peer || !peer.facts || !divergence_.last_as_master)
         return;
     if (peer.facts->role != RedisRole::master) return; // not the winner (yet)
-    const auto bytes = divergent_bytes(*last_as_master_, *peer.facts);
-    divergence_peer_.reset();
+    const auto bytes = divergent_bytes(*divergence_.last_as_master, *peer.facts);
+    divergence_.peer.reset();
     if (!bytes) {
-        last_divergence_ = peer.name + "'s history does not continue ours: divergence unknown";
-        out.emplace_back(Notice{last_divergence_});
+        divergence_.last = peer.name + "'s history does not continue ours: divergence unknown";
+        out.emplace_back(Notice{divergence_.last});
     } else {
-        divergent_total_ += *bytes;
-        last_divergence_ = std::to_string(*bytes) + " bytes acknowledged here as master are not in " +
+        divergence_.total += *bytes;
+        divergence_.last = std::to_string(*bytes) + " bytes acknowledged here as master are not in " +
                            peer.name + "'s history";
-        if (*bytes > 0) out.emplace_back(Notice{last_divergence_});
+        if (*bytes > 0) out.emplace_back(Notice{divergence_.last});
     }
-    last_as_master_.reset();
+    divergence_.last_as_master.reset();
 }
 
 // Eligibility is for the election's sake only while not master: a master at
@@ -170,7 +170,7 @@ void Controller::update_eligibility(TimePoint now, ControllerActions& out) {
 std::vector<PeerFacts> Controller::fresh_peers(TimePoint now) const {
     auto peers = peer_facts_;
     for (std::size_t i = 0; i < peers.size(); ++i) {
-        if (peers[i].facts && now - peer_facts_at_[i] > config_.peer_facts_max_age) {
+        if (peers[i].facts && now - peer_memory_[i].read_at > config_.peer_facts_max_age) {
             peers[i].facts.reset();
             peers[i].error = "last read too long ago";
         }
@@ -181,8 +181,8 @@ std::vector<PeerFacts> Controller::fresh_peers(TimePoint now) const {
 std::vector<PeerFacts> Controller::known_peers(TimePoint now) const {
     auto peers = fresh_peers(now);
     for (std::size_t i = 0; i < peers.size(); ++i) {
-        if (peers[i].facts || !peer_last_[i]) continue;
-        peers[i].facts = peer_last_[i];
+        if (peers[i].facts || !peer_memory_[i].last_answer) continue;
+        peers[i].facts = peer_memory_[i].last_answer;
         peers[i].remembered = true;
     }
     return peers;
@@ -191,11 +191,11 @@ std::vector<PeerFacts> Controller::known_peers(TimePoint now) const {
 ControllerActions Controller::force_promotion(TimePoint now, std::string& text) {
     ControllerActions out;
     std::vector<std::string> forgotten;
-    for (std::size_t i = 0; i < peer_last_.size(); ++i) {
-        if (!peer_last_[i]) continue;
+    for (std::size_t i = 0; i < peer_memory_.size(); ++i) {
+        if (!peer_memory_[i].last_answer) continue;
         forgotten.push_back(peer_facts_[i].name + " (offset " +
-                            std::to_string(peer_last_[i]->master_repl_offset) + ")");
-        peer_last_[i].reset();
+                            std::to_string(peer_memory_[i].last_answer->master_repl_offset) + ")");
+        peer_memory_[i].last_answer.reset();
     }
     text = forgotten.empty() ? "no unreachable peer's data was standing in the way"
                              : "forgot what unreachable peers held: ";
