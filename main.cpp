@@ -43,7 +43,7 @@ redvip::vip::Completion from_vip(election::StepDone done) {
 // The proxy's health report; INFO's facts only from a periodic check.
 election::RedisCheck to_check(const proxy::HealthReport& r) {
     const bool periodic = r.source == proxy::HealthReport::Source::check;
-    return {periodic, r.ok, r.error, r.latency,
+    return {periodic, r.ok, r.error, r.latency, r.refused,
             r.ok && periodic ? std::optional(r.replication) : std::nullopt};
 }
 

@@ -39,7 +39,11 @@ conf::RedisConfig session_backend(const conf::Config& config, const conf::Endpoi
 // Held by the pool (attempts_) until it finishes.
 class BackendPool::Attempt final : public IoHandler, public std::enable_shared_from_this<Attempt> {
 public:
-    Attempt(BackendPool& pool, Handler handler) : pool_(pool), timer_(pool.loop_), handler_(std::move(handler)) {}
+    // The pool's handler, told also whether the connection was refused
+    // (nothing listens on Redis's port).
+    using Outcome = std::function<void(Socket, const std::string& error, bool refused)>;
+
+    Attempt(BackendPool& pool, Outcome handler) : pool_(pool), timer_(pool.loop_), handler_(std::move(handler)) {}
 
     void start() {
         timer_.after(pool_.timeout_, [this] { finish("connect timed out"); });
@@ -63,7 +67,10 @@ public:
     }
 
     // Outcomes come from the loop, never from inside acquire().
-    void fail_soon(int error) { fail_soon(error_text(error)); }
+    void fail_soon(int error) {
+        refused_ = error == ECONNREFUSED;
+        fail_soon(error_text(error));
+    }
     void fail_soon(std::string error) {
         timer_.after(Clock::duration::zero(), [this, error = std::move(error)] { finish(error); });
     }
@@ -74,8 +81,10 @@ public:
         if (!connected_) {
             if (!socket_.writable())
                 return;
-            if (const int error = socket_.connect_error())
+            if (const int error = socket_.connect_error()) {
+                refused_ = error == ECONNREFUSED;
                 return finish(error_text(error));
+            }
             connected_ = true;
             socket_.set_no_delay();
             if (pool_.auth_request_.empty())
@@ -119,21 +128,22 @@ public:
         if (!error.empty())
             socket_.close();
         const auto self = shared_from_this(); // the pool lets go of it here
-        Handler handler = std::move(handler_);
+        Outcome handler = std::move(handler_);
         handler_ = nullptr;
         pool_.finished(*this);
-        handler(std::move(socket_), error);
+        handler(std::move(socket_), error, refused_ && !error.empty());
     }
 
 private:
     BackendPool& pool_;
     Socket socket_;
     Timer timer_;
-    Handler handler_;
+    Outcome handler_;
     std::string reply_;
     std::size_t got_ = 0;
     std::size_t sent_ = 0;
     bool connected_ = false;
+    bool refused_ = false;
 };
 
 BackendPool::BackendPool(EventLoop& loop, const conf::RedisConfig& redis, std::chrono::milliseconds timeout,
@@ -190,20 +200,20 @@ void BackendPool::Spare::on_io() {
 void BackendPool::spare_closed(Spare& spare) {
     ready_.remove_if([&](const Spare& s) { return &s == &spare; });
     if (events_.on_failure)
-        events_.on_failure("an idle connection was closed by the server");
+        events_.on_failure("an idle connection was closed by the server", false);
     refill();
 }
 
 void BackendPool::connect(Handler handler) {
     // Every attempt's outcome is an event for the health checker: a refused
     // connection is news now, not at the next poll.
-    auto report = [this, handler = std::move(handler)](Socket socket, const std::string& error) {
+    auto report = [this, handler = std::move(handler)](Socket socket, const std::string& error, bool refused) {
         if (error.empty()) {
             backoff_ = kFirstBackoff;
             if (events_.on_success)
                 events_.on_success();
         } else if (events_.on_failure) {
-            events_.on_failure(error);
+            events_.on_failure(error, refused);
         }
         handler(std::move(socket), error);
     };

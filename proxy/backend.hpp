@@ -30,8 +30,10 @@ using tcp = asio::ip::tcp;
 
 // What the pool tells its owner: a connection attempt failed (refused, timed
 // out, AUTH rejected) or succeeded, and a spare was closed by the server.
+// `refused`: the connect was refused, nothing listens on Redis's port (the
+// health verdict acts on that at once).
 struct BackendEvents {
-    std::function<void(const std::string& error)> on_failure;
+    std::function<void(const std::string& error, bool refused)> on_failure;
     std::function<void()> on_success;
 };
 

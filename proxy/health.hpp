@@ -30,6 +30,7 @@ struct HealthReport {
     Source source = Source::check;
     bool ok = false;
     std::string error;                    // when !ok: why, as text for logs
+    bool refused = false;                 // a refused connect: nothing listens on Redis's port
     std::chrono::microseconds latency{0}; // check: its start to the answer, or to the failure
     ReplicationInfo replication;          // when ok
 };

@@ -279,14 +279,15 @@ void Proxy::start() {
         BackendEvents events;
         // Pool events come from every thread; the observer posts them where it
         // needs, health reports go to the first thread.
-        events.on_failure = [&im](const std::string& error) {
+        events.on_failure = [&im](const std::string& error, bool refused) {
             if (im.observer.on_failure)
                 im.observer.on_failure(error);
             if (im.on_health)
-                im.workers.front()->loop.post([&im, error] {
+                im.workers.front()->loop.post([&im, error, refused] {
                     HealthReport report;
                     report.source = HealthReport::Source::pool;
                     report.error = error;
+                    report.refused = refused;
                     im.on_health(report);
                 });
         };

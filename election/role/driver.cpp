@@ -368,11 +368,11 @@ public:
     }
 
     void on_read(const ReplicationRead& read, Clock::time_point polled_at) {
-        on_check(RedisCheck{true, read.facts.has_value(), read.error, {}, read.facts}, polled_at);
+        on_check(RedisCheck{true, read.facts.has_value(), read.error, {}, read.refused, read.facts}, polled_at);
     }
 
     void on_check(const RedisCheck& check, Clock::time_point polled_at) {
-        if (!check.ok && is_connection_refused(check.error))
+        if (!check.ok && check.refused)
             return apply(health.on_refused(check.error));
         if (!check.periodic) return log->debug("backend connection: {}", check.error);
         if (!check.ok) {

@@ -96,6 +96,7 @@ struct RedisCheck {
     bool ok = false;
     std::string error;
     std::chrono::microseconds latency{0};        // from the check's start to its answer
+    bool refused = false; // a refused connect: Redis is gone, counted as `fall` failures at once
     std::optional<ReplicationFacts> replication; // a periodic check's facts, when ok
 };
 

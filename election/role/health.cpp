@@ -4,10 +4,6 @@
 
 namespace redvip::election {
 
-bool is_connection_refused(std::string_view error) {
-    return error.find("Connection refused") != std::string_view::npos;
-}
-
 HealthTracker::HealthTracker(const conf::HealthConfig& config, std::uint8_t base_priority)
     : config_(config)
     , base_priority_(base_priority) {}

@@ -33,10 +33,6 @@ namespace redvip::election {
 
 using HealthEvents = BoundedVector<Event, 2>; // at most a HealthChanged and a PriorityChanged
 
-// The proxy's pool reports errors as text (Asio's messages); ECONNREFUSED is
-// "Connection refused".
-bool is_connection_refused(std::string_view error);
-
 class HealthTracker {
 public:
     // Starts healthy, as keepalived's scripts do: the VirtualRouter waits a

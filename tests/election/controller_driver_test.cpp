@@ -169,23 +169,24 @@ TEST_CASE("a promotion that keeps failing is retried on timers, then reported as
 TEST_CASE("health reports from a proxy thread reach the election, posted") {
     Rig r;
     std::thread proxy_thread([&] {
-        r.driver.on_redis_check({false, false, "Connection refused", {}, std::nullopt});
+        r.driver.on_redis_check({false, false, "Connection refused", {}, true, std::nullopt});
     });
     proxy_thread.join();
     CHECK(r.election.empty()); // posted, not called from the proxy's thread
     r.settle();
     CHECK(r.election == std::vector<std::string>{"fault"});         // refused: at once
-    r.driver.on_redis_check({true, true, "", 300us, std::nullopt}); // rise = 1
+    r.driver.on_redis_check({true, true, "", 300us, false, std::nullopt}); // rise = 1
     r.settle();
     CHECK(r.election == std::vector<std::string>{"fault", "ok"});
-    // A pool connection closed or timed out is left to the next check...
-    r.driver.on_redis_check({false, false, "connection closed by Redis", {}, std::nullopt});
-    r.driver.on_redis_check({false, false, "connect timed out", {}, std::nullopt});
+    // A pool connection closed or timed out is left to the next check (the
+    // refusal is a flag from the pool, not a match on the text)...
+    r.driver.on_redis_check({false, false, "connection closed by Redis", {}, false, std::nullopt});
+    r.driver.on_redis_check({false, false, "connect timed out", {}, false, std::nullopt});
     // ...and one failed periodic check is not yet fall = 2.
-    r.driver.on_redis_check({true, false, "timed out after 500 ms", {}, std::nullopt});
+    r.driver.on_redis_check({true, false, "timed out after 500 ms", {}, false, std::nullopt});
     r.settle();
     CHECK(r.election.size() == 2);
-    r.driver.on_redis_check({true, false, "timed out after 500 ms", {}, std::nullopt});
+    r.driver.on_redis_check({true, false, "timed out after 500 ms", {}, false, std::nullopt});
     r.settle();
     CHECK(r.election == std::vector<std::string>{"fault", "ok", "fault"});
 }
@@ -200,7 +201,7 @@ TEST_CASE("a periodic check's facts drive drift repair") {
     facts.role = RedisRole::replica; // set to follow someone else by hand
     facts.master_host = "10.0.0.9";
     facts.master_port = 6379;
-    r.driver.on_redis_check({true, true, "", 100us, facts});
+    r.driver.on_redis_check({true, true, "", 100us, false, facts});
     r.settle();
     CHECK(r.fake.calls.back() == "VIP release");
     r.fake.finish();

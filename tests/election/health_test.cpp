@@ -111,13 +111,6 @@ TEST_CASE("the controller's fault is a Fault whatever the weight, combined with 
     CHECK(fault_event(z.on_check(true)) == false);
 }
 
-TEST_CASE("the proxy pool's error text: refused or not") {
-    CHECK(is_connection_refused("Connection refused"));
-    CHECK(is_connection_refused("connect to 127.0.0.1:6379: Connection refused"));
-    CHECK_FALSE(is_connection_refused("connect timed out"));
-    CHECK_FALSE(is_connection_refused("AUTH: WRONGPASS invalid username-password pair"));
-}
-
 TEST_CASE("the link is one input: coming back clears only its own part") {
     SUBCASE("link down, then up: Fault, then healthy") {
         HealthTracker h(health(2, 3, 0), 100);

@@ -44,6 +44,7 @@ nlohmann::json to_json(const proxy::HealthReport& r) {
                      {"source", r.source == proxy::HealthReport::Source::check ? "check" : "pool"},
                      {"ok", r.ok},
                      {"error", r.error},
+                     {"refused", r.refused},
                      {"latency_us", r.latency.count()}};
     if (r.ok) {
         const auto& i = r.replication;
