@@ -44,14 +44,6 @@ asio::mutable_buffer ReadBuffer::prepare() {
     return asio::buffer(storage_.data() + end_, storage_.size() - end_);
 }
 
-OwnedReply own(const Value& reply) {
-    OwnedReply out{reply.kind, std::string(reply.text), reply.integer, {}};
-    out.elements.reserve(reply.elements.size());
-    for (const Value& element : reply.elements)
-        out.elements.push_back(own(element));
-    return out;
-}
-
 RedisLink::RedisLink(asio::io_context& io) : socket_(io), deadline_(io), resolver_(io) {}
 
 void RedisLink::arm_deadline(Clock::duration timeout) {
@@ -124,7 +116,7 @@ asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string&
     co_await connect(timeout);
     const std::string who = target_.text();
     if (!password.empty()) {
-        const OwnedReply auth = co_await call(auth_request(password), timeout);
+        const OwnedValue auth = co_await call(auth_request(password), timeout);
         if (auth.kind == ValueKind::error) {
             close();
             throw LinkError(ErrorKind::noauth,
@@ -132,7 +124,7 @@ asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string&
         }
     }
     if (!ping) co_return;
-    const OwnedReply pong = co_await call(ping_request(), timeout);
+    const OwnedValue pong = co_await call(ping_request(), timeout);
     if (pong.kind == ValueKind::simple && pong.text == "PONG") co_return;
     close();
     if (pong.kind != ValueKind::error)
@@ -143,7 +135,7 @@ asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string&
     throw LinkError(kind, fmt::format("{}: PING failed: {}{}", who, pong.text, hint));
 }
 
-asio::awaitable<OwnedReply> RedisLink::call(std::string_view request, Clock::duration timeout) {
+asio::awaitable<OwnedValue> RedisLink::call(std::string_view request, Clock::duration timeout) {
     using asio::redirect_error, asio::use_awaitable;
     boost::system::error_code ec;
     arm_deadline(timeout);
@@ -152,7 +144,7 @@ asio::awaitable<OwnedReply> RedisLink::call(std::string_view request, Clock::dur
         const ValueResult parsed = parse_value(in_.data());
         if (parsed.status == Status::done) {
             disarm_deadline();
-            OwnedReply reply = own(parsed.value);
+            OwnedValue reply = own(parsed.value);
             in_.consume(parsed.used);
             co_return reply;
         }

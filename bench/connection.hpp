@@ -27,6 +27,8 @@ namespace redvip::bench {
 namespace asio = boost::asio;
 // Replies and commands come from the protocol library (proxy/resp_value.hpp).
 using proxy::encode_command;
+using proxy::own;
+using proxy::OwnedValue;
 using proxy::parse_value;
 using proxy::sanitize_sample;
 using proxy::Status;
@@ -78,13 +80,6 @@ private:
     std::size_t end_ = 0;
 };
 
-// A reply copied out of the read buffer.
-struct OwnedReply {
-    ValueKind kind = ValueKind::null;
-    std::string text;
-    std::int64_t integer = 0;
-    std::vector<OwnedReply> elements;
-};
 
 class RedisLink {
 public:
@@ -97,7 +92,7 @@ public:
                                Clock::duration timeout, bool ping = true);
     // Writes `request` and reads one reply. Throws LinkError on a socket
     // error, a timeout or a protocol error (and closes the socket).
-    asio::awaitable<OwnedReply> call(std::string_view request, Clock::duration timeout);
+    asio::awaitable<OwnedValue> call(std::string_view request, Clock::duration timeout);
     void close();
     bool is_open() const { return socket_.is_open(); }
     // Between calls: has the server closed the connection (its FIN, or bytes
@@ -129,6 +124,5 @@ private:
     ReadBuffer in_;
 };
 
-OwnedReply own(const Value& reply);
 
 } // namespace redvip::bench

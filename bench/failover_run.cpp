@@ -140,7 +140,7 @@ private:
         const std::string request = set_request(prefix_, seq);
         const std::int64_t sent = now_ns();
         try {
-            const OwnedReply reply = co_await link.call(request, seconds(options_.reply_timeout_s));
+            const OwnedValue reply = co_await link.call(request, seconds(options_.reply_timeout_s));
             if (reply.kind == ValueKind::error) {
                 count(classify_error_reply(reply.text));
                 co_return false;
@@ -233,7 +233,7 @@ private:
             std::vector<std::string> args(1, "MGET");
             for (std::uint64_t seq = first; seq < last; ++seq)
                 args.push_back(prefix_ + std::to_string(seq));
-            OwnedReply reply;
+            OwnedValue reply;
             try {
                 reply = co_await link.call(encode_command(args), seconds(5));
             } catch (const LinkError& e) {
@@ -243,7 +243,7 @@ private:
                 throw BenchError(
                     fmt::format("verify: {}: MGET failed: {}", target.text(), reply.text));
             for (std::uint64_t seq = first; seq < last; ++seq) {
-                const OwnedReply& value = reply.elements[seq - first];
+                const OwnedValue& value = reply.elements[seq - first];
                 present_[seq] = value.kind == ValueKind::bulk && value.text == std::to_string(seq);
             }
         }

@@ -132,6 +132,14 @@ ValueResult parse_value(std::string_view input) {
     return parse_at(input, 0, 0);
 }
 
+OwnedValue own(const Value& value) {
+    OwnedValue out{value.kind, std::string(value.text), value.integer, {}};
+    out.elements.reserve(value.elements.size());
+    for (const Value& element : value.elements)
+        out.elements.push_back(own(element));
+    return out;
+}
+
 std::string encode_command(std::initializer_list<std::string_view> args) {
     return encode_range(args);
 }

@@ -48,6 +48,15 @@ struct ValueResult {
 
 ValueResult parse_value(std::string_view input);
 
+// A value copied out of the input, for a caller that keeps it longer.
+struct OwnedValue {
+    ValueKind kind = ValueKind::null;
+    std::string text;
+    std::int64_t integer = 0;
+    std::vector<OwnedValue> elements;
+};
+OwnedValue own(const Value& value);
+
 // "*N\r\n$len\r\narg\r\n..." for one command.
 std::string encode_command(std::initializer_list<std::string_view> args);
 std::string encode_command(const std::vector<std::string>& args);

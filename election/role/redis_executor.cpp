@@ -20,28 +20,6 @@ using std::chrono::milliseconds;
 
 // ---- pure helpers -----------------------------------------------------------
 
-namespace {
-
-RedisValue to_value(const proxy::Value& r) {
-    RedisValue v;
-    switch (r.kind) {
-    case proxy::ValueKind::bulk: v.kind = RedisValue::Kind::string; break;
-    case proxy::ValueKind::simple: v.kind = RedisValue::Kind::status; break;
-    case proxy::ValueKind::error: v.kind = RedisValue::Kind::error; break;
-    case proxy::ValueKind::integer: v.kind = RedisValue::Kind::integer; break;
-    case proxy::ValueKind::array: v.kind = RedisValue::Kind::array; break;
-    case proxy::ValueKind::null: v.kind = RedisValue::Kind::nil; break;
-    }
-    v.text = r.text;
-    if (r.kind == proxy::ValueKind::integer) v.integer = r.integer;
-    v.elements.reserve(r.elements.size()); // already parsed, so already bounded by the caps
-    for (const auto& e : r.elements)
-        v.elements.push_back(to_value(e));
-    return v;
-}
-
-} // namespace
-
 bool RespReplyReader::feed(std::string_view bytes) {
     if (!error_.empty()) return false;
     if (buffer_.size() + bytes.size() > kMaxBuffered) {
@@ -52,7 +30,7 @@ bool RespReplyReader::feed(std::string_view bytes) {
     return true;
 }
 
-std::optional<RedisValue> RespReplyReader::next() {
+std::optional<proxy::OwnedValue> RespReplyReader::next() {
     if (!error_.empty()) return std::nullopt;
     const auto parsed = proxy::parse_value(buffer_);
     if (parsed.status == proxy::Status::need_more) return std::nullopt;
@@ -61,21 +39,21 @@ std::optional<RedisValue> RespReplyReader::next() {
                              proxy::sanitize_sample(std::string_view(buffer_).substr(parsed.offset)));
         return std::nullopt;
     }
-    auto value = to_value(parsed.value);
+    auto value = proxy::own(parsed.value);
     buffer_.erase(0, parsed.used);
     return value;
 }
 
-RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>& master) {
-    if (role.kind == RedisValue::Kind::error) return {false, role.text};
-    if (role.kind != RedisValue::Kind::array || role.elements.empty() ||
-        role.elements[0].kind != RedisValue::Kind::string)
+RoleCheck check_role(const proxy::OwnedValue& role, const std::optional<conf::Endpoint>& master) {
+    if (role.kind == proxy::ValueKind::error) return {false, role.text};
+    if (role.kind != proxy::ValueKind::array || role.elements.empty() ||
+        role.elements[0].kind != proxy::ValueKind::bulk)
         return {false, "an unexpected ROLE reply"};
     const auto& e = role.elements;
     const std::string& name = e[0].text;
     if (name == "master") return {!master, "master"};
-    if (name != "slave" || e.size() < 4 || e[1].kind != RedisValue::Kind::string ||
-        e[2].kind != RedisValue::Kind::integer || e[2].integer < 0 || e[2].integer > 65535)
+    if (name != "slave" || e.size() < 4 || e[1].kind != proxy::ValueKind::bulk ||
+        e[2].kind != proxy::ValueKind::integer || e[2].integer < 0 || e[2].integer > 65535)
         return {false, name};
     ReplicationFacts facts;
     facts.role = RedisRole::replica;
@@ -90,7 +68,7 @@ RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>
 namespace {
 
 struct Reply {
-    std::optional<RedisValue> value; // set on success (may be an error reply)
+    std::optional<proxy::OwnedValue> value; // set on success (may be an error reply)
     std::string error;               // the connection's failure
 };
 
@@ -226,7 +204,7 @@ awaitable<std::string> open(Link& link, const Settings& s) {
     if (!error.empty() || s.password.empty()) co_return error;
     const auto reply = co_await link.call(auth_request(s.password), s.timeouts.command);
     if (!reply.error.empty()) co_return "AUTH: " + reply.error;
-    if (reply.value->kind == RedisValue::Kind::error) co_return "AUTH: " + reply.value->text;
+    if (reply.value->kind == proxy::ValueKind::error) co_return "AUTH: " + reply.value->text;
     co_return std::string{};
 }
 
@@ -254,14 +232,14 @@ awaitable<StepResult> run_role_step(std::shared_ptr<Link> link, Settings s,
     if (auto error = co_await open(*link, s); !error.empty()) co_return StepResult::failure(error);
     auto reply = co_await link->call(replicaof_request(master), s.timeouts.command);
     if (!reply.error.empty()) co_return StepResult::failure(what + ": " + reply.error);
-    if (reply.value->kind == RedisValue::Kind::error)
+    if (reply.value->kind == proxy::ValueKind::error)
         co_return StepResult::failure(what + ": " + reply.value->text);
     co_return co_await poll_role(*link, s, master, s.timeouts.confirm, what);
 }
 
 awaitable<std::optional<ReplicationFacts>> read_facts(Link& link, const Settings& s) {
     const auto reply = co_await link.call(info_request(), s.timeouts.command);
-    if (!reply.error.empty() || reply.value->kind != RedisValue::Kind::string) co_return std::nullopt;
+    if (!reply.error.empty() || reply.value->kind != proxy::ValueKind::bulk) co_return std::nullopt;
     auto parsed = proxy::parse_info_replication(reply.value->text);
     if (!parsed.ok) co_return std::nullopt;
     co_return std::move(parsed.info);
@@ -287,7 +265,7 @@ awaitable<StepResult> run_switch(std::shared_ptr<Link> link, std::shared_ptr<Lin
         co_return StepResult::failure(what + ": " + why);
     };
     auto reply = co_await link->call(pause_request(timeout), s.timeouts.command);
-    if (!reply.error.empty() || reply.value->kind == RedisValue::Kind::error)
+    if (!reply.error.empty() || reply.value->kind == proxy::ValueKind::error)
         co_return co_await fail("CLIENT PAUSE: " + (reply.error.empty() ? reply.value->text : reply.error));
     const auto ours = co_await read_facts(*link, s);
     if (!ours || ours->role != RedisRole::master) co_return co_await fail("this Redis is not master");
@@ -306,12 +284,12 @@ awaitable<StepResult> run_switch(std::shared_ptr<Link> link, std::shared_ptr<Lin
     }
     const std::optional<conf::Endpoint> none;
     reply = co_await peer->call(replicaof_request(none), s.timeouts.command);
-    if (!reply.error.empty() || reply.value->kind == RedisValue::Kind::error)
+    if (!reply.error.empty() || reply.value->kind == proxy::ValueKind::error)
         co_return co_await fail("REPLICAOF NO ONE there: " +
                                 (reply.error.empty() ? reply.value->text : reply.error));
     const std::optional<conf::Endpoint> target = to;
     reply = co_await link->call(replicaof_request(target), s.timeouts.command);
-    if (reply.error.empty() && reply.value->kind != RedisValue::Kind::error)
+    if (reply.error.empty() && reply.value->kind != proxy::ValueKind::error)
         (void)co_await poll_role(*link, s, target, s.timeouts.confirm, what);
     (void)co_await link->call(unpause_request(), s.timeouts.command);
     co_return StepResult::success();
@@ -330,7 +308,7 @@ awaitable<StepResult> run_config_set(std::shared_ptr<Link> link, Settings s,
     for (const auto& [key, value] : settings) {
         const auto reply = co_await link->call(config_set_request(key, value), s.timeouts.command);
         if (!reply.error.empty()) co_return StepResult::failure("CONFIG SET " + key + ": " + reply.error);
-        if (reply.value->kind == RedisValue::Kind::error)
+        if (reply.value->kind == proxy::ValueKind::error)
             co_return StepResult::failure("CONFIG SET " + key + ": " + reply.value->text);
     }
     co_return StepResult::success();
@@ -342,7 +320,7 @@ awaitable<ReplicationRead> run_read(std::shared_ptr<Link> link, Settings s) {
     const auto reply = co_await link->call(info_request(), s.timeouts.command);
     if (!reply.error.empty())
         co_return ReplicationRead{std::nullopt, "INFO: " + reply.error, false};
-    if (reply.value->kind != RedisValue::Kind::string)
+    if (reply.value->kind != proxy::ValueKind::bulk)
         co_return ReplicationRead{std::nullopt, "INFO: " + reply.value->text, false};
     auto parsed = proxy::parse_info_replication(reply.value->text);
     if (!parsed.ok) co_return ReplicationRead{std::nullopt, "INFO replication: " + parsed.error, false};

@@ -38,15 +38,6 @@ namespace redvip::election {
 
 // ---- pure helpers -----------------------------------------------------------
 
-// A RESP2 reply as a value, owned (proxy::Value's views are not).
-struct RedisValue {
-    enum class Kind : std::uint8_t { string, status, error, integer, nil, array };
-    Kind kind = Kind::nil;
-    std::string text; // string, status, error
-    long long integer = 0;
-    std::vector<RedisValue> elements;
-};
-
 // Buffers bytes and hands out whole replies, parsed by the protocol
 // library's parse_value (proxy/resp_value.hpp).
 class RespReplyReader {
@@ -60,7 +51,7 @@ public:
     bool feed(std::string_view bytes);
     // A whole reply, or nullopt: need more bytes (or error(), check it: a
     // protocol error, for good).
-    std::optional<RedisValue> next();
+    std::optional<proxy::OwnedValue> next();
     const std::string& error() const { return error_; }
 
 private:
@@ -76,7 +67,7 @@ struct RoleCheck {
     bool confirmed = false;
     std::string seen; // "master", "slave of 10.0.0.2:6379 (connecting)", or the odd reply
 };
-RoleCheck check_role(const RedisValue& role, const std::optional<conf::Endpoint>& master);
+RoleCheck check_role(const proxy::OwnedValue& role, const std::optional<conf::Endpoint>& master);
 
 // ---- the adapter --------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-// The Redis executor's pure helpers: replies through hiredis's redisReader
-// (fed whole and byte by byte), INFO replication, ROLE checks, encoding.
+// The Redis executor's pure helpers: replies through its reader (fed whole
+// and byte by byte), INFO replication, ROLE checks, encoding.
 #include "election/role/redis_executor.hpp"
 #include "vrrp_test_support.hpp"
 
@@ -7,15 +7,16 @@
 #include <string>
 
 using namespace redvip::election;
+namespace proxy = redvip::proxy;
 using redvip::election::test::ep;
 using redvip::conf::Endpoint;
 
 namespace {
 
 // Every reply in `bytes`, fed at once or one byte at a time.
-std::vector<RedisValue> read_all(const std::string& bytes, bool byte_by_byte) {
+std::vector<proxy::OwnedValue> read_all(const std::string& bytes, bool byte_by_byte) {
     RespReplyReader reader;
-    std::vector<RedisValue> out;
+    std::vector<proxy::OwnedValue> out;
     const std::size_t step = byte_by_byte ? 1 : bytes.size();
     for (std::size_t i = 0; i < bytes.size(); i += step) {
         REQUIRE(reader.feed(std::string_view(bytes).substr(i, step)));
@@ -26,7 +27,7 @@ std::vector<RedisValue> read_all(const std::string& bytes, bool byte_by_byte) {
     return out;
 }
 
-RedisValue one(const std::string& bytes) {
+proxy::OwnedValue one(const std::string& bytes) {
     const auto values = read_all(bytes, false);
     REQUIRE(values.size() == 1);
     return values[0];
@@ -43,12 +44,12 @@ TEST_CASE("replies parse the same whole or byte by byte") {
     for (bool split : {false, true}) {
         const auto values = read_all(bytes, split);
         REQUIRE(values.size() == 5);
-        CHECK(values[0].kind == RedisValue::Kind::status);
+        CHECK(values[0].kind == proxy::ValueKind::simple);
         CHECK(values[0].text == "OK");
-        CHECK(values[1].kind == RedisValue::Kind::error);
+        CHECK(values[1].kind == proxy::ValueKind::error);
         CHECK(values[1].text == "ERR no");
         CHECK(values[2].integer == 42);
-        CHECK(values[3].kind == RedisValue::Kind::nil);
+        CHECK(values[3].kind == proxy::ValueKind::null);
         REQUIRE(values[4].elements.size() == 5);
         CHECK(values[4].elements[1].text == "10.0.0.2");
     }
