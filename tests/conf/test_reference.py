@@ -1,9 +1,10 @@
 """docs/configuration.md's reference, the example config and the parser name
-exactly the same keys."""
+exactly the same keys; README's config example is valid."""
 
 import os
 import re
 import subprocess
+import tempfile
 import unittest
 
 import redvip_testlib as lib
@@ -40,6 +41,16 @@ class Reference(unittest.TestCase):
         self.assertGreater(len(accepted), 30)
         self.assertEqual(documented, accepted, "docs/configuration.md reference vs parser")
         self.assertEqual(in_example, accepted, "example config vs parser")
+
+    def test_readme_snippet_is_a_valid_config(self):
+        with open(os.path.join(lib.SOURCE_DIR, "README.md")) as f:
+            snippets = re.findall(r"```toml\n(.*?)```", f.read(), re.S)
+        self.assertEqual(len(snippets), 1, "README's one config example")
+        with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+            f.write(snippets[0])
+            f.flush()
+            r = subprocess.run([lib.REDVIP_BIN, "--check-config", f.name], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 if __name__ == "__main__":
