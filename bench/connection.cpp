@@ -1,21 +1,10 @@
 #include "bench/connection.hpp"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <cerrno>
-#include <cstring>
-#include <sys/socket.h>
 #include <fmt/format.h>
 
 namespace redvip::bench {
 
 namespace {
-
-std::string seconds_text(Clock::duration d) {
-    return fmt::format("{:g} s", std::chrono::duration<double>(d).count());
-}
 
 // Encoded outside the coroutines: g++ 12 miscompiles ("array used as
 // initializer") an initializer_list temporary in a coroutine frame.
@@ -28,92 +17,33 @@ std::string ping_request() {
 
 } // namespace
 
-void ReadBuffer::consume(std::size_t n) {
-    begin_ += n;
-    if (begin_ == end_) begin_ = end_ = 0;
-}
-
-asio::mutable_buffer ReadBuffer::prepare() {
-    if (storage_.size() - end_ < kMinReadBytes && begin_ > 0) {
-        std::memmove(storage_.data(), storage_.data() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
+LinkError RedisLink::error(const proxy::ClientError& e, std::string_view doing) const {
+    using proxy::ClientFailure;
+    const std::string who = target_.text();
+    switch (e.failure) {
+    case ClientFailure::refused: return {ErrorKind::refused, fmt::format("{}: {} while {}", who, e.text, doing)};
+    case ClientFailure::reset: return {ErrorKind::reset, fmt::format("{}: {} while {}", who, e.text, doing)};
+    case ClientFailure::closed: return {ErrorKind::closed, fmt::format("{} closed the connection while {}", who, doing)};
+    case ClientFailure::timed_out:
+        return {ErrorKind::timeout, fmt::format("{}: {} while {}", who, e.text, doing)};
+    case ClientFailure::protocol: return {ErrorKind::other, fmt::format("{}: not a Redis server: {}", who, e.text)};
+    case ClientFailure::none:
+    case ClientFailure::other: break;
     }
-    if (storage_.size() - end_ < kMinReadBytes && storage_.size() < kMaxBufferBytes)
-        storage_.resize(std::min(storage_.size() * 2, kMaxBufferBytes));
-    return asio::buffer(storage_.data() + end_, storage_.size() - end_);
-}
-
-RedisLink::RedisLink(asio::io_context& io) : socket_(io), deadline_(io), resolver_(io) {}
-
-void RedisLink::arm_deadline(Clock::duration timeout) {
-    timed_out_ = false;
-    deadline_after_ = timeout;
-    const std::uint64_t generation = ++deadline_generation_;
-    deadline_.expires_after(timeout);
-    // `this` outlives the wait: links are destroyed only after io_context::run() returns.
-    deadline_.async_wait([this, generation](const boost::system::error_code& ec) {
-        if (ec || generation != deadline_generation_) return;
-        timed_out_ = true;
-        resolver_.cancel();
-        boost::system::error_code ignored;
-        socket_.close(ignored);
-    });
-}
-
-void RedisLink::disarm_deadline() {
-    ++deadline_generation_;
-    deadline_.cancel();
-}
-
-void RedisLink::close() {
-    disarm_deadline();
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-    in_.clear();
-}
-
-bool RedisLink::closed_by_peer() {
-    if (!socket_.is_open()) return true;
-    char byte = 0;
-    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK); // EOF, stray bytes or an error
+    return {ErrorKind::other, fmt::format("{}: {} while {}", who, e.text, doing)};
 }
 
 LinkError RedisLink::failure(const boost::system::error_code& ec, std::string_view doing) const {
-    const std::string who = target_.text();
-    if (timed_out_)
-        return {ErrorKind::timeout, fmt::format("{}: timed out while {} ({})", who, doing,
-                                                seconds_text(deadline_after_))};
-    if (ec == asio::error::eof)
-        return {ErrorKind::closed, fmt::format("{} closed the connection while {}", who, doing)};
-    const ErrorKind kind = ec.category() == boost::system::system_category()
-                               ? classify_errno(ec.value())
-                               : ErrorKind::other;
-    return {kind, fmt::format("{}: {} while {}", who, ec.message(), doing)};
-}
-
-asio::awaitable<void> RedisLink::connect(Clock::duration timeout) {
-    using asio::redirect_error, asio::use_awaitable;
-    boost::system::error_code ec;
-    arm_deadline(timeout);
-    auto endpoints = co_await resolver_.async_resolve(target_.host, std::to_string(target_.port),
-                                                      redirect_error(use_awaitable, ec));
-    if (!ec) co_await asio::async_connect(socket_, endpoints, redirect_error(use_awaitable, ec));
-    disarm_deadline();
-    if (ec || timed_out_) {
-        LinkError error = failure(ec, "connecting");
-        close();
-        throw error;
-    }
-    socket_.set_option(tcp::no_delay(true), ec);
+    return error(client_.failure(ec), doing);
 }
 
 asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string& password,
                                       Clock::duration timeout, bool ping) {
-    close();
     target_ = target;
-    co_await connect(timeout);
+    if (const auto e = co_await client_.connect(target.host, target.port, timeout)) {
+        LinkError failed = error(e, "connecting");
+        throw failed;
+    }
     const std::string who = target_.text();
     if (!password.empty()) {
         const OwnedValue auth = co_await call(auth_request(password), timeout);
@@ -136,34 +66,12 @@ asio::awaitable<void> RedisLink::open(const Endpoint& target, const std::string&
 }
 
 asio::awaitable<OwnedValue> RedisLink::call(std::string_view request, Clock::duration timeout) {
-    using asio::redirect_error, asio::use_awaitable;
-    boost::system::error_code ec;
-    arm_deadline(timeout);
-    co_await asio::async_write(socket_, asio::buffer(request), redirect_error(use_awaitable, ec));
-    while (!ec) {
-        const ValueResult parsed = parse_value(in_.data());
-        if (parsed.status == Status::done) {
-            disarm_deadline();
-            OwnedValue reply = own(parsed.value);
-            in_.consume(parsed.used);
-            co_return reply;
-        }
-        if (parsed.status == Status::error) {
-            const std::string sample = sanitize_sample(in_.data());
-            close();
-            throw LinkError(ErrorKind::other,
-                            fmt::format("{}: not a Redis server: {} at byte {} of \"{}\"",
-                                        target_.text(), parsed.reason, parsed.offset, sample));
-        }
-        const asio::mutable_buffer space = in_.prepare();
-        if (space.size() == 0)
-            ec = asio::error::message_size;
-        else
-            in_.commit(co_await socket_.async_read_some(space, redirect_error(use_awaitable, ec)));
+    auto result = co_await client_.call(request, timeout);
+    if (result.error) {
+        LinkError failed = error(result.error, "waiting for a reply");
+        throw failed;
     }
-    LinkError error = failure(ec, "waiting for a reply");
-    close();
-    throw error;
+    co_return std::move(result.value);
 }
 
 } // namespace redvip::bench

@@ -195,7 +195,7 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
     // is lost and the kernel resends it only after a second.
     vip_release_at_.reset();
     if ((goal == Goal::backup || goal == Goal::fault) && !goal_master_ && vip_held_ &&
-        !vip_hold_over_) {
+        reason != PlanReason::vip_hold_over) {
         std::erase_if(run_.plan, [](const RoleStep& s) { return std::holds_alternative<ReleaseVip>(s); });
         vip_release_at_ = now + config_.vip_hold;
     }
@@ -222,7 +222,8 @@ void Controller::start(Goal goal, std::optional<conf::Endpoint> master, std::str
 // not become master in time, FENCED as before (the held commands answered
 // READONLY).
 void Controller::hold_for_takeover(bool holding_before) {
-    if ((goal_ != Goal::backup && goal_ != Goal::fault) || !vip_held_ || vip_hold_over_ || proxy_relay_)
+    if ((goal_ != Goal::backup && goal_ != Goal::fault) || !vip_held_ ||
+        run_.reason == PlanReason::vip_hold_over || proxy_relay_)
         return;
     if (run_.plan.empty() || run_.plan.front() != RoleStep{SetProxy{ProxyMode::fenced, {}}}) return;
     if (!goal_master_ && (proxy_mode_ == ProxyMode::serving || holding_before)) {
@@ -536,9 +537,8 @@ ControllerActions Controller::handle_timeout(TimePoint now) {
     if (vip_release_at_ && now >= *vip_release_at_) {
         vip_release_at_.reset();
         if ((goal_ == Goal::backup || goal_ == Goal::fault) && !goal_master_ && vip_held_) {
-            vip_hold_over_ = true;
-            start(goal_, std::nullopt, "no master heard: releasing the VIP", now, out);
-            vip_hold_over_ = false;
+            start(goal_, std::nullopt, "no master heard: releasing the VIP", now, out,
+                  PlanReason::vip_hold_over);
         }
     }
     if (switchover_ && now >= switchover_->deadline) {

@@ -302,6 +302,8 @@ private:
                     // master's hand-off (AwaitPromotion) instead of taking over
         preempted,  // a hand-off answering a peer's preemption: done or failed,
                     // this node follows that peer
+        vip_hold_over, // a former master heard nobody within vip_hold: this
+                       // plan releases the VIP it kept
     };
     void start(Goal goal, std::optional<conf::Endpoint> master, std::string cause, TimePoint now,
                ControllerActions& out, PlanReason reason = PlanReason::ordinary);
@@ -359,7 +361,6 @@ private:
     std::optional<TimePoint> role_fault_until_; // give_up_master's hold
     std::optional<TimePoint> vip_release_at_;   // a former master's VIP, unfollowed
     std::optional<TimePoint> hold_vip_until_;   // a HoldVip step's end
-    bool vip_hold_over_ = false;                // start(): release it now
     bool takeover_hold_ = false;                // HOLDING clients' commands for the peer's takeover
     bool role_fault_reported_ = false;          // what the election was last told
     bool resigned_ = false; // mastership handed to a peer: fault until a master is heard

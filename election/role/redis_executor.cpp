@@ -1,5 +1,7 @@
 #include "election/role/redis_executor.hpp"
 
+#include "proxy/redis_client.hpp"
+
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,30 +21,6 @@ using asio::ip::tcp;
 using std::chrono::milliseconds;
 
 // ---- pure helpers -----------------------------------------------------------
-
-bool RespReplyReader::feed(std::string_view bytes) {
-    if (!error_.empty()) return false;
-    if (buffer_.size() + bytes.size() > kMaxBuffered) {
-        error_ = fmt::format("reply longer than {} bytes", kMaxBuffered);
-        return false;
-    }
-    buffer_.append(bytes);
-    return true;
-}
-
-std::optional<proxy::OwnedValue> RespReplyReader::next() {
-    if (!error_.empty()) return std::nullopt;
-    const auto parsed = proxy::parse_value(buffer_);
-    if (parsed.status == proxy::Status::need_more) return std::nullopt;
-    if (parsed.status == proxy::Status::error) {
-        error_ = fmt::format("{} at byte {}: \"{}\"", parsed.reason, parsed.offset,
-                             proxy::sanitize_sample(std::string_view(buffer_).substr(parsed.offset)));
-        return std::nullopt;
-    }
-    auto value = proxy::own(parsed.value);
-    buffer_.erase(0, parsed.used);
-    return value;
-}
 
 RoleCheck check_role(const proxy::OwnedValue& role, const std::optional<conf::Endpoint>& master) {
     if (role.kind == proxy::ValueKind::error) return {false, role.text};
@@ -69,100 +47,37 @@ namespace {
 
 struct Reply {
     std::optional<proxy::OwnedValue> value; // set on success (may be an error reply)
-    std::string error;               // the connection's failure
+    std::string error;                      // the connection's failure
 };
 
-// One connection to the local Redis; every wait is bounded by `deadline_`,
-// which closes the socket when it fires (docs/style.md, practice 11).
-class Link : public std::enable_shared_from_this<Link> {
+// One connection to a Redis (proxy::RedisClient), with the error texts the
+// role steps put in their failures, and whether the connect was refused.
+class Link {
 public:
-    explicit Link(const asio::any_io_executor& ex) : socket_(ex), deadline_(ex), pause_(ex) {}
+    explicit Link(const asio::any_io_executor& ex) : client_(ex) {}
 
     awaitable<std::string> connect(const tcp::endpoint& to, milliseconds timeout) {
-        boost::system::error_code ec;
-        arm(timeout);
-        co_await socket_.async_connect(to, asio::redirect_error(asio::use_awaitable, ec));
-        disarm();
-        if (timed_out_)
-            co_return fmt::format("connect to {}: timed out after {} ms", endpoint_text(to),
-                                  timeout.count());
-        if (ec) {
-            refused = ec == asio::error::connection_refused;
-            co_return fmt::format("connect to {}: {}", endpoint_text(to), ec.message());
-        }
-        socket_.set_option(tcp::no_delay(true), ec);
-        co_return std::string{};
+        const auto error = co_await client_.connect(to.address().to_string(), to.port(), timeout);
+        refused = error.failure == proxy::ClientFailure::refused;
+        co_return error.text;
     }
 
     // Sends one command and reads its reply.
     awaitable<Reply> call(std::string request, milliseconds timeout) {
-        boost::system::error_code ec;
-        arm(timeout);
-        co_await asio::async_write(socket_, asio::buffer(request),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        while (!ec) {
-            if (auto value = reader_.next()) {
-                disarm();
-                co_return Reply{std::move(value), {}};
-            }
-            if (!reader_.error().empty()) break;
-            const auto n = co_await socket_.async_read_some(
-                asio::buffer(buffer_), asio::redirect_error(asio::use_awaitable, ec));
-            if (!ec) (void)reader_.feed({buffer_.data(), n});
-        }
-        disarm();
-        if (!reader_.error().empty()) co_return Reply{{}, "protocol error: " + reader_.error()};
-        if (timed_out_) co_return Reply{{}, fmt::format("timed out after {} ms", timeout.count())};
-        if (ec == asio::error::eof) co_return Reply{{}, "connection closed by Redis"};
-        co_return Reply{{}, ec.message()};
+        auto result = co_await client_.call(request, timeout);
+        if (result.error) co_return Reply{{}, std::move(result.error.text)};
+        co_return Reply{std::move(result.value), {}};
     }
 
-    awaitable<void> sleep(milliseconds duration) {
-        boost::system::error_code ec;
-        pause_.expires_after(duration);
-        co_await pause_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    awaitable<void> sleep(milliseconds duration) { co_await client_.sleep(duration); }
 
-    // Ends whatever waits on this link (operation_aborted).
-    void close() {
-        boost::system::error_code ignored;
-        socket_.close(ignored);
-        deadline_.cancel();
-        pause_.cancel();
-    }
+    // Ends whatever waits on this link.
+    void close() { client_.close(); }
 
     bool refused = false;
 
 private:
-    static std::string endpoint_text(const tcp::endpoint& e) {
-        return conf::Endpoint{e.address(), e.port()}.to_string();
-    }
-
-    void arm(milliseconds timeout) {
-        timed_out_ = false;
-        deadline_.expires_after(timeout);
-        deadline_.async_wait([weak = weak_from_this(),
-                              generation = ++generation_](const boost::system::error_code& ec) {
-            auto self = weak.lock();
-            // A later generation: the wait it bounded is over; a late firing must not close.
-            if (!self || ec || generation != self->generation_) return;
-            self->timed_out_ = true;
-            boost::system::error_code ignored;
-            self->socket_.close(ignored);
-        });
-    }
-    void disarm() {
-        ++generation_;
-        deadline_.cancel();
-    }
-
-    tcp::socket socket_;
-    asio::steady_timer deadline_;
-    asio::steady_timer pause_;
-    RespReplyReader reader_;
-    std::array<char, 4096> buffer_{};
-    std::uint64_t generation_ = 0;
-    bool timed_out_ = false;
+    proxy::RedisClient client_;
 };
 
 // The requests, built outside the coroutines: g++ 12 miscompiles an

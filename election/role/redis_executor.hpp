@@ -1,8 +1,9 @@
 // The controller's Redis executor: a small async RESP client to the local
 // Redis ([redis] address and password) that runs the role steps and reads
-// INFO replication. Commands, replies and INFO come from the protocol
-// library (proxy/resp_value.hpp, proxy/info.hpp); the pure helpers around
-// them are declared first and unit-tested.
+// INFO replication. The connection is the shared proxy::RedisClient
+// (proxy/redis_client.hpp); commands, replies and INFO come from the
+// protocol library. The pure helpers around them are declared first and
+// unit-tested.
 //
 // Each operation uses a fresh connection (connect, AUTH, commands, close):
 // nothing is left over from a Redis that restarted between two steps, and a
@@ -37,27 +38,6 @@ class logger;
 namespace redvip::election {
 
 // ---- pure helpers -----------------------------------------------------------
-
-// Buffers bytes and hands out whole replies, parsed by the protocol
-// library's parse_value (proxy/resp_value.hpp).
-class RespReplyReader {
-public:
-    // Replies to the few commands we send are small (INFO replication with
-    // many replicas stays under a few KiB); a peer sending more than this is
-    // not the Redis we expect, so the reader stops before buffering it.
-    static constexpr std::size_t kMaxBuffered = 1 << 20;
-
-    // False (and error() set, for good) past the cap.
-    bool feed(std::string_view bytes);
-    // A whole reply, or nullopt: need more bytes (or error(), check it: a
-    // protocol error, for good).
-    std::optional<proxy::OwnedValue> next();
-    const std::string& error() const { return error_; }
-
-private:
-    std::string buffer_;
-    std::string error_;
-};
 
 using proxy::encode_command;
 

@@ -1,5 +1,5 @@
-// The Redis executor's pure helpers: replies through its reader (fed whole
-// and byte by byte), INFO replication, ROLE checks, encoding.
+// The Redis executor's pure helpers: ROLE checks, INFO replication and
+// encoding, on replies decoded by the protocol library.
 #include "election/role/redis_executor.hpp"
 #include "vrrp_test_support.hpp"
 
@@ -13,24 +13,12 @@ using redvip::conf::Endpoint;
 
 namespace {
 
-// Every reply in `bytes`, fed at once or one byte at a time.
-std::vector<proxy::OwnedValue> read_all(const std::string& bytes, bool byte_by_byte) {
-    RespReplyReader reader;
-    std::vector<proxy::OwnedValue> out;
-    const std::size_t step = byte_by_byte ? 1 : bytes.size();
-    for (std::size_t i = 0; i < bytes.size(); i += step) {
-        REQUIRE(reader.feed(std::string_view(bytes).substr(i, step)));
-        while (auto v = reader.next())
-            out.push_back(std::move(*v));
-        REQUIRE(reader.error().empty());
-    }
-    return out;
-}
-
+// The one reply in `bytes`, owned.
 proxy::OwnedValue one(const std::string& bytes) {
-    const auto values = read_all(bytes, false);
-    REQUIRE(values.size() == 1);
-    return values[0];
+    const auto parsed = proxy::parse_value(bytes);
+    REQUIRE(parsed.status == proxy::Status::done);
+    REQUIRE(parsed.used == bytes.size());
+    return proxy::own(parsed.value);
 }
 
 const std::string role_master = "*3\r\n$6\r\nmaster\r\n:3129659\r\n*0\r\n";
@@ -38,41 +26,6 @@ const std::string role_replica =
     "*5\r\n$5\r\nslave\r\n$8\r\n10.0.0.2\r\n:6379\r\n$9\r\nconnected\r\n:3167038\r\n";
 
 } // namespace
-
-TEST_CASE("replies parse the same whole or byte by byte") {
-    const std::string bytes = "+OK\r\n-ERR no\r\n:42\r\n$-1\r\n" + role_replica;
-    for (bool split : {false, true}) {
-        const auto values = read_all(bytes, split);
-        REQUIRE(values.size() == 5);
-        CHECK(values[0].kind == proxy::ValueKind::simple);
-        CHECK(values[0].text == "OK");
-        CHECK(values[1].kind == proxy::ValueKind::error);
-        CHECK(values[1].text == "ERR no");
-        CHECK(values[2].integer == 42);
-        CHECK(values[3].kind == proxy::ValueKind::null);
-        REQUIRE(values[4].elements.size() == 5);
-        CHECK(values[4].elements[1].text == "10.0.0.2");
-    }
-}
-
-TEST_CASE("a protocol error is sticky") {
-    RespReplyReader reader;
-    CHECK(reader.feed("?what\r\n"));
-    CHECK_FALSE(reader.next());
-    CHECK_FALSE(reader.error().empty());
-    CHECK_FALSE(reader.feed("+OK\r\n"));
-    CHECK_FALSE(reader.next());
-}
-
-TEST_CASE("more than kMaxBuffered unread bytes is refused before buffering") {
-    RespReplyReader reader;
-    // (built with append: g++ 12 warns falsely on "literal" + std::string, -Wrestrict)
-    std::string head = "$";
-    head.append(std::to_string(RespReplyReader::kMaxBuffered * 2)).append("\r\n");
-    CHECK(reader.feed(head));
-    CHECK_FALSE(reader.feed(std::string(RespReplyReader::kMaxBuffered, 'x')));
-    CHECK(reader.error().find("longer than") != std::string::npos);
-}
 
 TEST_CASE("commands are RESP arrays of bulk strings") {
     CHECK(encode_command({"REPLICAOF", "NO", "ONE"}) ==
