@@ -293,6 +293,7 @@ void read_proxy(const toml::table& root, Config& c, Diagnostics& diag) {
     s.millis("backend_timeout_ms", c.proxy.backend_timeout, 0, 3600 * 1000);
     s.millis("hold_timeout_ms", c.proxy.hold_timeout, 1, 3600 * 1000);
     s.secs("tcp_keepalive_s", c.proxy.tcp_keepalive, 0, 7 * 24 * 3600);
+    s.boolean("multiplex", c.proxy.multiplex);
     s.reject_unknown();
 }
 
@@ -301,6 +302,7 @@ void read_redis(const toml::table& root, Config& c, Diagnostics& diag) {
     s.parsed("address", c.redis.address, parse_endpoint, kEndpointExpected, true);
     s.string("password", c.redis.password);
     s.integer("pool_size", c.redis.pool_size, 0, 1024);
+    s.integer("shared_links", c.redis.shared_links, 1, 64);
     s.reject_unknown();
 }
 

@@ -57,6 +57,10 @@ struct ProxyConfig {
     // client that vanished (its host died, its cable cut) is found within
     // about twice this and its connection closed. 0: off.
     std::chrono::seconds tcp_keepalive{300};
+    // Sessions share a few pipelined connections per thread until a command
+    // needs one of their own (proxy/shared_link.hpp, docs/proxy.md); false:
+    // every session has its own connection from its first command.
+    bool multiplex = true;
 };
 
 struct RedisConfig {
@@ -66,6 +70,8 @@ struct RedisConfig {
     // session connects at its first command, so Redis's INFO clients and
     // CLIENT LIST show exactly the clients, as without the proxy.
     int pool_size = 0;
+    // With [proxy] multiplex: the shared connections per proxy thread.
+    int shared_links = 1;
 };
 
 struct VrrpConfig {

@@ -106,8 +106,10 @@ std::string to_toml(const Config& c, bool redact_secrets) {
     put(out, "idle_timeout_ms = {}\nbackend_timeout_ms = {}\nhold_timeout_ms = {}\ntcp_keepalive_s = {}\n",
         c.proxy.idle_timeout.count(), c.proxy.backend_timeout.count(), c.proxy.hold_timeout.count(),
         c.proxy.tcp_keepalive.count());
-    put(out, "\n[redis]\naddress = {}\npassword = {}\npool_size = {}\n", quote(c.redis.address.to_string()),
-        secret(c.redis.password, redact_secrets), c.redis.pool_size);
+    put(out, "multiplex = {}\n", c.proxy.multiplex);
+    put(out, "\n[redis]\naddress = {}\npassword = {}\npool_size = {}\nshared_links = {}\n",
+        quote(c.redis.address.to_string()), secret(c.redis.password, redact_secrets), c.redis.pool_size,
+        c.redis.shared_links);
     if (c.vrrp)
         format_election(c, redact_secrets, out);
     const HealthConfig& h = c.health;

@@ -6,15 +6,6 @@ namespace redvip::proxy {
 
 using clock = std::chrono::steady_clock;
 
-namespace {
-
-// While Redis cannot be reached, attempts go 20 ms apart at first (a restart
-// is seen at once), then at most 200 ms apart.
-constexpr std::chrono::milliseconds kFirstRetry{20};
-constexpr std::chrono::milliseconds kMaxRetry{200};
-
-} // namespace
-
 BoundLink::BoundLink(EventLoop& loop, BackendPool& pool, BufferPool& buffers, std::chrono::milliseconds wait,
                      std::shared_ptr<BackendPool> shared)
     : pool_(pool)

@@ -349,7 +349,20 @@ void EventLoop::turn(int timeout_ms) {
             s.handler->on_io(); // (slots_ may grow here: s is not used after)
     }
     timers_.run_due(Clock::now());
+    run_turn_end();
     release_now();
+}
+
+void EventLoop::run_turn_end() {
+    while (!turn_end_.empty()) {
+        TurnEnd* work = turn_end_.front();
+        turn_end_.erase(turn_end_.begin()); // (a few entries: one per shared link)
+        work->on_turn_end();
+    }
+}
+
+void EventLoop::cancel_turn_end(TurnEnd& work) noexcept {
+    turn_end_.erase(std::remove(turn_end_.begin(), turn_end_.end(), &work), turn_end_.end());
 }
 
 void EventLoop::release_now() noexcept {

@@ -126,6 +126,16 @@ private:
     std::uint32_t slot_ = 0;
 };
 
+// Work that waits for the end of the loop's turn: a shared link writes what
+// every session queued during the turn in one write (shared_link.hpp).
+class TurnEnd {
+public:
+    virtual void on_turn_end() = 0;
+
+protected:
+    ~TurnEnd() = default;
+};
+
 class EventLoop final : private IoHandler {
 public:
     EventLoop(); // throws std::system_error
@@ -150,6 +160,11 @@ public:
     // Frees at once what release_later() holds (teardown, outside a turn).
     void release_now() noexcept;
     TimerQueue& timers() noexcept { return timers_; }
+    // `work` runs once this turn's events and due timers are dispatched; the
+    // caller asks once per turn (it keeps a flag). cancel_turn_end() before
+    // `work` goes.
+    void at_turn_end(TurnEnd& work) { turn_end_.push_back(&work); }
+    void cancel_turn_end(TurnEnd& work) noexcept;
 
 private:
     friend class Socket;
@@ -168,6 +183,7 @@ private:
     void on_io() override; // the post queue's eventfd
     void run_posted();
     void turn(int timeout_ms);
+    void run_turn_end();
     int timeout_for(std::chrono::milliseconds max_wait) const;
 
     int epoll_ = -1;
@@ -177,6 +193,7 @@ private:
     std::vector<std::uint32_t> free_slots_;
     TimerQueue timers_;
     std::vector<std::shared_ptr<void>> graveyard_;
+    std::vector<TurnEnd*> turn_end_;
     std::atomic<bool> stopped_{false};
     std::atomic<bool> has_posts_{false}; // posted_ is not empty
     std::mutex posted_mutex_;

@@ -1,11 +1,12 @@
 // The session/backend boundary: a session hands request frames to a link and
 // gets their replies back, in order, whoever else uses the link.
 //
-// Two implementations: BoundLink (bound_link.hpp), the dedicated connection a
-// session takes from the pool at its first command and keeps for life (the
-// only one in production: MULTI, blocking commands, pub/sub and SELECT need
-// it), and the unit tests' FakeBackendLink. A later mode may share one
-// pipelined link among many stateless sessions behind the same interface.
+// Three implementations: BoundLink (bound_link.hpp), the dedicated connection
+// a session takes from the pool and keeps for life (MULTI, blocking commands,
+// pub/sub and SELECT need it: a session that sends one is pinned);
+// SharedView (shared_link.hpp), a session's share of a connection pipelined
+// among many sessions ([proxy] multiplex); and the unit tests'
+// FakeBackendLink.
 //
 // The contract, for every implementation:
 // - Order: replies are answered to this sink's requests oldest first, one
@@ -28,6 +29,7 @@
 #pragma once
 
 #include "proxy/pending.hpp"
+#include "proxy/share_policy.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -35,6 +37,12 @@
 #include <string_view>
 
 namespace redvip::proxy {
+
+// While Redis cannot be reached (restarting, or not up yet), a link's
+// connection attempts go 20 ms apart at first, so a restart is seen at once,
+// then at most 200 ms apart.
+inline constexpr std::chrono::milliseconds kFirstRetry{20};
+inline constexpr std::chrono::milliseconds kMaxRetry{200};
 
 enum class LinkFailure : std::uint8_t {
     unreachable, // no connection could be made: nothing was sent, connect() may be tried again
@@ -124,6 +132,9 @@ public:
     // usual on_unanswered() per request, then on_link_failed(unreachable).
     // Nothing otherwise.
     virtual void stop_waiting(std::string_view why) = 0;
+    // A shared link's advice: this session held the others up (its client did
+    // not read, or a reply was large), so it should pin at its next command.
+    virtual PinReason pin_advice() const noexcept { return PinReason::none; }
 };
 
 } // namespace redvip::proxy

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <initializer_list>
+
 namespace redvip::proxy {
 
 void PrometheusText::family(std::string_view name, std::string_view type, std::string_view help) {
@@ -41,12 +43,50 @@ void PrometheusText::histogram(std::string_view name, std::string_view labels, c
     line(fmt::format("{}_count", name), labels, fmt::format("{}", h.count));
 }
 
+namespace {
+
+struct Counter {
+    std::string_view name, help;
+    std::uint64_t value;
+};
+
+void render_counters(std::initializer_list<Counter> counters, PrometheusText& out) {
+    for (const Counter& c : counters) {
+        out.family(c.name, "counter", c.help);
+        out.sample(c.name, "", c.value);
+    }
+}
+
+// Multiplexed mode ([proxy] multiplex): what shares, what pinned and why, and
+// how well the shared links batch (requests per write).
+void render_multiplexing(const ProxyStats& s, PrometheusText& out) {
+    out.family("redvip_proxy_sessions", "gauge",
+               "Client sessions open now, by mode: sharing a link, or pinned to a connection of their own.");
+    out.sample("redvip_proxy_sessions", "mode=\"shared\"", s.sessions_shared);
+    out.sample("redvip_proxy_sessions", "mode=\"pinned\"", s.sessions_pinned);
+    out.family("redvip_proxy_pins_total", "counter", "Sessions that left shared mode, by the reason.");
+    for (std::size_t i = 1; i < kPinReasons; ++i) // (0 is none)
+        out.sample("redvip_proxy_pins_total", fmt::format("reason=\"{}\"", to_string(static_cast<PinReason>(i))),
+                   s.pins[i]);
+    out.family("redvip_proxy_shared_links_ready", "gauge", "Shared links connected to Redis now.");
+    out.sample("redvip_proxy_shared_links_ready", "", s.shared_links_ready);
+    render_counters({
+        {"redvip_proxy_shared_link_connects_total", "Shared links connected (and the command table read).",
+         s.shared_link_connects},
+        {"redvip_proxy_shared_link_failures_total", "Shared links whose connection broke.", s.shared_link_failures},
+        {"redvip_proxy_shared_link_pauses_total", "Times a shared link stopped reading for a client that did not read.",
+         s.shared_link_pauses},
+        {"redvip_proxy_shared_link_requests_total", "Requests sent on shared links.", s.shared_link_requests},
+        {"redvip_proxy_shared_link_writes_total", "Writes to shared links (requests / writes: the batching).",
+         s.shared_link_writes},
+        {"redvip_proxy_shared_link_reads_total", "Reads from shared links.", s.shared_link_reads},
+    }, out);
+}
+
+} // namespace
+
 void render_proxy_stats(const ProxyStats& s, PrometheusText& out) {
-    struct Counter {
-        std::string_view name, help;
-        std::uint64_t value;
-    };
-    const Counter counters[] = {
+    render_counters({
         {"redvip_proxy_connections_accepted_total", "Client connections accepted.", s.connections_accepted},
         {"redvip_proxy_connections_rejected_total", "Client connections refused (max_clients, or fenced).",
          s.connections_rejected},
@@ -68,11 +108,8 @@ void render_proxy_stats(const ProxyStats& s, PrometheusText& out) {
          s.relayed_sessions},
         {"redvip_proxy_retired_sessions_total",
          "Sessions closed after a switchover because their connection state could not move.", s.retired_sessions},
-    };
-    for (const Counter& c : counters) {
-        out.family(c.name, "counter", c.help);
-        out.sample(c.name, "", c.value);
-    }
+    }, out);
+    render_multiplexing(s, out);
     out.family("redvip_proxy_connections_active", "gauge", "Client connections open now.");
     out.sample("redvip_proxy_connections_active", "", s.connections_active);
     out.family("redvip_proxy_serving_state", "gauge",

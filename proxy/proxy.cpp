@@ -116,6 +116,36 @@ Worker::~Worker() {
     loop.release_now();
 }
 
+Worker::Worker(Shared& shared, int spares, BackendEvents events)
+    : shared(shared)
+    , backends(loop, session_backend(shared.config, shared.config.redis.address), shared.config.proxy.backend_timeout,
+               spares, std::move(events))
+    , sweep(loop)
+    , linger(loop) {
+    if (!shared.config.proxy.multiplex)
+        return;
+    for (int i = 0; i < shared.config.redis.shared_links; ++i) {
+        SharedLinkEvents events;
+        events.on_policy = [this](SharePolicy policy) {
+            SPDLOG_LOGGER_DEBUG(this->shared.log, "shared link: {} commands in Redis's table, {} pin a session",
+                                policy.commands(), policy.flagged());
+            share_policy = std::move(policy);
+        };
+        events.on_failure = [this](const std::string& why) {
+            this->shared.log->warn("shared link to Redis lost: {}", why);
+        };
+        shared_links.push_back(std::make_unique<SharedLink>(loop, backends, buffers, shared.config.proxy.hold_timeout,
+                                                            std::move(events)));
+    }
+}
+
+std::shared_ptr<BackendLink> Worker::shared_view() {
+    if (shared_links.empty())
+        return nullptr;
+    SharedLink& link = *shared_links[next_shared++ % shared_links.size()];
+    return link.view();
+}
+
 std::shared_ptr<BackendLink> Worker::new_link() {
     return std::make_shared<BoundLink>(loop, current_pool(), buffers, shared.config.proxy.hold_timeout, relay);
 }
@@ -434,15 +464,56 @@ ServingState Proxy::state() const noexcept { return impl_->shared.state.load(); 
 
 tcp::endpoint Proxy::local_endpoint() const { return impl_->bound; }
 
+namespace {
+
+// One thread's figures, taken on that thread.
+struct WorkerSnapshot {
+    WorkerCounters counters;
+    std::uint64_t sessions_shared = 0, sessions_pinned = 0, links_ready = 0;
+    SharedLinkCounters links;
+};
+
+WorkerSnapshot snapshot_of(const Worker& worker) {
+    WorkerSnapshot snap;
+    snap.counters = worker.counters;
+    for (const Session* s : worker.sessions)
+        ++(s->shared() ? snap.sessions_shared : snap.sessions_pinned);
+    for (const auto& link : worker.shared_links) {
+        const SharedLinkCounters& c = link->counters();
+        snap.links_ready += link->ready() ? 1 : 0;
+        snap.links.connects += c.connects;
+        snap.links.failures += c.failures;
+        snap.links.pauses += c.pauses;
+        snap.links.requests += c.requests;
+        snap.links.writes += c.writes;
+        snap.links.reads += c.reads;
+    }
+    return snap;
+}
+
+} // namespace
+
 ProxyStats Proxy::stats() const {
     auto& im = *impl_;
     ProxyStats total;
     for (auto& w : im.workers) {
         Worker& worker = *w;
-        std::promise<WorkerCounters> promise;
+        std::promise<WorkerSnapshot> promise;
         auto future = promise.get_future();
-        worker.loop.post([&worker, &promise] { promise.set_value(worker.counters); });
-        WorkerCounters c = future.get();
+        worker.loop.post([&worker, &promise] { promise.set_value(snapshot_of(worker)); });
+        const WorkerSnapshot snap = future.get();
+        const WorkerCounters& c = snap.counters;
+        total.sessions_shared += snap.sessions_shared;
+        total.sessions_pinned += snap.sessions_pinned;
+        for (std::size_t i = 0; i < kPinReasons; ++i)
+            total.pins[i] += c.pins[i];
+        total.shared_links_ready += snap.links_ready;
+        total.shared_link_connects += snap.links.connects;
+        total.shared_link_failures += snap.links.failures;
+        total.shared_link_pauses += snap.links.pauses;
+        total.shared_link_requests += snap.links.requests;
+        total.shared_link_writes += snap.links.writes;
+        total.shared_link_reads += snap.links.reads;
         total.connections_accepted += c.accepted;
         total.connections_rejected += c.rejected;
         total.commands += c.commands;

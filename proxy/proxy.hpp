@@ -12,6 +12,7 @@
 #include "proxy/command.hpp"
 #include "proxy/health.hpp"
 #include "proxy/prometheus.hpp"
+#include "proxy/share_policy.hpp"
 
 #include <utility> // Boost 1.74's Asio uses std::exchange without including it
 #include <boost/asio/ip/tcp.hpp>
@@ -72,6 +73,12 @@ struct ProxyStats {
     std::uint64_t state_changes = 0;
     std::uint64_t relayed_sessions = 0; // sessions that moved to the Redis relayed to
     std::uint64_t retired_sessions = 0; // closed because their state could not move
+    // Multiplexed mode: open sessions by mode, sessions pinned by reason, the shared links.
+    std::uint64_t sessions_shared = 0, sessions_pinned = 0;
+    std::array<std::uint64_t, kPinReasons> pins{}; // by PinReason
+    std::uint64_t shared_links_ready = 0;
+    std::uint64_t shared_link_connects = 0, shared_link_failures = 0, shared_link_pauses = 0;
+    std::uint64_t shared_link_requests = 0, shared_link_writes = 0, shared_link_reads = 0;
     ServingState state = ServingState::serving;
     // Reply latency of forwarded requests, indexed by CommandClass.
     std::array<LatencyHistogram, kCommandClasses> latency{};

@@ -21,12 +21,13 @@
 namespace redvip::proxy {
 
 // Caps (docs/style.md, practice 2): these clients ask for PONG, OK, INFO,
-// ROLE, their own values and MGET batches, so anything much larger is a
-// server that is not speaking the RESP they expect.
+// ROLE, COMMAND (the proxy's share policy), their own values and MGET
+// batches, so anything much larger is a server that is not speaking the
+// RESP they expect.
 inline constexpr std::size_t kMaxValueLine = 64 * 1024;          // status, error, length lines
 inline constexpr std::int64_t kMaxValueBulk = 64 * 1024 * 1024;  // a value, or INFO's text
 inline constexpr std::int64_t kMaxValueArray = 1 << 20;          // MGET batches are far smaller
-inline constexpr int kMaxValueDepth = 4;                         // ROLE's replica list is depth 2
+inline constexpr int kMaxValueDepth = 8;                         // COMMAND's subcommands' key specs: 8
 
 enum class ValueKind { simple, error, integer, bulk, null, array };
 

@@ -95,6 +95,8 @@ Session::Session(Worker& worker, Socket client, std::shared_ptr<BackendLink> lin
     , last_activity_(clock::now())
     , backend_progress_(last_activity_)
     , authenticated_(worker.shared.config.proxy.password.empty()) {
+    if (link_pool_ == nullptr && worker.shared.config.proxy.multiplex)
+        sharing_ = Sharing::shared;
     w_.sessions.insert(this);
 }
 
@@ -317,9 +319,11 @@ bool Session::dispatch(const Request& request, std::string_view frame, clock::ti
         }
         return run_local(request, frame);
     }
-    ++w_.counters.commands;
     const bool blocking = traits.has(Trait::blocking) ||
                           (traits.has(Trait::blocking_with_option) && has_block_option(frame));
+    if (!pin_if_needed(request, traits, blocking))
+        return false;
+    ++w_.counters.commands;
     if (passthrough() && request.name.view() == "QUIT") // (only then does QUIT go on: traits_of())
         pairing_ = Pairing::quit_sent;
     begin_forward(traits);
@@ -399,21 +403,59 @@ bool Session::movable() const noexcept {
 // Before a request goes to Redis: a session with no link yet, or one on a
 // pool no longer current (and movable(), or refusal() had answered), takes a
 // new link on the current pool.
+//
+// In shared mode the link is a share of one of the thread's shared links to
+// the local Redis; relayed (RELAYING, CLOSING), a connection of its own.
 void Session::bind_link() {
     BackendPool& pool = w_.current_pool();
     if (link_pool_ == &pool)
         return;
-    if (link_pool_ != nullptr) {
-        link_->release(true);
-        link_->detach();
-        // Its call into this session may be on the stack.
-        w_.loop.release_later(std::move(link_));
-    }
+    if (link_pool_ != nullptr)
+        drop_link();
     if (&pool != &w_.backends)
         ++w_.counters.relayed_sessions;
-    link_ = w_.new_link();
+    std::shared_ptr<BackendLink> share = shared() && &pool == &w_.backends ? w_.shared_view() : nullptr;
+    link_ = share ? std::move(share) : w_.new_link();
     link_pool_ = &pool;
     link_->attach(*this, weak_from_this());
+}
+
+// The link goes (its connection back to the pool when clean); the next
+// request binds another.
+void Session::drop_link() {
+    link_->release(true);
+    link_->detach();
+    // Its call into this session may be on the stack.
+    w_.loop.release_later(std::move(link_));
+    link_ = no_link();
+    link_pool_ = nullptr;
+}
+
+// In shared mode, a command that needs a connection of its own, or a session
+// the shared link found slow or large, pins (share_policy.hpp). False while
+// earlier replies are still due: processing resumes once they are out.
+bool Session::pin_if_needed(const Request& request, CommandTraits traits, bool blocking) {
+    if (!shared())
+        return true;
+    PinReason why =
+        w_.share_policy.pin_reason(request.name.view(), request.subcommand.view(), traits, blocking);
+    if (why == PinReason::none)
+        why = link_->pin_advice();
+    return why == PinReason::none || pin(why);
+}
+
+// Order is kept: the session leaves its shared link only once every reply due
+// on it is written, and never comes back.
+bool Session::pin(PinReason why) {
+    if (replies_outstanding()) {
+        intake_ = Intake::waiting; // resumed by resume_if_quiet()
+        return false;
+    }
+    sharing_ = Sharing::pinned;
+    ++w_.counters.pins[static_cast<std::size_t>(why)];
+    if (link_pool_ != nullptr)
+        drop_link();
+    return true;
 }
 
 void Session::begin_forward(CommandTraits traits) {
@@ -451,6 +493,14 @@ bool Session::start_partial() {
             drop_reply_ = kTooLarge;
         }
         return true;
+    }
+    // A shared link takes whole requests only: one too large to hold streams
+    // on a connection of the session's own.
+    if (shared()) {
+        if (!full)
+            return false; // held whole
+        if (!pin(PinReason::large_request))
+            return false;
     }
     bool blocking = traits.has(Trait::blocking);
     if (traits.has(Trait::blocking_with_option)) {

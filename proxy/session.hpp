@@ -73,6 +73,7 @@ public:
     void on_state_change();
     // Called by the worker's sweep: idle and backend timeouts.
     void check_timeouts(std::chrono::steady_clock::time_point now);
+    bool shared() const noexcept { return sharing_ == Sharing::shared; }
     // A request sent to the local Redis awaits its reply (when_drained()).
     bool busy() const noexcept;
 
@@ -97,6 +98,11 @@ private:
         streaming,          // goes to Redis as it arrives; its reply is expected once it ends
         streaming_blocking, // the same, for a blocking command (exempt from the backend timeout)
         dropping,           // consumed unforwarded as it arrives, then answered with drop_reply_
+    };
+    // Where the session's requests go ([proxy] multiplex); never back to shared.
+    enum class Sharing : std::uint8_t {
+        shared, // a share of one of the thread's shared links (shared_link.hpp)
+        pinned, // a connection of its own (BoundLink), for the rest of its life
     };
     // Whether replies pair with requests; never back to paired.
     enum class Pairing : std::uint8_t {
@@ -130,6 +136,9 @@ private:
     std::string_view count_refusal() noexcept;
     bool holding() const noexcept;
     void bind_link();
+    void drop_link();
+    bool pin_if_needed(const Request& request, CommandTraits traits, bool blocking);
+    bool pin(PinReason why);
     bool movable() const noexcept;
     bool stale() const noexcept;
     enum class Moment : std::uint8_t { any, after_reply };
@@ -190,6 +199,7 @@ private:
     Intake intake_ = Intake::open;
     Frame frame_ = Frame::whole;
     Pairing pairing_ = Pairing::paired;
+    Sharing sharing_ = Sharing::pinned;
     CommandClass frame_class_ = CommandClass::other; // a streamed request's class...
     CommandTraits frame_traits_;                     // ...and traits
     bool reading_client_ = false; // read_client()'s loop is on the stack (it goes on)

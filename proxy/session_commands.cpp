@@ -61,7 +61,10 @@ bool Session::run_local(const Request& request, std::string_view frame) {
         // The backend connection's state goes with it; the next command binds
         // a clean one. The client is logged out, as Redis does.
         // (Only with [proxy] password, and replies paired: see traits_of().)
-        link_->release(false);
+        if (shared())
+            drop_link(); // (a shared link holds no state of the session's)
+        else
+            link_->release(false);
         dirty_ = false;
         authenticated_ = w_.shared.config.proxy.password.empty();
         requests_.set_authenticated(authenticated_);
@@ -120,7 +123,10 @@ bool Session::run_hello(std::vector<std::string> args, std::size_t frame_size) {
         in_.replace_front(frame_size, rewritten); // shorter than what it replaces
         frame_size = rewritten.size();
     }
-    // Forwarded like any command from here (ready_ is 0: nothing was before it).
+    // Forwarded like any command from here (ready_ is 0: nothing was before it),
+    // on a connection of its own: the protocol and the name are its state.
+    if (shared())
+        pin(PinReason::connection_state);
     bind_link();
     expect(PendingRequest{std::chrono::steady_clock::now(), false, CommandClass::other}, CommandTraits{});
     ready_ = frame_size;

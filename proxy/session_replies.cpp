@@ -95,6 +95,8 @@ void Session::on_link_failed(const LinkError& error) {
     if (error.kind == LinkFailure::unreachable) // the pool reports it to the health checks as well
         SPDLOG_LOGGER_DEBUG(w_.shared.log, "cannot reach Redis at {}: {}: closing the client",
                             redis_name(), error.why);
+    else if (shared()) // (the shared link said so once, for every session on it)
+        SPDLOG_LOGGER_DEBUG(w_.shared.log, "session's shared link lost: {}: closing the client", error.why);
     else
         w_.shared.log->warn("session lost its Redis connection: {}", error.why);
     in_.consume(in_.size()); // (a read may be in flight into it)

@@ -7,7 +7,8 @@
 #include "proxy/linger.hpp"
 #include "proxy/link.hpp"
 #include "proxy/proxy.hpp"
-#include "proxy/resp.hpp"
+#include "proxy/share_policy.hpp"
+#include "proxy/shared_link.hpp"
 
 #include "proxy/event_loop.hpp"
 
@@ -47,16 +48,12 @@ struct WorkerCounters {
     std::uint64_t protocol_errors = 0, auth_failures = 0, backend_errors = 0, backend_timeouts = 0;
     std::uint64_t idle_timeouts = 0, fenced_replies = 0, hold_expired_replies = 0;
     std::uint64_t relayed_sessions = 0, retired_sessions = 0;
+    std::array<std::uint64_t, kPinReasons> pins{}; // by PinReason: sessions that left shared mode
     std::array<LatencyHistogram, kCommandClasses> latency{}; // by CommandClass
 };
 
 struct Worker {
-    Worker(Shared& shared, int spares, BackendEvents events)
-        : shared(shared)
-        , backends(loop, session_backend(shared.config, shared.config.redis.address), shared.config.proxy.backend_timeout,
-                   spares, std::move(events))
-        , sweep(loop)
-        , linger(loop) {}
+    Worker(Shared& shared, int spares, BackendEvents events);
     // Stops the sessions still open and frees them before the loop goes.
     ~Worker();
     Worker(const Worker&) = delete;
@@ -70,6 +67,11 @@ struct Worker {
     std::unordered_set<Session*> sessions;
     Timer sweep;
     Lingerer linger; // clients hung up on after a last line (refused, protocol error, QUIT...)
+    // Multiplexed mode: the shared links to the local Redis, and what the
+    // server's command table says may share (from the last link connected).
+    std::vector<std::unique_ptr<SharedLink>> shared_links;
+    std::size_t next_shared = 0;
+    SharePolicy share_policy;
     ServingState state = ServingState::serving; // this thread's copy of shared.state
     std::chrono::steady_clock::time_point state_since{}; // when this thread saw it change
     // HOLDING lasts at most hold_timeout from when this thread saw it: past
@@ -92,6 +94,9 @@ struct Worker {
 
     // A link on current_pool(), for a session's next command.
     std::shared_ptr<BackendLink> new_link();
+    // A share of one of the shared links (round robin), for a session in
+    // shared mode; null without [proxy] multiplex.
+    std::shared_ptr<BackendLink> shared_view();
     // Answers the drain waiters once no session is busy, or past drain_until.
     void check_drained(std::chrono::steady_clock::time_point now);
 };

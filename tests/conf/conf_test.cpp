@@ -73,6 +73,8 @@ TEST_CASE("a plain proxy needs only listen and address; everything else has a de
     CHECK(c.proxy.hold_timeout == 5000ms);
     CHECK(c.proxy.tcp_keepalive == std::chrono::seconds{300}); // Redis's tcp-keepalive
     CHECK(c.redis.pool_size == 0);
+    CHECK(c.proxy.multiplex);
+    CHECK(c.redis.shared_links == 1);
     CHECK_FALSE(c.vrrp.has_value());
     CHECK_FALSE(c.vip.has_value());
     CHECK(c.health.interval == 100ms);
@@ -137,7 +139,7 @@ TEST_CASE("out-of-range numbers name the key, the place and the range") {
     expect_error(replace(kPair, "virtual_router_id = 51", "virtual_router_id = 0"),
                  "t.toml:9:21: vrrp.virtual_router_id = 0: must be between 1 and 255");
     expect_error(kPlain + "threads = 0\n", "t.toml:5:1: redis.threads: unknown key, expected one of: "
-                                           "address, password, pool_size");
+                                           "address, password, pool_size, shared_links");
     expect_error(replace(kPlain, "[redis]", "threads = 65\n[redis]"),
                  "t.toml:3:11: proxy.threads = 65: must be between 1 and 64");
     expect_error(kPlain + "[health]\nweight = 5\n", "t.toml:6:10: health.weight = 5: must be between -254 and 0");

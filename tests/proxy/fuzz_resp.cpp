@@ -6,9 +6,11 @@
 // or not the caller discards; sizes, offsets and droppable() inside the input,
 // sticky errors, a request's head stable and equal to its frame's (resp_driver.hpp);
 // work linear in the input; and request_args agreeing with the frame's argc and name.
-// The same bytes also into the client side: parse_value and INFO replication.
+// The same bytes also into the client side: parse_value, a value read as a
+// command table (the share policy), and INFO replication.
 #include "proxy/info.hpp"
 #include "proxy/resp_value.hpp"
+#include "proxy/share_policy.hpp"
 #include "resp_driver.hpp"
 
 #include <cstdint>
@@ -110,6 +112,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         require(alone.status == Status::done && alone.used == value.used, "value alone");
         require(parse_value(stream.substr(0, value.used - 1)).status == Status::need_more,
                 "a value cut short");
+        // Any value read as a server's command table: a policy or nothing, and
+        // a policy answers for any command without throwing.
+        if (const auto policy = SharePolicy::from_command_table(value.value))
+            (void)policy->pin_reason("GET", "", classify("GET", ""), false);
     } else if (value.status == Status::error) {
         require(value.offset <= stream.size(), "value error offset");
     }

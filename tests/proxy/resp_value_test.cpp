@@ -81,7 +81,7 @@ TEST_CASE("malformed replies are errors with their offset") {
         {"*1\r\n?\r\n", 4},
         {"$99999999999\r\n", 1},
         {"*2000000\r\n", 1},
-        {"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", 20},
+        {"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", 36}, // deeper than kMaxValueDepth
     };
     for (const Case& c : cases) {
         CAPTURE(c.bytes);

@@ -12,17 +12,25 @@
 
 namespace redvip::proxy::test {
 
-// {client, server}
-inline std::pair<int, int> tcp_pair() {
-    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// A socket listening on a free port of 127.0.0.1: {fd, address}.
+// `flags`: SOCK_NONBLOCK for one polled between loop turns.
+inline std::pair<int, sockaddr_in> loopback_listener(int flags = 0) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
     REQUIRE(listener >= 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t size = sizeof address;
     REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), size) == 0);
-    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
     REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+    return {listener, address};
+}
+
+// {client, server}
+inline std::pair<int, int> tcp_pair() {
+    auto [listener, address] = loopback_listener();
+    const socklen_t size = sizeof address;
     const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&address), size) == 0);
     const int server = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -57,12 +57,17 @@ SCRIPT = [
 class ProxyTest(unittest.TestCase):
     password = None
     proxy_extra = ""
+    multiplex = True  # [proxy] multiplex, the default; a subclass with False runs pinned
+
+    @classmethod
+    def proxy_lines(cls):
+        return cls.proxy_extra + ("" if cls.multiplex else "\nmultiplex = false")
 
     @classmethod
     def setUpClass(cls):
         cls.redis = lib.RedisServer(password=cls.password)
         cls.port = lib.free_port()
-        cls.proxy = lib.Redvip(lib.plain_config(cls.port, cls.redis.port, extra_proxy=cls.proxy_extra), cls.port)
+        cls.proxy = lib.Redvip(lib.plain_config(cls.port, cls.redis.port, extra_proxy=cls.proxy_lines()), cls.port)
 
     @classmethod
     def tearDownClass(cls):
@@ -122,6 +127,9 @@ class Transparency(ProxyTest):
         # Redis's own suite does this (unit/introspection, CLIENT KILL SKIPME):
         # through the proxy INFO counts the clients, and a CLIENT KILL of every
         # connection, the proxy's own included, leaves a working proxy.
+        # Multiplexed, Redis sees the shared links instead (docs/proxy.md).
+        if self.multiplex:
+            return self.killing_every_connection_leaves_shared_sessions_working()
         clients = [lib.connect(self.port) for _ in range(3)]
         try:
             for sock, reader in clients:  # (an idle client has no connection to Redis yet)
@@ -139,6 +147,28 @@ class Transparency(ProxyTest):
             for sock, reader in clients:  # each sees its connection closed, as directly
                 self.assertTrue(reader.closed(timeout=5))
                 self.assertEqual(reader.buf, b"")
+        finally:
+            for sock, _ in clients:
+                sock.close()
+        self.assertProxyAlive()
+
+    def killing_every_connection_leaves_shared_sessions_working(self):
+        clients = [lib.connect(self.port) for _ in range(3)]
+        try:
+            for sock, reader in clients:
+                sock.sendall(encode("PING"))
+                self.assertEqual(reader.reply(), b"+PONG\r\n")
+            sock, reader = clients[0]
+            sock.sendall(encode("INFO", "clients"))  # shares: Redis counts the links, not the clients
+            info = reader.reply()
+            self.assertNotIn(b"connected_clients:3\r\n", info)
+            sock.sendall(encode("CLIENT", "KILL", "SKIPME", "no"))  # pins, then kills its own too
+            self.assertRegex(reader.reply(), rb"^:[1-9]\d*\r\n$")
+            self.assertTrue(reader.closed(timeout=5))
+            self.assertEqual(reader.buf, b"")
+            for sock, reader in clients[1:]:  # nothing was due on their links: they go on
+                sock.sendall(encode("PING"))
+                self.assertEqual(reader.reply(), b"+PONG\r\n")
         finally:
             for sock, _ in clients:
                 sock.close()
@@ -199,6 +229,10 @@ class Transparency(ProxyTest):
     def test_inline_commands(self):
         self.assertEqual(exchange(self.port, [b"SET inline 42\r\n", b"GET inline\r\n", b"\r\n" + b"PING\r\n"]),
                          [b"+OK\r\n", b"$2\r\n42\r\n", b"+PONG\r\n"])
+
+
+class TransparencyPinned(Transparency):
+    multiplex = False
 
 
 class Clients(ProxyTest):
@@ -530,7 +564,7 @@ class Authentication(ProxyTest):
     def setUpClass(cls):
         cls.redis = lib.RedisServer(password=cls.password)
         cls.port = lib.free_port()
-        config = lib.plain_config(cls.port, cls.redis.port, extra_proxy=cls.proxy_extra)
+        config = lib.plain_config(cls.port, cls.redis.port, extra_proxy=cls.proxy_lines())
         config = config.replace("[redis]\n", f'[redis]\npassword = "{cls.password}"\n')
         cls.proxy = lib.Redvip(config, cls.port)
 
@@ -585,7 +619,7 @@ class RedisAuthentication(ProxyTest):
         cls.redis.cli("ACL", "SETUSER", "alice", "on", ">alice-pw", "~*", "+@all")
         cls.redis.cli("ACL", "SETUSER", "reader", "on", ">reader-pw", "~*", "+@read", "+auth", "+hello")
         cls.port = lib.free_port()
-        config = lib.plain_config(cls.port, cls.redis.port)
+        config = lib.plain_config(cls.port, cls.redis.port, extra_proxy=cls.proxy_lines())
         config = config.replace("[redis]\n", f'[redis]\npassword = "{cls.password}"\n')
         cls.proxy = lib.Redvip(config, cls.port)
 
@@ -664,9 +698,14 @@ class RedisRestart(ProxyTest):
         self.assertEqual(subscriber.get_message(timeout=5)["type"], "subscribe")
         port, password = self.redis.port, self.redis.password
         self.redis.stop(signal.SIGKILL)
-        # A bound session loses its connection: closed, as Redis's own would be.
-        self.assertTrue(reader.closed(timeout=5))
-        self.assertEqual(reader.buf, b"")
+        if self.multiplex:
+            # A session that shares a link, with nothing due, keeps its client:
+            # it has no state to lose, and its next command waits for Redis.
+            self.assertFalse(reader.closed(timeout=0.3))
+        else:
+            # A bound session loses its connection: closed, as Redis's own would be.
+            self.assertTrue(reader.closed(timeout=5))
+            self.assertEqual(reader.buf, b"")
         sock.close()
         # While Redis stays down, a command, or a SUBSCRIBE, waits for it
         # (hold_timeout_ms), then gets what a client of a dead Redis gets: a
@@ -707,6 +746,23 @@ class RedisRestart(ProxyTest):
             return got if got and got["type"] == "message" else None
         self.assertEqual(lib.wait_for(message, "a message after the restart")["data"], b"hi")
         self.assertProxyAlive()
+
+
+class RedisRestartPinned(RedisRestart):
+    multiplex = False
+
+
+# Authentication, limits and timeouts work the same with a connection per session.
+class AuthenticationPinned(Authentication):
+    multiplex = False
+
+
+class RedisAuthenticationPinned(RedisAuthentication):
+    multiplex = False
+
+
+class LimitsPinned(Limits):
+    multiplex = False
 
 
 if __name__ == "__main__":

@@ -320,8 +320,22 @@ class Redvip:
         return code
 
 
-def plain_config(listen_port, redis_port, extra_proxy="", extra=""):
+def plain_config(listen_port, redis_port, extra_proxy="", extra="", metrics_port=None, extra_redis=""):
     """A plain-proxy config on loopback (no election, always serving)."""
+    metrics = f"127.0.0.1:{metrics_port}" if metrics_port else ""
     return (f'[proxy]\nlisten = "127.0.0.1:{listen_port}"\n{extra_proxy}\n'
-            f'[redis]\naddress = "127.0.0.1:{redis_port}"\n'
-            f'[metrics]\nlisten = ""\n[admin]\nsocket = "/tmp/redvip-test-{listen_port}.sock"\n{extra}')
+            f'[redis]\naddress = "127.0.0.1:{redis_port}"\n{extra_redis}\n'
+            f'[metrics]\nlisten = "{metrics}"\n[admin]\nsocket = "/tmp/redvip-test-{listen_port}.sock"\n{extra}')
+
+
+def metrics(port):
+    """The /metrics text as {"name{labels}": value}."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
