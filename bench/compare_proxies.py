@@ -2,7 +2,8 @@
 """Compares redvip's proxy with HAProxy 2.6 (TCP mode) and twemproxy, and with
 Redis direct, on loopback.
 
-Starts one redis-server and, each on its own port, redvip (plain proxy mode),
+Starts one redis-server and, each on its own port, redvip (plain proxy mode,
+multiplexed as by default, and again with multiplex = false: redvip-pinned),
 haproxy and nutcracker, every one with its own config, pid and log files in a
 temporary directory; runs redis-benchmark against each target in interleaved
 rounds and prints the median of each figure, with ratios to Redis direct; then
@@ -71,11 +72,12 @@ ALL_WORKLOADS = {
     "c50": ("set,get -c 50 -P 1", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "1"], True),
     "p16": ("set,get -c 50 -P 16", ["-t", "set,get", "-d", "32", "-c", "50", "-P", "16"], True),
     "c1": ("set,get -c 1 -P 1", ["-t", "set,get", "-d", "32", "-c", "1", "-P", "1"], True),
+    "c500": ("set,get -c 500 -P 1", ["-t", "set,get", "-d", "32", "-c", "500", "-P", "1"], True),
     "lrange": ("lrange_600 -c 50", ["-t", "lrange_600", "-c", "50"], False),
 }
 WORKLOADS = list(ALL_WORKLOADS.values())
 # Redis direct first (every ratio's base); --targets and --redvip-b change the rest.
-TARGETS = ["redis", "redvip", "haproxy", "twemproxy"]
+TARGETS = ["redis", "redvip", "redvip-pinned", "haproxy", "twemproxy"]
 
 
 def bench(targets, port, extra, requests):
@@ -229,7 +231,7 @@ def run_loadgen(targets, args):
 PROFILE_WORKLOADS = [("GET -c 50 -P 1", ["-t", "get", "-d", "32", "-c", "50", "-P", "1"]),
                      ("GET -c 50 -P 16", ["-t", "get", "-d", "32", "-c", "50", "-P", "16"]),
                      ("GET -c 1 -P 1", ["-t", "get", "-d", "32", "-c", "1", "-P", "1"])]
-PROFILE_PROXIES = ["redvip", "haproxy", "twemproxy"]
+PROFILE_PROXIES = ["redvip", "redvip-pinned", "haproxy", "twemproxy"]
 # Each proxy's own calls, grouped: redvip and HAProxy recv and send,
 # twemproxy reads and writevs.
 SYSCALL_GROUPS = {
@@ -446,7 +448,7 @@ def burst(targets, name):
 def select_targets(args):
     """--targets, --redvip-b and --workloads into TARGETS, PROFILE_PROXIES and WORKLOADS."""
     global WORKLOADS
-    proxies = ["redvip"] + (["redvip-b"] if args.redvip_b else []) + ["haproxy", "twemproxy"]
+    proxies = ["redvip", "redvip-pinned"] + (["redvip-b"] if args.redvip_b else []) + ["haproxy", "twemproxy"]
     if args.targets:
         wanted = args.targets.split(",")
         unknown = [t for t in wanted if t not in proxies]
@@ -479,7 +481,8 @@ def main():
     parser.add_argument("--redvip-b", default="",
                         help="a second redvip build, run as target redvip-b beside the first (an A/B of a change)")
     parser.add_argument("--targets", default="",
-                        help="comma-separated subset of redvip,redvip-b,haproxy,twemproxy (Redis direct always runs)")
+                        help="comma-separated subset of redvip,redvip-pinned,redvip-b,haproxy,twemproxy "
+                             "(Redis direct always runs)")
     parser.add_argument("--workloads", default="",
                         help=f"comma-separated subset of {','.join(ALL_WORKLOADS)} (default: all)")
     parser.add_argument("--quick", action="store_true")
@@ -506,6 +509,7 @@ def main():
     try:
         targets = Targets(args, tmp)
         log(f"redis {targets.ports['redis']}, redvip {targets.ports['redvip']} ({args.redvip}, "
+            f"redvip-pinned {targets.ports['redvip-pinned']}, "
             f"{args.redvip_threads} thread(s)), haproxy {targets.ports['haproxy']} ({args.haproxy_threads} thread(s)), "
             f"twemproxy {targets.ports['twemproxy']}; pin '{args.pin or 'none'}'")
         log(f"run at {time.strftime('%Y-%m-%d %H:%M:%S %Z')} on {os.cpu_count()} CPU(s)")
@@ -515,6 +519,7 @@ def main():
             results = run_benchmarks(targets, args)
             print_table(results, args)
             print_paired(results, args)
+            print_paired(results, args, base="redis")
         if not args.skip_loadgen:
             run_loadgen(targets, args)
         if args.profile:

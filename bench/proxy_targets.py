@@ -124,6 +124,8 @@ class Targets:
         self.pids = {"redis": proc.pid}
 
         self.start_redvip("redvip", args.redvip, args, proxy_cpus)
+        # The same binary with a connection per session (multiplex = false), as before multiplexing.
+        self.start_redvip("redvip-pinned", args.redvip, args, proxy_cpus, "multiplex = false\n")
         if args.redvip_b:
             self.start_redvip("redvip-b", args.redvip_b, args, proxy_cpus)
 
@@ -151,11 +153,11 @@ class Targets:
         wait_port(port, "twemproxy")
         self.ports["twemproxy"], self.pids["twemproxy"] = port, proc.pid
 
-    def start_redvip(self, name, binary, args, cpus):
+    def start_redvip(self, name, binary, args, cpus, proxy_extra=""):
         port = free_port()
         with open(f"{self.tmp}/{name}.toml", "w") as f:
             f.write(f'[proxy]\nlisten = "127.0.0.1:{port}"\nthreads = {args.redvip_threads}\n'
-                    f'max_clients = 15000\n'
+                    f'max_clients = 15000\n{proxy_extra}'
                     f'[redis]\naddress = "127.0.0.1:{self.redis_port}"\npool_size = 8\n'
                     f'[metrics]\nlisten = ""\n[admin]\nsocket = "{self.tmp}/{name}-admin.sock"\n'
                     f'[log]\nlevel = "warn"\n')
